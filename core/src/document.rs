@@ -1,0 +1,1153 @@
+//! Parsing and validation of GraphQL subscription documents.
+//!
+//! A client sends a GraphQL document, an optional operation name and variables.
+//! This module turns the document into a [`SubscriptionDocument`]: the selected
+//! subscription operation reduced to its single root field, with fragments
+//! inlined and fields merged, so the engine can project event payloads without
+//! touching the GraphQL syntax tree again. There is no schema here, so only
+//! rules that can be checked without one are enforced.
+//!
+//! - [`DocumentLimits`]: size, depth and token bounds applied before and while parsing.
+//! - [`SubscriptionDocument`]: the validated operation, its root field, arguments,
+//!   selection and variable definitions.
+//! - [`SelectionSet`], [`FieldSelection`], [`IncludeCondition`]: the selection tree
+//!   with `@skip`/`@include` kept as conditions evaluated against variables.
+//! - [`ArgumentValue`], [`VariableDefinition`]: root-field arguments and declared variables.
+//! - [`DocumentError`], [`DocumentErrorKind`], [`Position`]: why a document was refused, and where.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+
+use apollo_parser::cst::{self, CstNode};
+use apollo_parser::{Parser, SyntaxNode};
+use serde_json::{Map, Number, Value};
+
+/// Extra parser recursion allowed beyond `max_depth`: apollo-parser also counts
+/// nested list/object values and list types, which are not selection depth, and
+/// leaving room lets our own check report selection depth with a precise position.
+const PARSER_DEPTH_SLACK: usize = 16;
+
+/// Bounds applied to a document before and while it is parsed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DocumentLimits {
+    /// Maximum length of the document in bytes, checked before parsing.
+    pub max_bytes: usize,
+    /// Maximum nesting of selection sets, the root selection set being depth 1;
+    /// fragments count at the depth where they are inlined.
+    pub max_depth: usize,
+    /// Maximum number of lexer tokens (whitespace and comments included); also
+    /// bounds how many selections fragment inlining may produce.
+    pub max_tokens: usize,
+}
+
+impl Default for DocumentLimits {
+    fn default() -> Self {
+        Self {
+            max_bytes: 64 * 1024,
+            max_depth: 32,
+            max_tokens: 15_000,
+        }
+    }
+}
+
+/// A location in the document: 1-based line and column, columns counted in chars.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Position {
+    /// Line number, starting at 1.
+    pub line: usize,
+    /// Column number in characters, starting at 1.
+    pub column: usize,
+}
+
+impl Position {
+    /// GraphQL line terminators are `\n`, `\r\n` and a lone `\r`.
+    fn at(source: &str, offset: usize) -> Self {
+        let mut end = offset.min(source.len());
+        while !source.is_char_boundary(end) {
+            end -= 1;
+        }
+        let (mut line, mut line_start, mut prev_cr) = (1, 0, false);
+        for (i, c) in source[..end].char_indices() {
+            if c == '\r' || (c == '\n' && !prev_cr) {
+                line += 1;
+            }
+            if c == '\r' || c == '\n' {
+                line_start = i + 1;
+            }
+            prev_cr = c == '\r';
+        }
+        let column = source[line_start..end].chars().count() + 1;
+        Self { line, column }
+    }
+}
+
+impl fmt::Display for Position {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "line {}, column {}", self.line, self.column)
+    }
+}
+
+/// The category of a [`DocumentError`].
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DocumentErrorKind {
+    /// The document exceeds `max_bytes` or `max_tokens`, or its fragments expand too much.
+    TooLarge,
+    /// Selection sets (or parsed values) nest deeper than `max_depth`.
+    TooDeep,
+    /// The document is not syntactically valid executable GraphQL.
+    Syntax,
+    /// The selected operation is a query or a mutation.
+    NotSubscription,
+    /// No operation has the requested operation name.
+    UnknownOperation,
+    /// The operation to run cannot be told apart: several operations without an
+    /// operation name, duplicate operation names, or an anonymous operation among others.
+    AmbiguousOperation,
+    /// The document has no operation at all.
+    NoOperation,
+    /// The subscription does not select exactly one root field, selects an
+    /// introspection field at the root, or uses `@skip`/`@include` at the root.
+    MultipleRootFields,
+    /// A fragment spread names a fragment the document does not define.
+    UnknownFragment,
+    /// Fragments spread each other in a cycle.
+    FragmentCycle,
+    /// Variables are undefined, duplicated, or do not match their declared types.
+    InvalidVariables,
+    /// Fields with the same response key cannot be merged (different field
+    /// names, arguments, or leaf versus object).
+    FieldConflict,
+}
+
+/// Why a document or its variables were refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}{message}", position_prefix(.position))]
+pub struct DocumentError {
+    kind: DocumentErrorKind,
+    message: String,
+    position: Option<Position>,
+}
+
+fn position_prefix(position: &Option<Position>) -> String {
+    position.map(|p| format!("at {p}: ")).unwrap_or_default()
+}
+
+impl DocumentError {
+    fn new(kind: DocumentErrorKind, message: impl Into<String>, position: Option<Position>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+            position,
+        }
+    }
+
+    /// The category of the error.
+    pub fn kind(&self) -> DocumentErrorKind {
+        self.kind
+    }
+
+    /// A human-readable description, without the position.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// Where in the document the problem is, when it has a location.
+    pub fn position(&self) -> Option<Position> {
+        self.position
+    }
+}
+
+/// The value of an argument of the root field.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ArgumentValue {
+    /// A value that contains no variable.
+    Literal(Value),
+    /// A bare `$name` reference.
+    Variable(String),
+    /// A list literal with at least one variable inside.
+    List(Vec<ArgumentValue>),
+    /// An object literal with at least one variable inside, fields in document order.
+    Object(Vec<(String, ArgumentValue)>),
+}
+
+impl ArgumentValue {
+    /// The value with variables substituted from `variables` (normally the result of
+    /// [`SubscriptionDocument::effective_variables`]). A missing variable becomes
+    /// `null`, except as an object field, which is then omitted as input coercion does.
+    pub fn resolve(&self, variables: &Map<String, Value>) -> Value {
+        match self {
+            Self::Literal(value) => value.clone(),
+            Self::Variable(name) => variables.get(name).cloned().unwrap_or(Value::Null),
+            Self::List(items) => Value::Array(items.iter().map(|i| i.resolve(variables)).collect()),
+            Self::Object(fields) => Value::Object(
+                fields
+                    .iter()
+                    .filter(|(_, v)| !matches!(v, Self::Variable(n) if !variables.contains_key(n)))
+                    .map(|(k, v)| (k.clone(), v.resolve(variables)))
+                    .collect(),
+            ),
+        }
+    }
+}
+
+/// A variable declared by the operation, e.g. `$ids: [ID!]! = []`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VariableDefinition {
+    /// Name without the `$`.
+    pub name: String,
+    /// The innermost named type, e.g. `ID` for `[ID!]!`.
+    pub type_name: String,
+    /// Whether the outer type is non-null (`!`).
+    pub non_null: bool,
+    /// Whether the outer type (under a `!`) is a list.
+    pub list: bool,
+    /// The default value, converted to JSON.
+    pub default: Option<Value>,
+}
+
+/// A condition from `@skip`/`@include` under which a field is selected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IncludeCondition {
+    /// Always holds (a literal `@include(if: true)` or `@skip(if: false)`).
+    Always,
+    /// Never holds (a literal `@include(if: false)` or `@skip(if: true)`).
+    Never,
+    /// Holds when "the variable is `true`" equals `include_when`: `@include(if: $v)`
+    /// is `include_when: true`, `@skip(if: $v)` is `include_when: false`, so a
+    /// missing or non-boolean variable excludes for `@include` and keeps for `@skip`.
+    IfVariable {
+        /// Variable name without the `$`.
+        name: String,
+        /// See the variant documentation.
+        include_when: bool,
+    },
+    /// Holds when every condition of at least one alternative holds. Produced when
+    /// fields with one response key are merged from occurrences under different conditions.
+    AnyOf(Vec<Vec<IncludeCondition>>),
+}
+
+impl IncludeCondition {
+    /// Whether the condition holds for these variable values.
+    pub fn holds(&self, variables: &Map<String, Value>) -> bool {
+        match self {
+            Self::Always => true,
+            Self::Never => false,
+            Self::IfVariable { name, include_when } => {
+                (variables.get(name) == Some(&Value::Bool(true))) == *include_when
+            }
+            Self::AnyOf(alternatives) => alternatives
+                .iter()
+                .any(|all| all.iter().all(|c| c.holds(variables))),
+        }
+    }
+}
+
+/// One field of a selection set, after fragment inlining and field merging.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FieldSelection {
+    /// The key in the response: the alias if any, else the field name.
+    pub response_key: String,
+    /// The field name.
+    pub name: String,
+    /// Conditions that must all hold for the field to be selected.
+    pub conditions: Vec<IncludeCondition>,
+    /// The sub-selection, `None` for a leaf field.
+    pub selection: Option<SelectionSet>,
+}
+
+impl FieldSelection {
+    /// Whether the field is selected for these variables, which should already have
+    /// defaults applied (see [`SubscriptionDocument::effective_variables`]).
+    pub fn is_included(&self, variables: &Map<String, Value>) -> bool {
+        self.conditions.iter().all(|c| c.holds(variables))
+    }
+}
+
+/// The fields selected on one object, in document order.
+///
+/// Named fragment spreads and inline fragments are inlined where they appear and
+/// their type conditions are ignored, since there is no schema to check them
+/// against. Fields sharing a response key are merged into one entry whose
+/// sub-selection is the union of theirs, as GraphQL field collection does.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SelectionSet {
+    /// The selected fields.
+    pub fields: Vec<FieldSelection>,
+}
+
+impl SelectionSet {
+    fn depth(&self) -> usize {
+        let below = self.fields.iter().filter_map(|f| f.selection.as_ref());
+        1 + below.map(SelectionSet::depth).max().unwrap_or(0)
+    }
+}
+
+/// A declared variable type, kept whole for value checks.
+#[derive(Debug, Clone, PartialEq)]
+enum TypeRef {
+    Named(String),
+    List(Box<TypeRef>),
+    NonNull(Box<TypeRef>),
+}
+
+impl fmt::Display for TypeRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Named(name) => f.write_str(name),
+            Self::List(inner) => write!(f, "[{inner}]"),
+            Self::NonNull(inner) => write!(f, "{inner}!"),
+        }
+    }
+}
+
+/// A validated subscription operation reduced to its single root field.
+///
+/// An anonymous operation must be the only operation in its document (GraphQL
+/// "lone anonymous operation"); otherwise parsing fails with
+/// [`DocumentErrorKind::AmbiguousOperation`], even when an operation name is given.
+#[derive(Debug, Clone)]
+pub struct SubscriptionDocument {
+    source: String,
+    operation_name: Option<String>,
+    root: FieldSelection,
+    root_arguments: Vec<(String, ArgumentValue)>,
+    variables: Vec<VariableDefinition>,
+    variable_types: Vec<TypeRef>,
+    max_depth: usize,
+}
+
+impl SubscriptionDocument {
+    /// Parses `query`, selects the operation (by `operation_name` when given) and
+    /// validates it as a subscription.
+    pub fn parse(
+        query: &str,
+        operation_name: Option<&str>,
+        limits: &DocumentLimits,
+    ) -> Result<Self, DocumentError> {
+        if query.len() > limits.max_bytes {
+            let message = format!(
+                "document is {} bytes, more than the limit of {}",
+                query.len(),
+                limits.max_bytes
+            );
+            return Err(DocumentError::new(DocumentErrorKind::TooLarge, message, None));
+        }
+        let tree = Parser::new(query)
+            .recursion_limit(limits.max_depth.saturating_add(PARSER_DEPTH_SLACK))
+            .token_limit(limits.max_tokens)
+            .parse();
+        let limit_error = tree.errors().find(|e| e.is_limit());
+        let first_error = limit_error.or_else(|| tree.errors().min_by_key(|e| e.index()));
+        if let Some(error) = first_error {
+            let tokens = tree.token_limit();
+            let kind = match error.is_limit() {
+                true if tokens.high > tokens.limit => DocumentErrorKind::TooLarge,
+                true => DocumentErrorKind::TooDeep,
+                false => DocumentErrorKind::Syntax,
+            };
+            let position = Some(Position::at(query, error.index()));
+            return Err(DocumentError::new(kind, error.message(), position));
+        }
+        let mut ctx = Ctx {
+            source: query,
+            fragments: HashMap::new(),
+            max_depth: limits.max_depth,
+            budget: limits.max_tokens,
+        };
+        let mut operations = Vec::new();
+        for definition in tree.document().definitions() {
+            match definition {
+                cst::Definition::OperationDefinition(op) => operations.push(op),
+                cst::Definition::FragmentDefinition(fragment) => {
+                    let name = fragment_name(fragment.fragment_name());
+                    if ctx.fragments.insert(name.clone(), fragment.clone()).is_some() {
+                        let message = format!("fragment `{name}` is defined more than once");
+                        return Err(ctx.err(DocumentErrorKind::Syntax, message, fragment.syntax()));
+                    }
+                }
+                other => {
+                    let message = format!(
+                        "only executable definitions (operations and fragments) are allowed, found a {}",
+                        other.kind()
+                    );
+                    return Err(ctx.err(DocumentErrorKind::Syntax, message, other.syntax()));
+                }
+            }
+        }
+        let op = ctx.select_operation(&operations, operation_name)?;
+        let op_name = op.name().map(|n| n.text().to_string());
+        match op.operation_type() {
+            Some(ty) if ty.subscription_token().is_some() => {}
+            ty => {
+                let what = match ty {
+                    Some(ty) if ty.mutation_token().is_some() => "a mutation",
+                    _ => "a query",
+                };
+                let message = format!("the selected operation is {what}, not a subscription");
+                return Err(ctx.err(DocumentErrorKind::NotSubscription, message, op.syntax()));
+            }
+        }
+        let reachable = ctx.check_fragments(tree.document().syntax(), &op)?;
+        let (variables, variable_types) = ctx.variable_definitions(&op)?;
+        ctx.check_variable_uses(&op, &reachable, &variables, op_name.as_deref())?;
+
+        let selection_set = op.selection_set().ok_or_else(|| {
+            ctx.err(
+                DocumentErrorKind::Syntax,
+                "operation has no selection set",
+                op.syntax(),
+            )
+        })?;
+        let root = ctx.root_field(&selection_set)?;
+        let root_arguments = match &root.1 {
+            Some(field) => ctx.arguments(field)?,
+            None => Vec::new(),
+        };
+        let root = root.0;
+        let max_depth = 1 + root.selection.as_ref().map_or(0, SelectionSet::depth);
+        Ok(Self {
+            source: query.to_owned(),
+            operation_name: op_name,
+            root,
+            root_arguments,
+            variables,
+            variable_types,
+            max_depth,
+        })
+    }
+
+    /// The document text as given to [`parse`](Self::parse).
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// The name of the selected operation, if it has one.
+    pub fn operation_name(&self) -> Option<&str> {
+        self.operation_name.as_deref()
+    }
+
+    /// The name of the root field, e.g. `users`.
+    pub fn root_field(&self) -> &str {
+        &self.root.name
+    }
+
+    /// The response key of the root field: its alias if any, else its name.
+    pub fn response_key(&self) -> &str {
+        &self.root.response_key
+    }
+
+    /// The arguments of the root field, in document order.
+    pub fn root_arguments(&self) -> &[(String, ArgumentValue)] {
+        &self.root_arguments
+    }
+
+    /// The selection under the root field; `None` when the root field is a leaf.
+    pub fn selection(&self) -> Option<&SelectionSet> {
+        self.root.selection.as_ref()
+    }
+
+    /// The variables the operation declares, in document order.
+    pub fn variable_definitions(&self) -> &[VariableDefinition] {
+        &self.variables
+    }
+
+    /// Checks `provided` (a JSON object, or `null` for none) against the declared
+    /// variables and returns their values with defaults applied. Undeclared
+    /// variables are dropped. An explicit `null` stays `null` (no default) and is
+    /// refused for a non-null type. Built-in scalars are type-checked; other types
+    /// accept any JSON; a list type also accepts a single item.
+    pub fn effective_variables(&self, provided: &Value) -> Result<Map<String, Value>, DocumentError> {
+        let empty = Map::new();
+        let provided = match provided {
+            Value::Null => &empty,
+            Value::Object(map) => map,
+            _ => return Err(invalid_variables("variables must be a JSON object".into())),
+        };
+        let mut effective = Map::new();
+        for (definition, ty) in self.variables.iter().zip(&self.variable_types) {
+            let name = &definition.name;
+            match (provided.get(name), &definition.default) {
+                (Some(value), _) => {
+                    check_value(value, ty, &format!("${name}")).map_err(invalid_variables)?;
+                    effective.insert(name.clone(), value.clone());
+                }
+                (None, Some(default)) => {
+                    effective.insert(name.clone(), default.clone());
+                }
+                (None, None) if definition.non_null => {
+                    let message = format!("variable `${name}` of required type `{ty}` was not provided");
+                    return Err(invalid_variables(message));
+                }
+                (None, None) => {}
+            }
+        }
+        Ok(effective)
+    }
+
+    /// The depth of the deepest selection set, the root selection set being 1.
+    pub fn max_depth(&self) -> usize {
+        self.max_depth
+    }
+
+    /// Every selected field as a dot path of field names from the root, in document
+    /// order without duplicates, regardless of `@skip`/`@include`; `__typename` is left out.
+    pub fn field_paths(&self) -> Vec<String> {
+        fn walk(set: &SelectionSet, prefix: &str, seen: &mut HashSet<String>, out: &mut Vec<String>) {
+            for field in set.fields.iter().filter(|f| f.name != "__typename") {
+                let path = format!("{prefix}.{}", field.name);
+                if seen.insert(path.clone()) {
+                    out.push(path.clone());
+                }
+                if let Some(sub) = &field.selection {
+                    walk(sub, &path, seen, out);
+                }
+            }
+        }
+        let mut out = vec![self.root.name.clone()];
+        if let Some(set) = &self.root.selection {
+            walk(set, &self.root.name, &mut HashSet::new(), &mut out);
+        }
+        out
+    }
+}
+
+fn invalid_variables(message: String) -> DocumentError {
+    DocumentError::new(DocumentErrorKind::InvalidVariables, message, None)
+}
+
+/// Checks a JSON value against a declared type; `path` names it in the message.
+fn check_value(value: &Value, ty: &TypeRef, path: &str) -> Result<(), String> {
+    let ok = match (ty, value) {
+        (TypeRef::NonNull(_), Value::Null) => {
+            return Err(format!("variable `{path}` of non-null type `{ty}` is null"))
+        }
+        (TypeRef::NonNull(inner), _) => return check_value(value, inner, path),
+        (_, Value::Null) => true,
+        (TypeRef::List(inner), Value::Array(items)) => {
+            for (i, item) in items.iter().enumerate() {
+                check_value(item, inner, &format!("{path}[{i}]"))?;
+            }
+            true
+        }
+        (TypeRef::List(inner), _) => return check_value(value, inner, path),
+        (TypeRef::Named(name), _) => match name.as_str() {
+            "Int" => value.as_f64().is_some_and(|n| {
+                n.fract() == 0.0 && (f64::from(i32::MIN)..=f64::from(i32::MAX)).contains(&n)
+            }),
+            "Float" => value.is_number(),
+            "String" => value.is_string(),
+            "Boolean" => value.is_boolean(),
+            "ID" => value.is_string() || value.as_f64().is_some_and(|n| n.fract() == 0.0),
+            _ => true,
+        },
+    };
+    match ok {
+        true => Ok(()),
+        false => Err(format!("variable `{path}` is not a valid `{ty}`: {value}")),
+    }
+}
+
+fn fragment_name(name: Option<cst::FragmentName>) -> String {
+    name_text(name.and_then(|n| n.name()))
+}
+
+fn name_text(name: Option<cst::Name>) -> String {
+    name.map(|n| n.text().to_string()).unwrap_or_default()
+}
+
+/// One occurrence of a field while collecting a selection set, with the
+/// conditions of the fragments and directives it sits under.
+struct Occurrence {
+    field: cst::Field,
+    key: String,
+    name: String,
+    conditions: Vec<IncludeCondition>,
+}
+
+/// Validation state shared by the passes over one document.
+struct Ctx<'a> {
+    source: &'a str,
+    fragments: HashMap<String, cst::FragmentDefinition>,
+    max_depth: usize,
+    /// Selections fragment inlining may still visit: spreading one fragment
+    /// several times per level grows exponentially, so this bounds the work.
+    budget: usize,
+}
+
+impl Ctx<'_> {
+    fn err(&self, kind: DocumentErrorKind, message: impl Into<String>, node: &SyntaxNode) -> DocumentError {
+        let offset = usize::from(node.text_range().start());
+        DocumentError::new(kind, message, Some(Position::at(self.source, offset)))
+    }
+
+    fn select_operation(
+        &self,
+        operations: &[cst::OperationDefinition],
+        wanted: Option<&str>,
+    ) -> Result<cst::OperationDefinition, DocumentError> {
+        use DocumentErrorKind::{AmbiguousOperation, NoOperation, UnknownOperation};
+        let mut names = HashSet::new();
+        for op in operations {
+            match op.name() {
+                None if operations.len() > 1 => {
+                    let message = "an anonymous operation must be the only operation in the document";
+                    return Err(self.err(AmbiguousOperation, message, op.syntax()));
+                }
+                Some(name) if !names.insert(name.text().to_string()) => {
+                    let message = format!("operation `{}` is defined more than once", name.text());
+                    return Err(self.err(AmbiguousOperation, message, op.syntax()));
+                }
+                _ => {}
+            }
+        }
+        match (wanted, operations) {
+            (_, []) => Err(DocumentError::new(
+                NoOperation,
+                "document contains no operation",
+                None,
+            )),
+            (Some(wanted), _) => operations
+                .iter()
+                .find(|op| op.name().is_some_and(|n| n.text() == wanted))
+                .cloned()
+                .ok_or_else(|| {
+                    let message = format!("no operation named `{wanted}` in the document");
+                    DocumentError::new(UnknownOperation, message, None)
+                }),
+            (None, [op]) => Ok(op.clone()),
+            (None, _) => {
+                let message = format!(
+                    "document has {} operations; an operation name is required",
+                    operations.len()
+                );
+                Err(DocumentError::new(AmbiguousOperation, message, None))
+            }
+        }
+    }
+
+    /// Checks every spread names a known fragment and fragments form no cycle,
+    /// and returns the fragments reachable from `op`.
+    fn check_fragments(
+        &self,
+        document: &SyntaxNode,
+        op: &cst::OperationDefinition,
+    ) -> Result<HashSet<String>, DocumentError> {
+        let spreads = |node: &SyntaxNode| -> Vec<(String, SyntaxNode)> {
+            let spreads = node.descendants().filter_map(cst::FragmentSpread::cast);
+            spreads
+                .map(|s| (fragment_name(s.fragment_name()), s.syntax().clone()))
+                .collect()
+        };
+        for (name, node) in spreads(document) {
+            if !self.fragments.contains_key(&name) {
+                let message = format!("unknown fragment `{name}`");
+                return Err(self.err(DocumentErrorKind::UnknownFragment, message, &node));
+            }
+        }
+        let graph: HashMap<&str, Vec<(String, SyntaxNode)>> = self
+            .fragments
+            .iter()
+            .map(|(name, f)| (name.as_str(), spreads(f.syntax())))
+            .collect();
+        // Document order makes the reported cycle deterministic.
+        let mut names: Vec<&str> = graph.keys().copied().collect();
+        names.sort_by_key(|n| self.fragments.get(*n).map(|f| f.syntax().text_range().start()));
+        let mut done = HashSet::new();
+        for name in names {
+            self.visit_fragment(name, &graph, &mut Vec::new(), &mut done)?;
+        }
+        let mut reachable = HashSet::new();
+        let mut stack: Vec<String> = spreads(op.syntax()).into_iter().map(|(n, _)| n).collect();
+        while let Some(name) = stack.pop() {
+            if let Some(next) = graph.get(name.as_str()).filter(|_| !reachable.contains(&name)) {
+                stack.extend(next.iter().map(|(n, _)| n.clone()));
+                reachable.insert(name);
+            }
+        }
+        Ok(reachable)
+    }
+
+    fn visit_fragment<'g>(
+        &self,
+        name: &'g str,
+        graph: &'g HashMap<&str, Vec<(String, SyntaxNode)>>,
+        path: &mut Vec<&'g str>,
+        done: &mut HashSet<&'g str>,
+    ) -> Result<(), DocumentError> {
+        if done.contains(name) {
+            return Ok(());
+        }
+        path.push(name);
+        for (target, node) in graph.get(name).into_iter().flatten() {
+            if let Some(start) = path.iter().position(|p| p == target) {
+                let cycle = path[start..].join(" -> ");
+                let message = format!("fragment cycle: {cycle} -> {target}");
+                return Err(self.err(DocumentErrorKind::FragmentCycle, message, node));
+            }
+            self.visit_fragment(target, graph, path, done)?;
+        }
+        path.pop();
+        done.insert(name);
+        Ok(())
+    }
+
+    fn variable_definitions(
+        &self,
+        op: &cst::OperationDefinition,
+    ) -> Result<(Vec<VariableDefinition>, Vec<TypeRef>), DocumentError> {
+        let (mut definitions, mut types) = (Vec::new(), Vec::new());
+        let cst_definitions = op
+            .variable_definitions()
+            .into_iter()
+            .flat_map(|v| v.variable_definitions());
+        for definition in cst_definitions {
+            let name = name_text(definition.variable().and_then(|v| v.name()));
+            let node = definition.syntax();
+            if definitions.iter().any(|d: &VariableDefinition| d.name == name) {
+                let message = format!("variable `${name}` is defined more than once");
+                return Err(self.err(DocumentErrorKind::InvalidVariables, message, node));
+            }
+            let ty = definition
+                .ty()
+                .and_then(type_ref)
+                .ok_or_else(|| self.err(DocumentErrorKind::Syntax, "variable has no valid type", node))?;
+            let default = match definition.default_value().and_then(|d| d.value()) {
+                Some(value) => match self.value(&value)? {
+                    ArgumentValue::Literal(value) => {
+                        let checked = check_value(&value, &ty, &format!("${name}"));
+                        checked.map_err(|m| self.err(DocumentErrorKind::InvalidVariables, m, node))?;
+                        Some(value)
+                    }
+                    _ => {
+                        let message = format!("default value of `${name}` must not use variables");
+                        return Err(self.err(DocumentErrorKind::InvalidVariables, message, node));
+                    }
+                },
+                None => None,
+            };
+            let non_null = matches!(ty, TypeRef::NonNull(_));
+            let nullable = match &ty {
+                TypeRef::NonNull(inner) => inner.as_ref(),
+                other => other,
+            };
+            let mut innermost = &ty;
+            while let TypeRef::List(inner) | TypeRef::NonNull(inner) = innermost {
+                innermost = inner;
+            }
+            definitions.push(VariableDefinition {
+                name,
+                type_name: innermost.to_string(),
+                non_null,
+                list: matches!(nullable, TypeRef::List(_)),
+                default,
+            });
+            types.push(ty);
+        }
+        Ok((definitions, types))
+    }
+
+    /// GraphQL "all variable uses defined", through every fragment the operation reaches.
+    fn check_variable_uses(
+        &self,
+        op: &cst::OperationDefinition,
+        reachable: &HashSet<String>,
+        definitions: &[VariableDefinition],
+        op_name: Option<&str>,
+    ) -> Result<(), DocumentError> {
+        let op_parts = [
+            op.directives().map(|d| d.syntax().clone()),
+            op.selection_set().map(|s| s.syntax().clone()),
+        ];
+        let fragments = reachable
+            .iter()
+            .filter_map(|n| self.fragments.get(n))
+            .map(|f| f.syntax().clone());
+        for node in op_parts.into_iter().flatten().chain(fragments) {
+            for variable in node.descendants().filter_map(cst::Variable::cast) {
+                let name = name_text(variable.name());
+                if !definitions.iter().any(|d| d.name == name) {
+                    let op = op_name.map_or("the anonymous operation".to_owned(), |n| {
+                        format!("operation `{n}`")
+                    });
+                    let message = format!("variable `${name}` is not defined by {op}");
+                    return Err(self.err(DocumentErrorKind::InvalidVariables, message, variable.syntax()));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies the single-root-field rule and builds the root field; also returns
+    /// one CST occurrence of it to read the arguments from.
+    fn root_field(
+        &mut self,
+        set: &cst::SelectionSet,
+    ) -> Result<(FieldSelection, Option<cst::Field>), DocumentError> {
+        use DocumentErrorKind::{MultipleRootFields, TooDeep};
+        if self.max_depth < 1 {
+            return Err(self.err(TooDeep, "selection depth 1 exceeds the limit of 0", set.syntax()));
+        }
+        let mut occurrences = Vec::new();
+        self.collect(set, &[], &mut occurrences)?;
+        for occurrence in &occurrences {
+            let node = occurrence.field.syntax();
+            if !occurrence.conditions.is_empty() {
+                let message = "@skip and @include are not allowed at the root of a subscription";
+                return Err(self.err(MultipleRootFields, message, node));
+            }
+            if occurrence.name.starts_with("__") {
+                let message = format!(
+                    "introspection field `{}` cannot be a subscription root",
+                    occurrence.name
+                );
+                return Err(self.err(MultipleRootFields, message, node));
+            }
+            if occurrence.key != occurrences[0].key {
+                let message = "a subscription must select exactly one root field";
+                return Err(self.err(MultipleRootFields, message, node));
+            }
+        }
+        let field = occurrences.first().map(|o| o.field.clone());
+        let mut fields = self.build_fields(occurrences, 1)?;
+        match fields.pop() {
+            Some(root) => Ok((root, field)),
+            None => Err(self.err(
+                MultipleRootFields,
+                "a subscription must select a root field",
+                set.syntax(),
+            )),
+        }
+    }
+
+    /// Inlines fragments of `set` into `out`, prefixing each field's conditions with `inherited`.
+    fn collect(
+        &mut self,
+        set: &cst::SelectionSet,
+        inherited: &[IncludeCondition],
+        out: &mut Vec<Occurrence>,
+    ) -> Result<(), DocumentError> {
+        for selection in set.selections() {
+            if self.budget == 0 {
+                let message = "fragments expand to more selections than the token limit";
+                return Err(self.err(DocumentErrorKind::TooLarge, message, selection.syntax()));
+            }
+            self.budget -= 1;
+            let mut conditions = inherited.to_vec();
+            match selection {
+                cst::Selection::Field(field) => {
+                    conditions.extend(self.conditions(field.directives())?);
+                    let name = name_text(field.name());
+                    let alias = field.alias().and_then(|a| a.name());
+                    let key = alias.map_or_else(|| name.clone(), |a| a.text().to_string());
+                    out.push(Occurrence {
+                        field,
+                        key,
+                        name,
+                        conditions,
+                    });
+                }
+                cst::Selection::InlineFragment(fragment) => {
+                    conditions.extend(self.conditions(fragment.directives())?);
+                    if let Some(inner) = fragment.selection_set() {
+                        self.collect(&inner, &conditions, out)?;
+                    }
+                }
+                cst::Selection::FragmentSpread(spread) => {
+                    conditions.extend(self.conditions(spread.directives())?);
+                    let name = fragment_name(spread.fragment_name());
+                    let inner = self.fragments.get(&name).and_then(|f| f.selection_set());
+                    // Known-fragment and cycle checks ran before, so this terminates.
+                    if let Some(inner) = inner {
+                        self.collect(&inner, &conditions, out)?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Groups collected occurrences by response key and merges each group;
+    /// `depth` is the depth of the selection set being built.
+    fn build_fields(
+        &mut self,
+        occurrences: Vec<Occurrence>,
+        depth: usize,
+    ) -> Result<Vec<FieldSelection>, DocumentError> {
+        let mut groups: Vec<Vec<Occurrence>> = Vec::new();
+        let mut index: HashMap<String, usize> = HashMap::new();
+        for mut occurrence in occurrences {
+            // A field that can never be selected contributes nothing; Always is a no-op.
+            if occurrence.conditions.contains(&IncludeCondition::Never) {
+                continue;
+            }
+            let mut conditions = Vec::new();
+            for c in occurrence.conditions.drain(..) {
+                if c != IncludeCondition::Always && !conditions.contains(&c) {
+                    conditions.push(c);
+                }
+            }
+            occurrence.conditions = conditions;
+            match index.get(&occurrence.key) {
+                Some(&i) => groups[i].push(occurrence),
+                None => {
+                    index.insert(occurrence.key.clone(), groups.len());
+                    groups.push(vec![occurrence]);
+                }
+            }
+        }
+        groups.into_iter().map(|group| self.merge(group, depth)).collect()
+    }
+
+    fn merge(&mut self, group: Vec<Occurrence>, depth: usize) -> Result<FieldSelection, DocumentError> {
+        let first = &group[0];
+        let first_arguments = self.arguments(&first.field)?;
+        for other in &group[1..] {
+            let conflict = if other.name != first.name {
+                Some(format!("selects both `{}` and `{}`", first.name, other.name))
+            } else if self.arguments(&other.field)? != first_arguments {
+                Some(format!("selects `{}` with different arguments", other.name))
+            } else if other.field.selection_set().is_some() != first.field.selection_set().is_some() {
+                Some(format!(
+                    "selects `{}` both with and without a sub-selection",
+                    other.name
+                ))
+            } else {
+                None
+            };
+            if let Some(conflict) = conflict {
+                let message = format!("response key `{}` {conflict}", other.key);
+                return Err(self.err(DocumentErrorKind::FieldConflict, message, other.field.syntax()));
+            }
+        }
+        let conditions = if group.iter().all(|o| o.conditions == first.conditions) {
+            first.conditions.clone()
+        } else if group.iter().any(|o| o.conditions.is_empty()) {
+            Vec::new()
+        } else {
+            let mut alternatives: Vec<Vec<IncludeCondition>> = Vec::new();
+            for o in &group {
+                if !alternatives.contains(&o.conditions) {
+                    alternatives.push(o.conditions.clone());
+                }
+            }
+            vec![IncludeCondition::AnyOf(alternatives)]
+        };
+        let mut selection = None;
+        if let Some(first_set) = first.field.selection_set() {
+            if depth + 1 > self.max_depth {
+                let message = format!(
+                    "selection depth {} exceeds the limit of {}",
+                    depth + 1,
+                    self.max_depth
+                );
+                return Err(self.err(DocumentErrorKind::TooDeep, message, first_set.syntax()));
+            }
+            let mut children = Vec::new();
+            for o in &group {
+                // Children of an occurrence only apply under that occurrence's
+                // conditions, which the merged field may no longer imply.
+                let pushed = if o.conditions == conditions {
+                    &[][..]
+                } else {
+                    &o.conditions[..]
+                };
+                if let Some(set) = o.field.selection_set() {
+                    self.collect(&set, pushed, &mut children)?;
+                }
+            }
+            selection = Some(SelectionSet {
+                fields: self.build_fields(children, depth + 1)?,
+            });
+        }
+        Ok(FieldSelection {
+            response_key: first.key.clone(),
+            name: first.name.clone(),
+            conditions,
+            selection,
+        })
+    }
+
+    fn conditions(
+        &self,
+        directives: Option<cst::Directives>,
+    ) -> Result<Vec<IncludeCondition>, DocumentError> {
+        let mut conditions = Vec::new();
+        for directive in directives.iter().flat_map(|d| d.directives()) {
+            let include = match name_text(directive.name()).as_str() {
+                "include" => true,
+                "skip" => false,
+                _ => continue,
+            };
+            let argument = directive
+                .arguments()
+                .into_iter()
+                .flat_map(|a| a.arguments())
+                .find(|a| a.name().is_some_and(|n| n.text() == "if"));
+            let condition = match argument.and_then(|a| a.value()) {
+                Some(cst::Value::BooleanValue(b)) if (b.true_token().is_some()) == include => {
+                    IncludeCondition::Always
+                }
+                Some(cst::Value::BooleanValue(_)) => IncludeCondition::Never,
+                Some(cst::Value::Variable(v)) => IncludeCondition::IfVariable {
+                    name: name_text(v.name()),
+                    include_when: include,
+                },
+                _ => {
+                    let message = "@skip and @include need a Boolean literal or variable `if` argument";
+                    return Err(self.err(DocumentErrorKind::Syntax, message, directive.syntax()));
+                }
+            };
+            conditions.push(condition);
+        }
+        Ok(conditions)
+    }
+
+    fn arguments(&self, field: &cst::Field) -> Result<Vec<(String, ArgumentValue)>, DocumentError> {
+        let mut arguments: Vec<(String, ArgumentValue)> = Vec::new();
+        for argument in field.arguments().iter().flat_map(|a| a.arguments()) {
+            let name = name_text(argument.name());
+            if arguments.iter().any(|(n, _)| *n == name) {
+                let message = format!("argument `{name}` is given more than once");
+                return Err(self.err(DocumentErrorKind::Syntax, message, argument.syntax()));
+            }
+            let value = match argument.value() {
+                Some(value) => self.value(&value)?,
+                None => ArgumentValue::Literal(Value::Null),
+            };
+            arguments.push((name, value));
+        }
+        Ok(arguments)
+    }
+
+    /// Converts a GraphQL value; enum values become strings.
+    fn value(&self, value: &cst::Value) -> Result<ArgumentValue, DocumentError> {
+        let out_of_range = || self.err(DocumentErrorKind::Syntax, "number out of range", value.syntax());
+        let literal = match value {
+            cst::Value::Variable(v) => return Ok(ArgumentValue::Variable(name_text(v.name()))),
+            cst::Value::StringValue(s) => Value::String(String::from(s)),
+            cst::Value::IntValue(_) | cst::Value::FloatValue(_) => {
+                let token = match value {
+                    cst::Value::IntValue(i) => i.int_token(),
+                    cst::Value::FloatValue(f) => f.float_token(),
+                    _ => None,
+                };
+                let text = token.map(|t| t.text().to_owned()).unwrap_or_default();
+                match text.parse::<i64>() {
+                    Ok(n) => Value::Number(n.into()),
+                    Err(_) => text
+                        .parse::<f64>()
+                        .ok()
+                        .and_then(Number::from_f64)
+                        .map(Value::Number)
+                        .ok_or_else(out_of_range)?,
+                }
+            }
+            cst::Value::BooleanValue(b) => Value::Bool(b.true_token().is_some()),
+            cst::Value::NullValue(_) => Value::Null,
+            cst::Value::EnumValue(e) => Value::String(name_text(e.name())),
+            cst::Value::ListValue(list) => {
+                let items = list
+                    .values()
+                    .map(|v| self.value(&v))
+                    .collect::<Result<Vec<_>, _>>()?;
+                if !items.iter().all(|i| matches!(i, ArgumentValue::Literal(_))) {
+                    return Ok(ArgumentValue::List(items));
+                }
+                let literals = items.into_iter().filter_map(|i| match i {
+                    ArgumentValue::Literal(v) => Some(v),
+                    _ => None,
+                });
+                Value::Array(literals.collect())
+            }
+            cst::Value::ObjectValue(object) => {
+                let mut fields = Vec::new();
+                for field in object.object_fields() {
+                    let value = match field.value() {
+                        Some(v) => self.value(&v)?,
+                        None => ArgumentValue::Literal(Value::Null),
+                    };
+                    fields.push((name_text(field.name()), value));
+                }
+                if !fields.iter().all(|(_, v)| matches!(v, ArgumentValue::Literal(_))) {
+                    return Ok(ArgumentValue::Object(fields));
+                }
+                let literals = fields.into_iter().filter_map(|(k, v)| match v {
+                    ArgumentValue::Literal(v) => Some((k, v)),
+                    _ => None,
+                });
+                Value::Object(literals.collect())
+            }
+        };
+        Ok(ArgumentValue::Literal(literal))
+    }
+}
+
+fn type_ref(ty: cst::Type) -> Option<TypeRef> {
+    match ty {
+        cst::Type::NamedType(named) => Some(TypeRef::Named(name_text(named.name()))),
+        cst::Type::ListType(list) => Some(TypeRef::List(Box::new(type_ref(list.ty()?)?))),
+        cst::Type::NonNullType(non_null) => {
+            let inner = match (non_null.named_type(), non_null.list_type()) {
+                (Some(named), _) => TypeRef::Named(name_text(named.name())),
+                (None, Some(list)) => TypeRef::List(Box::new(type_ref(list.ty()?)?)),
+                (None, None) => return None,
+            };
+            Some(TypeRef::NonNull(Box::new(inner)))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn parse(query: &str) -> Result<SubscriptionDocument, DocumentError> {
+        SubscriptionDocument::parse(query, None, &DocumentLimits::default())
+    }
+
+    fn doc(query: &str) -> SubscriptionDocument {
+        match parse(query) {
+            Ok(doc) => doc,
+            Err(e) => panic!("expected {query:?} to parse, got {e}"),
+        }
+    }
+
+    fn error(query: &str) -> DocumentError {
+        match parse(query) {
+            Ok(_) => panic!("expected {query:?} to be rejected"),
+            Err(e) => e,
+        }
+    }
+
+    fn at(line: usize, column: usize) -> Option<Position> {
+        Some(Position { line, column })
+    }
+
+    fn vars(value: Value) -> Map<String, Value> {
+        match value {
+            Value::Object(map) => map,
+            _ => Map::new(),
+        }
+    }
+
+    fn keys(set: &SelectionSet) -> Vec<&str> {
+        set.fields.iter().map(|f| f.response_key.as_str()).collect()
+    }
+
+    #[test]
+    fn probe() {
+        for q in [
+            "subscription {\n  a { b(x: [1, [2]]) }\n}",
+            "subscription S($v: Int = 3, $w: [ID!]!) @d(x: $v) { a }",
+        ] {
+            let tree = Parser::new(q).parse();
+            println!(
+                "{:?} {:#?}",
+                tree.errors().collect::<Vec<_>>(),
+                tree.document().syntax()
+            );
+        }
+    }
+}

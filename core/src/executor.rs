@@ -1,0 +1,822 @@
+//! The subscription executor: registry, channel index, dispatch and response queues.
+//!
+//! - [`SubscriptionExecutor`]: registers subscriptions, dispatches events to them, hands
+//!   their frames to the WebSocket layer, completes them.
+//! - [`SubscriptionRequest`]: everything a client's `subscribe` message carries.
+//! - [`SubscriptionKey`]: the executor's handle of one subscription.
+//! - [`DispatchReport`] / [`DropReason`]: what one dispatch did, with sums that add up.
+//! - [`ExecutorConfig`] / [`ExecutorStats`]: limits, and what the executor holds now.
+//!
+//! Subscriptions whose frames must be byte-identical (same document, variables, resolver and
+//! channels) share a *cohort*: an event is resolved and encoded once per cohort, and only
+//! the subscription id differs from one frame to the next.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::fmt;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde_json::{Map, Value};
+
+use crate::bus::BusMessage;
+use crate::document::{DocumentLimits, SubscriptionDocument};
+use crate::error::{Error, Result};
+use crate::event::{node_id, validate_channel, Event};
+use crate::frame::{FrameBody, FramePrefix, GraphQLError, EVENTS_GAP, RESOLVER_ERROR, RESOLVER_PANIC};
+use crate::queue::{OverflowPolicy, PushOutcome, RecvTimeoutError, ResponseQueue, DEFAULT_QUEUE_CAPACITY};
+use crate::resolve::{ProjectionResolver, ResolveError, ResolveRequest, ResolveResult, Resolver};
+
+/// Longest connection or subscription id accepted, in bytes.
+pub const MAX_ID_LEN: usize = 256;
+
+/// Limits and policies of a [`SubscriptionExecutor`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ExecutorConfig {
+    /// Frames each response queue holds before its overflow policy applies (default 1024).
+    pub queue_capacity: usize,
+    /// What a full response queue does (default: drop the oldest frame).
+    pub overflow: OverflowPolicy,
+    /// Largest event `data`, encoded as JSON, that is dispatched (default 1 MiB).
+    pub max_event_bytes: usize,
+    /// Size and depth limits of subscription documents.
+    pub document_limits: DocumentLimits,
+    /// How many locally dispatched event ids are remembered to skip their bus copies.
+    pub loopback_window: usize,
+}
+
+impl Default for ExecutorConfig {
+    fn default() -> Self {
+        ExecutorConfig {
+            queue_capacity: DEFAULT_QUEUE_CAPACITY,
+            overflow: OverflowPolicy::DropOldest,
+            max_event_bytes: 1024 * 1024,
+            document_limits: DocumentLimits::default(),
+            loopback_window: 4096,
+        }
+    }
+}
+
+impl ExecutorConfig {
+    /// Set the capacity of every response queue.
+    pub fn queue_capacity(mut self, capacity: usize) -> Self {
+        self.queue_capacity = capacity;
+        self
+    }
+
+    /// Set the overflow policy of every response queue.
+    pub fn overflow(mut self, policy: OverflowPolicy) -> Self {
+        self.overflow = policy;
+        self
+    }
+
+    /// Set the largest event data dispatched.
+    pub fn max_event_bytes(mut self, bytes: usize) -> Self {
+        self.max_event_bytes = bytes;
+        self
+    }
+
+    /// Set the document limits.
+    pub fn document_limits(mut self, limits: DocumentLimits) -> Self {
+        self.document_limits = limits;
+        self
+    }
+}
+
+/// The executor's handle of one subscription; cheap to copy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SubscriptionKey(u64);
+
+impl fmt::Display for SubscriptionKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{}", self.0)
+    }
+}
+
+/// A client's request to subscribe: the `subscribe` message of graphql-transport-ws.
+///
+/// # Examples
+///
+/// ```
+/// use subcast_core::SubscriptionRequest;
+///
+/// let request = SubscriptionRequest::new("conn-1", "1", "subscription OnUser($id: ID!) { user(id: $id) { name } }")
+///     .operation_name("OnUser")
+///     .variables(serde_json::json!({"id": "42"}))
+///     .channels(["user:42"]);
+/// ```
+#[derive(Debug, Clone)]
+pub struct SubscriptionRequest {
+    connection_id: String,
+    subscription_id: String,
+    query: String,
+    operation_name: Option<String>,
+    variables: Value,
+    channels: Option<Vec<String>>,
+    resolver: Option<Arc<dyn Resolver>>,
+}
+
+impl SubscriptionRequest {
+    /// Subscribe with `query` as `subscription_id` of `connection_id`.
+    pub fn new(
+        connection_id: impl Into<String>,
+        subscription_id: impl Into<String>,
+        query: impl Into<String>,
+    ) -> Self {
+        SubscriptionRequest {
+            connection_id: connection_id.into(),
+            subscription_id: subscription_id.into(),
+            query: query.into(),
+            operation_name: None,
+            variables: Value::Null,
+            channels: None,
+            resolver: None,
+        }
+    }
+
+    /// Select the operation to run among the document's operations.
+    pub fn operation_name(mut self, name: impl Into<String>) -> Self {
+        self.operation_name = Some(name.into());
+        self
+    }
+
+    /// Set the variables: a JSON object, or null for none.
+    pub fn variables(mut self, variables: Value) -> Self {
+        self.variables = variables;
+        self
+    }
+
+    /// Listen on these channels instead of the one named after the root field.
+    pub fn channels<I, S>(mut self, channels: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.channels = Some(channels.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Resolve events with `resolver` instead of the built-in projection.
+    pub fn resolver(mut self, resolver: Arc<dyn Resolver>) -> Self {
+        self.resolver = Some(resolver);
+        self
+    }
+}
+
+/// Why a matched subscription did not receive a frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum DropReason {
+    /// The response queue was full (drop-newest or close policy).
+    QueueFull,
+    /// The subscription had already ended (completed, errored or closed on overflow).
+    QueueClosed,
+}
+
+impl DropReason {
+    /// Every reason, in a fixed order.
+    pub const ALL: [DropReason; 2] = [DropReason::QueueFull, DropReason::QueueClosed];
+
+    /// A stable snake_case name, for metrics labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DropReason::QueueFull => "queue_full",
+            DropReason::QueueClosed => "queue_closed",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// What one dispatch did. `matched == delivered + errors + dropped_total()`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DispatchReport {
+    /// Subscriptions on the event's channel.
+    pub matched: usize,
+    /// `next` frames queued.
+    pub delivered: usize,
+    /// `error` frames queued (resolver failures).
+    pub errors: usize,
+    dropped: [usize; DropReason::ALL.len()],
+    /// Older frames evicted from full queues to make room (not part of the sum).
+    pub evicted: usize,
+    /// Cohorts resolved: the number of resolutions and encodings this dispatch cost.
+    pub cohorts: usize,
+    /// The event was the bus copy of a local publish and was not dispatched again.
+    pub duplicate: bool,
+}
+
+impl DispatchReport {
+    /// Subscriptions that got no frame for `reason`.
+    pub fn dropped(&self, reason: DropReason) -> usize {
+        self.dropped[reason.index()]
+    }
+
+    /// Subscriptions that got no frame, for any reason.
+    pub fn dropped_total(&self) -> usize {
+        self.dropped.iter().sum()
+    }
+
+    /// Add `other`'s counts to this report.
+    pub fn merge(&mut self, other: &DispatchReport) {
+        self.matched += other.matched;
+        self.delivered += other.delivered;
+        self.errors += other.errors;
+        for (mine, theirs) in self.dropped.iter_mut().zip(other.dropped) {
+            *mine += theirs;
+        }
+        self.evicted += other.evicted;
+        self.cohorts += other.cohorts;
+        self.duplicate |= other.duplicate;
+    }
+
+    fn drop_for(&mut self, reason: DropReason) {
+        self.dropped[reason.index()] += 1;
+    }
+}
+
+/// What an executor holds right now.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ExecutorStats {
+    /// Registered subscriptions.
+    pub subscriptions: usize,
+    /// Connections with at least one subscription.
+    pub connections: usize,
+    /// Channels with at least one subscription.
+    pub channels: usize,
+    /// Distinct cohorts.
+    pub cohorts: usize,
+    /// Frames waiting in response queues.
+    pub queued_frames: usize,
+}
+
+#[derive(Debug)]
+struct Subscription {
+    key: SubscriptionKey,
+    connection_id: Arc<str>,
+    subscription_id: Box<str>,
+    cohort: Arc<Cohort>,
+    /// Index in `cohort.members`; read and written under the members' write lock.
+    slot: AtomicUsize,
+    queue: Arc<ResponseQueue>,
+}
+
+#[derive(Debug)]
+struct Cohort {
+    key: Arc<str>,
+    document: Arc<SubscriptionDocument>,
+    variables: Map<String, Value>,
+    resolver: Arc<dyn Resolver>,
+    channels: Box<[Arc<str>]>,
+    members: RwLock<Vec<Arc<Subscription>>>,
+}
+
+#[derive(Debug, Default)]
+struct Registry {
+    subscriptions: HashMap<SubscriptionKey, Arc<Subscription>>,
+    connections: HashMap<Arc<str>, HashMap<Box<str>, SubscriptionKey>>,
+    cohorts: HashMap<Arc<str>, Arc<Cohort>>,
+    channels: HashMap<Arc<str>, Vec<Arc<Cohort>>>,
+}
+
+/// Event ids dispatched locally by `publish_with_executor`, awaiting their bus copy.
+#[derive(Debug, Default)]
+struct LoopbackWindow {
+    ids: HashSet<String>,
+    order: VecDeque<String>,
+}
+
+/// Matches events to subscriptions and queues their graphql-transport-ws frames.
+///
+/// Dispatch is CPU work: it never awaits and holds no lock across a resolver call.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::Arc;
+/// use subcast_core::{Event, SubscriptionExecutor, SubscriptionRequest};
+///
+/// let executor = SubscriptionExecutor::default();
+/// let key = executor
+///     .register_subscription(SubscriptionRequest::new("conn-1", "1", "subscription { users { id } }"))
+///     .unwrap();
+/// let event = Arc::new(Event::new("userCreated", "users", serde_json::json!({"id": "7", "pw": "x"})));
+/// let report = executor.dispatch_event_to_subscriptions(&event).unwrap();
+/// assert_eq!(report.delivered, 1);
+/// let frame = executor.next_response(key).unwrap().unwrap();
+/// assert_eq!(&frame[..], br#"{"id":"1","type":"next","payload":{"data":{"users":{"id":"7"}}}}"#);
+/// ```
+#[derive(Debug)]
+pub struct SubscriptionExecutor {
+    config: ExecutorConfig,
+    registry: RwLock<Registry>,
+    next_key: AtomicU64,
+    projection: Arc<dyn Resolver>,
+    loopback: Mutex<LoopbackWindow>,
+}
+
+impl Default for SubscriptionExecutor {
+    fn default() -> Self {
+        Self::new(ExecutorConfig::default())
+    }
+}
+
+impl SubscriptionExecutor {
+    /// Create an executor with `config`.
+    pub fn new(config: ExecutorConfig) -> Self {
+        SubscriptionExecutor {
+            config,
+            registry: RwLock::default(),
+            next_key: AtomicU64::new(1),
+            projection: Arc::new(ProjectionResolver),
+            loopback: Mutex::default(),
+        }
+    }
+
+    /// The executor's configuration.
+    pub fn config(&self) -> &ExecutorConfig {
+        &self.config
+    }
+
+    /// Register a subscription; its frames queue from the next dispatch on.
+    ///
+    /// Fails on an invalid document or variables, an invalid id or channel, or a
+    /// subscription id already registered on the same connection.
+    pub fn register_subscription(&self, request: SubscriptionRequest) -> Result<SubscriptionKey> {
+        validate_id("connection id", &request.connection_id)?;
+        validate_id("subscription id", &request.subscription_id)?;
+        let explicit_channels = request.channels.as_deref().map(normalize_channels).transpose()?;
+        let resolver = request
+            .resolver
+            .clone()
+            .unwrap_or_else(|| self.projection.clone());
+        let cohort_key = cohort_key(&request, &resolver, explicit_channels.as_deref());
+
+        let existing = {
+            let registry = self.registry();
+            ensure_unique(&registry, &request)?;
+            registry.cohorts.get(cohort_key.as_str()).cloned()
+        };
+        // Parsing happens outside the lock; a cohort already built for the same key
+        // carries an identical document and variables, so the parse is skipped.
+        let template = match existing {
+            Some(cohort) => cohort,
+            None => Arc::new(self.build_cohort(&request, resolver, explicit_channels, cohort_key)?),
+        };
+
+        let mut registry = self.registry_mut();
+        ensure_unique(&registry, &request)?;
+        let registry = &mut *registry;
+        let cohort = registry
+            .cohorts
+            .entry(template.key.clone())
+            .or_insert_with(|| {
+                for channel in template.channels.iter() {
+                    registry
+                        .channels
+                        .entry(channel.clone())
+                        .or_default()
+                        .push(template.clone());
+                }
+                template.clone()
+            })
+            .clone();
+
+        let key = SubscriptionKey(self.next_key.fetch_add(1, Ordering::Relaxed));
+        let connection_id: Arc<str> = registry
+            .connections
+            .get_key_value(request.connection_id.as_str())
+            .map_or_else(|| Arc::from(request.connection_id.as_str()), |(k, _)| k.clone());
+        let prefix = FramePrefix::new(&request.subscription_id);
+        let subscription = Arc::new(Subscription {
+            key,
+            connection_id: connection_id.clone(),
+            subscription_id: request.subscription_id.as_str().into(),
+            cohort: cohort.clone(),
+            slot: AtomicUsize::new(0),
+            queue: Arc::new(ResponseQueue::new(
+                prefix,
+                self.config.queue_capacity,
+                self.config.overflow,
+            )),
+        });
+        {
+            let mut members = write(&cohort.members);
+            subscription.slot.store(members.len(), Ordering::Relaxed);
+            members.push(subscription.clone());
+        }
+        registry
+            .connections
+            .entry(connection_id)
+            .or_default()
+            .insert(request.subscription_id.into_boxed_str(), key);
+        registry.subscriptions.insert(key, subscription);
+        Ok(key)
+    }
+
+    fn build_cohort(
+        &self,
+        request: &SubscriptionRequest,
+        resolver: Arc<dyn Resolver>,
+        explicit_channels: Option<Vec<Arc<str>>>,
+        key: String,
+    ) -> Result<Cohort> {
+        let document = SubscriptionDocument::parse(
+            &request.query,
+            request.operation_name.as_deref(),
+            &self.config.document_limits,
+        )?;
+        let variables = document.effective_variables(&request.variables)?;
+        let channels = match explicit_channels {
+            Some(channels) => channels,
+            None => {
+                validate_channel(document.root_field())?;
+                vec![Arc::from(document.root_field())]
+            }
+        };
+        Ok(Cohort {
+            key: key.into(),
+            document: Arc::new(document),
+            variables,
+            resolver,
+            channels: channels.into_boxed_slice(),
+            members: RwLock::default(),
+        })
+    }
+
+    /// The key of `subscription_id` on `connection_id`, if registered.
+    pub fn subscription_key(&self, connection_id: &str, subscription_id: &str) -> Option<SubscriptionKey> {
+        self.registry()
+            .connections
+            .get(connection_id)?
+            .get(subscription_id)
+            .copied()
+    }
+
+    /// End a subscription: it leaves the index, its queue closes and its memory is freed.
+    pub fn complete_subscription(&self, key: SubscriptionKey) -> Result<()> {
+        let mut registry = self.registry_mut();
+        let subscription = registry
+            .subscriptions
+            .remove(&key)
+            .ok_or_else(|| Error::UnknownSubscription(key.to_string()))?;
+        if let Some(ids) = registry.connections.get_mut(&subscription.connection_id) {
+            ids.remove(&subscription.subscription_id);
+            if ids.is_empty() {
+                registry.connections.remove(&subscription.connection_id);
+            }
+        }
+        unlink(&mut registry, &subscription);
+        subscription.queue.close();
+        Ok(())
+    }
+
+    /// End every subscription of `connection_id`; returns how many ended.
+    pub fn complete_connection(&self, connection_id: &str) -> Result<usize> {
+        let mut registry = self.registry_mut();
+        let ids = registry
+            .connections
+            .remove(connection_id)
+            .ok_or_else(|| Error::UnknownConnection(connection_id.to_owned()))?;
+        for key in ids.values() {
+            if let Some(subscription) = registry.subscriptions.remove(key) {
+                unlink(&mut registry, &subscription);
+                subscription.queue.close();
+            }
+        }
+        Ok(ids.len())
+    }
+
+    /// Dispatch `event` to every subscription on its channel.
+    ///
+    /// Fails only when the event itself is invalid (channel name, data size); a failing
+    /// resolver becomes `error` frames for its cohort and is counted in the report.
+    pub fn dispatch_event_to_subscriptions(&self, event: &Arc<Event>) -> Result<DispatchReport> {
+        event.validate(self.config.max_event_bytes)?;
+        let cohorts = self
+            .registry()
+            .channels
+            .get(event.channel.as_str())
+            .cloned()
+            .unwrap_or_default();
+        Ok(self.deliver(event, &cohorts, None))
+    }
+
+    /// Dispatch `event` to one subscription, if it listens on the event's channel.
+    pub fn dispatch_event_to_single(
+        &self,
+        key: SubscriptionKey,
+        event: &Arc<Event>,
+    ) -> Result<DispatchReport> {
+        event.validate(self.config.max_event_bytes)?;
+        let subscription = self.subscription(key)?;
+        if !subscription.cohort.channels.iter().any(|c| **c == *event.channel) {
+            return Ok(DispatchReport::default());
+        }
+        let cohort = subscription.cohort.clone();
+        Ok(self.deliver(event, std::slice::from_ref(&cohort), Some(&subscription)))
+    }
+
+    /// Handle one message from a bus stream: dispatch events, except the bus copies of
+    /// events this executor already dispatched; signal gaps to the channel's subscribers.
+    pub fn dispatch_bus_message(&self, message: &BusMessage) -> Result<DispatchReport> {
+        match message {
+            BusMessage::Event(event) => {
+                if event.origin == node_id() && self.take_loopback(&event.id) {
+                    return Ok(DispatchReport {
+                        duplicate: true,
+                        ..DispatchReport::default()
+                    });
+                }
+                self.dispatch_event_to_subscriptions(event)
+            }
+            BusMessage::Gap { channel } => Ok(self.signal_gap(channel)),
+        }
+    }
+
+    /// Tell every subscriber of `channel` that events may have been lost (`EVENTS_GAP`).
+    pub fn signal_gap(&self, channel: &str) -> DispatchReport {
+        let cohorts = self.registry().channels.get(channel).cloned().unwrap_or_default();
+        let body = FrameBody::notice(
+            EVENTS_GAP,
+            &format!("events on channel {channel:?} may have been lost"),
+            None,
+        );
+        let mut report = DispatchReport::default();
+        for cohort in &cohorts {
+            for subscription in read(&cohort.members).iter() {
+                deliver_frame(subscription, &body, false, &mut report);
+            }
+        }
+        report
+    }
+
+    /// Take the next frame of a subscription without waiting.
+    pub fn next_response(&self, key: SubscriptionKey) -> Result<Option<Bytes>> {
+        Ok(self.subscription(key)?.queue.try_next())
+    }
+
+    /// The response queue of a subscription, for a WebSocket task to drain directly.
+    pub fn response_queue(&self, key: SubscriptionKey) -> Result<Arc<ResponseQueue>> {
+        Ok(self.subscription(key)?.queue.clone())
+    }
+
+    /// Wait, on any executor, for the next frame; `None` once the subscription has ended.
+    pub async fn recv(&self, key: SubscriptionKey) -> Result<Option<Bytes>> {
+        let queue = self.response_queue(key)?;
+        Ok(queue.recv().await)
+    }
+
+    /// Block this thread for the next frame; `None` once the subscription has ended.
+    pub fn recv_timeout(&self, key: SubscriptionKey, timeout: Duration) -> Result<Option<Bytes>> {
+        match self.response_queue(key)?.recv_timeout(timeout) {
+            Ok(frame) => Ok(Some(frame)),
+            Err(RecvTimeoutError::Closed) => Ok(None),
+            Err(RecvTimeoutError::Timeout) => Err(Error::Timeout(timeout)),
+        }
+    }
+
+    /// Count what the executor holds now.
+    pub fn stats(&self) -> ExecutorStats {
+        let registry = self.registry();
+        ExecutorStats {
+            subscriptions: registry.subscriptions.len(),
+            connections: registry.connections.len(),
+            channels: registry.channels.len(),
+            cohorts: registry.cohorts.len(),
+            queued_frames: registry.subscriptions.values().map(|s| s.queue.len()).sum(),
+        }
+    }
+
+    /// Remember that `event` is dispatched locally, so its bus copy is skipped.
+    pub(crate) fn expect_loopback(&self, event: &Event) {
+        let mut window = self.loopback.lock().unwrap_or_else(|e| e.into_inner());
+        if window.ids.insert(event.id.clone()) {
+            window.order.push_back(event.id.clone());
+            while window.order.len() > self.config.loopback_window {
+                if let Some(oldest) = window.order.pop_front() {
+                    window.ids.remove(&oldest);
+                }
+            }
+        }
+    }
+
+    /// Forget an expected loop-back copy (the publish failed).
+    pub(crate) fn forget_loopback(&self, event: &Event) {
+        self.take_loopback(&event.id);
+    }
+
+    fn take_loopback(&self, id: &str) -> bool {
+        let mut window = self.loopback.lock().unwrap_or_else(|e| e.into_inner());
+        window.ids.remove(id)
+    }
+
+    /// Resolve each cohort once per resolver batch, then queue its frames.
+    fn deliver(
+        &self,
+        event: &Event,
+        cohorts: &[Arc<Cohort>],
+        only: Option<&Arc<Subscription>>,
+    ) -> DispatchReport {
+        let mut report = DispatchReport::default();
+        let mut pending: Vec<&Arc<Cohort>> = cohorts.iter().collect();
+        while let Some(first) = pending.first() {
+            let resolver = first.resolver.clone();
+            let (batch, rest): (Vec<_>, Vec<_>) = pending
+                .into_iter()
+                .partition(|c| Arc::ptr_eq(&c.resolver, &resolver));
+            pending = rest;
+            let results = resolve(&*resolver, event, &batch);
+            report.cohorts += batch.len();
+            for (cohort, result) in batch.iter().zip(results) {
+                let (body, terminal) = match &result {
+                    Ok(data) => (FrameBody::next_data(data), false),
+                    Err(error) => (FrameBody::error(&[GraphQLError::from(error)]), true),
+                };
+                match only {
+                    Some(subscription) => deliver_frame(subscription, &body, terminal, &mut report),
+                    None => {
+                        for subscription in read(&cohort.members).iter() {
+                            deliver_frame(subscription, &body, terminal, &mut report);
+                        }
+                    }
+                }
+            }
+        }
+        report
+    }
+
+    fn subscription(&self, key: SubscriptionKey) -> Result<Arc<Subscription>> {
+        self.registry()
+            .subscriptions
+            .get(&key)
+            .cloned()
+            .ok_or_else(|| Error::UnknownSubscription(key.to_string()))
+    }
+
+    fn registry(&self) -> RwLockReadGuard<'_, Registry> {
+        read(&self.registry)
+    }
+
+    fn registry_mut(&self) -> RwLockWriteGuard<'_, Registry> {
+        write(&self.registry)
+    }
+}
+
+/// Call `resolver` once for the whole batch; a panic or a short answer becomes an error
+/// for every cohort left without a result.
+fn resolve(resolver: &dyn Resolver, event: &Event, batch: &[&Arc<Cohort>]) -> Vec<ResolveResult> {
+    let requests: Vec<ResolveRequest<'_>> = batch
+        .iter()
+        .map(|c| ResolveRequest::new(&c.document, &c.variables))
+        .collect();
+    let (mut results, failure) =
+        match catch_unwind(AssertUnwindSafe(|| resolver.resolve_batch(event, &requests))) {
+            Ok(results) if results.len() == batch.len() => return results,
+            Ok(results) => {
+                let message = format!(
+                    "the resolver returned {} results for {} subscriptions",
+                    results.len(),
+                    batch.len()
+                );
+                (results, ResolveError::new(RESOLVER_ERROR, message))
+            }
+            Err(_) => (
+                Vec::new(),
+                ResolveError::new(RESOLVER_PANIC, "the resolver panicked"),
+            ),
+        };
+    results.truncate(batch.len());
+    results.resize_with(batch.len(), || Err(failure.clone()));
+    results
+}
+
+/// Queue one frame for `subscription` and count what happened.
+#[inline]
+fn deliver_frame(subscription: &Subscription, body: &FrameBody, terminal: bool, report: &mut DispatchReport) {
+    report.matched += 1;
+    let queue = &subscription.queue;
+    if queue.is_closed() {
+        report.drop_for(DropReason::QueueClosed);
+        return;
+    }
+    let frame = queue.prefix().splice(body);
+    if terminal {
+        // An `error` frame ends the operation (graphql-transport-ws): nothing may follow it.
+        queue.end_with(frame);
+        report.errors += 1;
+        return;
+    }
+    match queue.push(frame) {
+        PushOutcome::Queued => report.delivered += 1,
+        PushOutcome::QueuedEvictedOldest => {
+            report.delivered += 1;
+            report.evicted += 1;
+        }
+        PushOutcome::DroppedNewest | PushOutcome::ClosedOnOverflow => report.drop_for(DropReason::QueueFull),
+        PushOutcome::Closed => report.drop_for(DropReason::QueueClosed),
+    }
+}
+
+/// Remove `subscription` from its cohort, and the cohort from the index once empty.
+fn unlink(registry: &mut Registry, subscription: &Subscription) {
+    let cohort = &subscription.cohort;
+    let now_empty = {
+        let mut members = write(&cohort.members);
+        let slot = subscription.slot.load(Ordering::Relaxed);
+        if members.get(slot).is_some_and(|m| m.key == subscription.key) {
+            members.swap_remove(slot);
+            if let Some(moved) = members.get(slot) {
+                moved.slot.store(slot, Ordering::Relaxed);
+            }
+        }
+        members.is_empty()
+    };
+    if !now_empty {
+        return;
+    }
+    registry.cohorts.remove(&cohort.key);
+    for channel in cohort.channels.iter() {
+        if let Some(cohorts) = registry.channels.get_mut(channel) {
+            cohorts.retain(|c| !Arc::ptr_eq(c, cohort));
+            if cohorts.is_empty() {
+                registry.channels.remove(channel);
+            }
+        }
+    }
+}
+
+fn ensure_unique(registry: &Registry, request: &SubscriptionRequest) -> Result<()> {
+    let taken = registry
+        .connections
+        .get(request.connection_id.as_str())
+        .is_some_and(|ids| ids.contains_key(request.subscription_id.as_str()));
+    if taken {
+        return Err(Error::DuplicateSubscription {
+            connection_id: request.connection_id.clone(),
+            subscription_id: request.subscription_id.clone(),
+        });
+    }
+    Ok(())
+}
+
+fn validate_id(what: &'static str, id: &str) -> Result<()> {
+    let reason = if id.is_empty() {
+        "empty".to_owned()
+    } else if id.len() > MAX_ID_LEN {
+        format!("{} bytes, over the limit of {MAX_ID_LEN}", id.len())
+    } else {
+        return Ok(());
+    };
+    Err(Error::InvalidId { what, reason })
+}
+
+fn normalize_channels(channels: &[String]) -> Result<Vec<Arc<str>>> {
+    if channels.is_empty() {
+        return Err(Error::InvalidChannel {
+            channel: String::new(),
+            reason: "an explicit channel list must name at least one channel",
+        });
+    }
+    let mut unique: Vec<Arc<str>> = Vec::with_capacity(channels.len());
+    for channel in channels {
+        validate_channel(channel)?;
+        if !unique.iter().any(|c| **c == **channel) {
+            unique.push(channel.as_str().into());
+        }
+    }
+    unique.sort_unstable();
+    Ok(unique)
+}
+
+/// Everything that can change a subscription's frame bytes, as one unambiguous string.
+fn cohort_key(
+    request: &SubscriptionRequest,
+    resolver: &Arc<dyn Resolver>,
+    channels: Option<&[Arc<str>]>,
+) -> String {
+    let resolver_id = Arc::as_ptr(resolver) as *const () as usize;
+    let channels: Option<Vec<&str>> = channels.map(|c| c.iter().map(|s| &**s).collect());
+    let parts = (
+        resolver_id,
+        &request.operation_name,
+        channels,
+        &request.variables,
+        &request.query,
+    );
+    serde_json::to_string(&parts).unwrap_or_default()
+}
+
+fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(|e| e.into_inner())
+}
+
+fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(|e| e.into_inner())
+}

@@ -1,0 +1,208 @@
+//! graphql-transport-ws frames, encoded once and addressed per subscriber.
+//!
+//! - [`FramePrefix`]: the bytes `{"id":"<id>",` of one subscription, built at registration.
+//! - [`FrameBody`]: the rest of a frame (`"type":…,"payload":…}`), encoded once per cohort.
+//! - [`FramePrefix::splice`]: prefix + body, the frame one subscriber receives.
+//! - [`GraphQLError`]: the `{message, extensions: {code}}` objects of `error` frames.
+//! - Notices: `next` frames carrying only an error with a code (`EVENTS_LAGGED`, …).
+//!
+//! A spliced frame is byte-identical to serde_json's encoding of the whole frame object
+//! `{"id", "type", "payload"}`; the tests check it.
+
+use bytes::{Bytes, BytesMut};
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+/// Code of the notice sent after frames were dropped from a full queue.
+pub const EVENTS_LAGGED: &str = "EVENTS_LAGGED";
+/// Code of the `error` frame of a subscription whose queue overflowed under the close policy.
+pub const QUEUE_OVERFLOW: &str = "QUEUE_OVERFLOW";
+/// Code of the `error` frame of a resolver failure.
+pub const RESOLVER_ERROR: &str = "RESOLVER_ERROR";
+/// Code of the `error` frame sent when a resolver panicked.
+pub const RESOLVER_PANIC: &str = "RESOLVER_PANIC";
+/// Code of the notice sent when a bus may have lost events of the subscription's channel.
+pub const EVENTS_GAP: &str = "EVENTS_GAP";
+
+/// The start of every frame of one subscription: `{"id":"<escaped id>",`.
+///
+/// # Examples
+///
+/// ```
+/// use subcast_core::frame::{FrameBody, FramePrefix};
+///
+/// let prefix = FramePrefix::new("7");
+/// let frame = prefix.splice(&FrameBody::complete());
+/// assert_eq!(&frame[..], br#"{"id":"7","type":"complete"}"#);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FramePrefix(Box<[u8]>);
+
+impl FramePrefix {
+    /// Encode the prefix of subscription `id`.
+    pub fn new(id: &str) -> Self {
+        let mut bytes = Vec::with_capacity(id.len() + 10);
+        bytes.extend_from_slice(b"{\"id\":");
+        // Encoding a `&str` into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut bytes, id);
+        bytes.push(b',');
+        FramePrefix(bytes.into_boxed_slice())
+    }
+
+    /// Join this prefix and `body` into one frame.
+    #[inline]
+    pub fn splice(&self, body: &FrameBody) -> Bytes {
+        let mut frame = BytesMut::with_capacity(self.0.len() + body.0.len());
+        frame.extend_from_slice(&self.0);
+        frame.extend_from_slice(&body.0);
+        frame.freeze()
+    }
+
+    /// Length of the prefix in bytes.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Always false: a prefix holds at least `{"id":"",`.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// Everything of a frame after its id: `"type":"…"` and, if any, `"payload":…`, then `}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FrameBody(Bytes);
+
+impl FrameBody {
+    /// A `next` frame whose payload is `{"data": data}`.
+    pub fn next_data(data: &Value) -> Self {
+        #[derive(Serialize)]
+        struct Payload<'a> {
+            data: &'a Value,
+        }
+        Self::with_payload("next", &Payload { data })
+    }
+
+    /// A `next` frame carrying an arbitrary execution result.
+    pub fn next(payload: &impl Serialize) -> Self {
+        Self::with_payload("next", payload)
+    }
+
+    /// An `error` frame: the operation failed and ends.
+    pub fn error(errors: &[GraphQLError]) -> Self {
+        Self::with_payload("error", &errors)
+    }
+
+    /// A `next` frame whose payload holds one error with `code` and, if known, a `count`
+    /// extension: the stream goes on, but the subscriber must know something was missed.
+    pub fn notice(code: &str, message: &str, count: Option<u64>) -> Self {
+        let mut extensions = Map::new();
+        extensions.insert("code".into(), code.into());
+        if let Some(count) = count {
+            extensions.insert("count".into(), count.into());
+        }
+        let error = GraphQLError {
+            message: message.into(),
+            extensions,
+        };
+        #[derive(Serialize)]
+        struct Payload<'a> {
+            errors: [&'a GraphQLError; 1],
+        }
+        Self::with_payload("next", &Payload { errors: [&error] })
+    }
+
+    /// A `complete` frame: the server ends the operation.
+    pub fn complete() -> Self {
+        FrameBody(Bytes::from_static(br#""type":"complete"}"#))
+    }
+
+    /// The encoded bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    fn with_payload(kind: &str, payload: &(impl Serialize + ?Sized)) -> Self {
+        let mut bytes = Vec::with_capacity(128);
+        bytes.extend_from_slice(b"\"type\":\"");
+        bytes.extend_from_slice(kind.as_bytes());
+        bytes.extend_from_slice(b"\",\"payload\":");
+        // Payloads are built from `Value`s and strings, which always serialize.
+        let _ = serde_json::to_writer(&mut bytes, payload);
+        bytes.push(b'}');
+        FrameBody(Bytes::from(bytes))
+    }
+}
+
+/// A GraphQL error as it appears in `error` frames: `{message, extensions: {code, …}}`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GraphQLError {
+    /// Human-readable description.
+    pub message: String,
+    /// Machine-readable details; always holds `code`.
+    pub extensions: Map<String, Value>,
+}
+
+impl GraphQLError {
+    /// An error with `message` and `extensions.code = code`.
+    pub fn new(code: &str, message: impl Into<String>) -> Self {
+        let mut extensions = Map::new();
+        extensions.insert("code".into(), code.into());
+        GraphQLError {
+            message: message.into(),
+            extensions,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn whole(id: &str, kind: &str, payload: Option<Value>) -> Vec<u8> {
+        let mut frame = Map::new();
+        frame.insert("id".into(), id.into());
+        frame.insert("type".into(), kind.into());
+        if let Some(payload) = payload {
+            frame.insert("payload".into(), payload);
+        }
+        serde_json::to_vec(&frame).unwrap()
+    }
+
+    #[test]
+    fn spliced_next_frame_equals_serde_json_encoding_of_the_whole_frame() {
+        let data = json!({"users": {"id": "1", "name": "Zoë \"the\" <admin>\n", "n": [1, 2.5, null]}});
+        for id in ["1", "sub-ünï\"code\\", "\u{0}\u{1f}", ""] {
+            let frame = FramePrefix::new(id).splice(&FrameBody::next_data(&data));
+            assert_eq!(frame, whole(id, "next", Some(json!({"data": data}))), "id {id:?}");
+        }
+    }
+
+    #[test]
+    fn spliced_error_frame_equals_serde_json_encoding_of_the_whole_frame() {
+        let errors = [GraphQLError::new(RESOLVER_ERROR, "boom")];
+        let frame = FramePrefix::new("9").splice(&FrameBody::error(&errors));
+        let expected = whole(
+            "9",
+            "error",
+            Some(json!([{"message": "boom", "extensions": {"code": "RESOLVER_ERROR"}}])),
+        );
+        assert_eq!(frame, expected);
+    }
+
+    #[test]
+    fn spliced_complete_frame_equals_serde_json_encoding_of_the_whole_frame() {
+        let frame = FramePrefix::new("x").splice(&FrameBody::complete());
+        assert_eq!(frame, whole("x", "complete", None));
+    }
+
+    #[test]
+    fn notice_is_a_next_frame_with_code_and_count() {
+        let frame = FramePrefix::new("a").splice(&FrameBody::notice(EVENTS_LAGGED, "lagged", Some(3)));
+        let value: Value = serde_json::from_slice(&frame).unwrap();
+        assert_eq!(value["type"], "next");
+        assert_eq!(value["payload"]["errors"][0]["extensions"]["code"], EVENTS_LAGGED);
+        assert_eq!(value["payload"]["errors"][0]["extensions"]["count"], 3);
+    }
+}

@@ -1,0 +1,37 @@
+//! subcast-core: the engine that turns published events into graphql-transport-ws frames.
+//!
+//! - [`Event`]: what mutations publish, shared as `Arc<Event>`.
+//! - [`EventBus`] and [`InMemoryBus`]: how events travel; the in-memory bus needs no runtime.
+//! - [`SubscriptionDocument`]: a subscription's GraphQL document, parsed and checked once.
+//! - [`SubscriptionExecutor`]: the registry and dispatcher; one event becomes one frame per
+//!   matching subscription, resolved and encoded once per cohort.
+//! - [`Resolver`] and [`ProjectionResolver`]: how an event becomes a subscription's `data`.
+//! - [`ResponseQueue`]: the bounded, lock-free frame queue each subscriber drains.
+//! - [`Runtime`]: the async runtime an application lends to subcast (adapters live elsewhere).
+//!
+//! The core has no async runtime, no sockets and no Python: adapters bring those.
+
+#![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
+
+pub mod bus;
+pub mod document;
+pub mod error;
+pub mod event;
+pub mod executor;
+pub mod frame;
+pub mod queue;
+pub mod resolve;
+pub mod runtime;
+
+pub use bus::{BusMessage, BusStats, EventBus, EventStream, InMemoryBus};
+pub use document::{DocumentError, DocumentErrorKind, DocumentLimits, SubscriptionDocument};
+pub use error::{Error, Result};
+pub use event::{node_id, validate_channel, Event, MAX_CHANNEL_LEN};
+pub use executor::{
+    DispatchReport, DropReason, ExecutorConfig, ExecutorStats, SubscriptionExecutor, SubscriptionKey,
+    SubscriptionRequest,
+};
+pub use frame::{FrameBody, FramePrefix, GraphQLError};
+pub use queue::{OverflowPolicy, ResponseQueue};
+pub use resolve::{ProjectionResolver, ResolveError, ResolveRequest, ResolveResult, Resolver};
+pub use runtime::Runtime;

@@ -1,0 +1,574 @@
+//! Response queues: the frames waiting for one subscriber's WebSocket.
+//!
+//! - [`ResponseQueue`]: bounded frames of one subscription, with an [`OverflowPolicy`];
+//!   non-blocking [`ResponseQueue::try_next`], async [`ResponseQueue::recv`] on any executor,
+//!   blocking [`ResponseQueue::recv_timeout`].
+//! - [`Mailbox`]: the lock-free queue + wake-up pair underneath, also used by the in-memory
+//!   bus. It holds the one copy of the check–listen–check wait.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use concurrent_queue::{ConcurrentQueue, PopError};
+use event_listener::{EventListener, Listener};
+
+use crate::frame::{FrameBody, FramePrefix, GraphQLError, EVENTS_LAGGED, QUEUE_OVERFLOW};
+
+/// Default number of frames a [`ResponseQueue`] holds.
+pub const DEFAULT_QUEUE_CAPACITY: usize = 1024;
+
+/// What a full [`ResponseQueue`] does with one more frame.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum OverflowPolicy {
+    /// Evict the oldest frame; the subscriber is told how many it missed.
+    #[default]
+    DropOldest,
+    /// Refuse the new frame; the subscriber is told how many it missed.
+    DropNewest,
+    /// End the subscription with a `QUEUE_OVERFLOW` error frame.
+    Close,
+}
+
+/// Why a blocking receive returned without a frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum RecvTimeoutError {
+    /// Nothing arrived in time.
+    #[error("no frame arrived before the timeout")]
+    Timeout,
+    /// The queue is closed and empty: the subscription has ended.
+    #[error("the subscription has ended")]
+    Closed,
+}
+
+/// An unbounded MPMC queue with wake-ups: [`ConcurrentQueue`] + [`event_listener::Event`].
+///
+/// # Examples
+///
+/// ```
+/// use subcast_core::queue::Mailbox;
+///
+/// let mailbox = Mailbox::new();
+/// mailbox.push(1).unwrap();
+/// assert_eq!(futures_lite::future::block_on(mailbox.recv()), Some(1));
+/// mailbox.close();
+/// assert_eq!(futures_lite::future::block_on(mailbox.recv()), None);
+/// ```
+#[derive(Debug)]
+pub struct Mailbox<T> {
+    items: ConcurrentQueue<T>,
+    ready: event_listener::Event,
+}
+
+impl<T> Default for Mailbox<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T> Mailbox<T> {
+    /// Create an empty, open mailbox.
+    pub fn new() -> Self {
+        Mailbox {
+            items: ConcurrentQueue::unbounded(),
+            ready: event_listener::Event::new(),
+        }
+    }
+
+    /// Append `item` and wake one waiter; give it back if the mailbox is closed.
+    pub fn push(&self, item: T) -> Result<(), T> {
+        self.items.push(item).map_err(|e| e.into_inner())?;
+        self.ready.notify(1);
+        Ok(())
+    }
+
+    /// Take the oldest item without waiting.
+    pub fn try_pop(&self) -> Option<T> {
+        self.items.pop().ok()
+    }
+
+    /// Refuse further pushes and wake every waiter; queued items stay readable.
+    pub fn close(&self) -> bool {
+        let closed = self.items.close();
+        self.ready.notify(usize::MAX);
+        closed
+    }
+
+    /// Whether [`Mailbox::close`] was called.
+    pub fn is_closed(&self) -> bool {
+        self.items.is_closed()
+    }
+
+    /// Number of queued items.
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// Whether nothing is queued.
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// Wait for the next item; `None` once the mailbox is closed and drained.
+    pub async fn recv(&self) -> Option<T> {
+        self.recv_with(|items| items.pop()).await
+    }
+
+    /// Poll for the next item, keeping the wake-up registration in `listener`.
+    pub fn poll_recv(&self, cx: &mut Context<'_>, listener: &mut Option<EventListener>) -> Poll<Option<T>> {
+        self.poll_with(cx, listener, &mut |items| items.pop())
+    }
+
+    /// Block the thread until an item arrives, the mailbox closes, or `timeout` passes.
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<T, RecvTimeoutError> {
+        self.recv_timeout_with(timeout, |items| items.pop())
+    }
+
+    /// The check–listen–check step: `Some(result)` when `take` decided, else a registered
+    /// `listener` to wait on.
+    ///
+    /// Registering the listener before the second check is what makes a wake-up impossible
+    /// to lose: a push after the second check notifies the listener we already hold.
+    fn attempt<R>(
+        &self,
+        listener: &mut Option<EventListener>,
+        take: &mut impl FnMut(&ConcurrentQueue<T>) -> Result<R, PopError>,
+    ) -> Option<Option<R>> {
+        loop {
+            match take(&self.items) {
+                Ok(item) => return Some(Some(item)),
+                Err(PopError::Closed) => return Some(None),
+                Err(PopError::Empty) => {}
+            }
+            if listener.is_some() {
+                return None;
+            }
+            *listener = Some(self.ready.listen());
+        }
+    }
+
+    pub(crate) fn poll_with<R>(
+        &self,
+        cx: &mut Context<'_>,
+        listener: &mut Option<EventListener>,
+        take: &mut impl FnMut(&ConcurrentQueue<T>) -> Result<R, PopError>,
+    ) -> Poll<Option<R>> {
+        loop {
+            if let Some(result) = self.attempt(listener, take) {
+                *listener = None;
+                return Poll::Ready(result);
+            }
+            let Some(waiting) = listener.as_mut() else {
+                continue;
+            };
+            match Pin::new(waiting).poll(cx) {
+                Poll::Ready(()) => *listener = None,
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+
+    pub(crate) async fn recv_with<R>(
+        &self,
+        mut take: impl FnMut(&ConcurrentQueue<T>) -> Result<R, PopError>,
+    ) -> Option<R> {
+        let mut listener = None;
+        std::future::poll_fn(|cx| self.poll_with(cx, &mut listener, &mut take)).await
+    }
+
+    pub(crate) fn recv_timeout_with<R>(
+        &self,
+        timeout: Duration,
+        mut take: impl FnMut(&ConcurrentQueue<T>) -> Result<R, PopError>,
+    ) -> Result<R, RecvTimeoutError> {
+        let deadline = Instant::now() + timeout;
+        let mut listener = None;
+        loop {
+            if let Some(result) = self.attempt(&mut listener, &mut take) {
+                return result.ok_or(RecvTimeoutError::Closed);
+            }
+            let Some(waiting) = listener.take() else {
+                continue;
+            };
+            if waiting.wait_deadline(deadline).is_none() {
+                // One last look: a push may have landed as the deadline passed.
+                return match take(&self.items) {
+                    Ok(item) => Ok(item),
+                    Err(PopError::Closed) => Err(RecvTimeoutError::Closed),
+                    Err(PopError::Empty) => Err(RecvTimeoutError::Timeout),
+                };
+            }
+        }
+    }
+}
+
+/// What [`ResponseQueue::push`] did with a frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PushOutcome {
+    /// The frame is queued.
+    Queued,
+    /// The frame is queued; the oldest frame was evicted to make room.
+    QueuedEvictedOldest,
+    /// The queue was full and the frame was dropped.
+    DroppedNewest,
+    /// The queue was full; it is now closed with an overflow error frame.
+    ClosedOnOverflow,
+    /// The queue was already closed; the frame was dropped.
+    Closed,
+}
+
+impl PushOutcome {
+    /// Whether the pushed frame will reach the subscriber.
+    pub fn is_queued(self) -> bool {
+        matches!(self, PushOutcome::Queued | PushOutcome::QueuedEvictedOldest)
+    }
+}
+
+/// The frames of one subscription, waiting for its WebSocket.
+///
+/// Bounded to `capacity` frames (concurrent producers may pass it by one frame each).
+/// Frames lost to overflow are counted, and the subscriber receives an `EVENTS_LAGGED`
+/// notice with the count at the place of the gap.
+///
+/// # Examples
+///
+/// ```
+/// use subcast_core::frame::{FrameBody, FramePrefix};
+/// use subcast_core::queue::{OverflowPolicy, ResponseQueue};
+///
+/// let prefix = FramePrefix::new("1");
+/// let queue = ResponseQueue::new(prefix.clone(), 1, OverflowPolicy::DropOldest);
+/// queue.push(prefix.splice(&FrameBody::next_data(&serde_json::json!(1))));
+/// queue.push(prefix.splice(&FrameBody::next_data(&serde_json::json!(2))));
+/// let notice = queue.try_next().unwrap();
+/// assert!(std::str::from_utf8(&notice).unwrap().contains("EVENTS_LAGGED"));
+/// assert_eq!(&queue.try_next().unwrap()[..], br#"{"id":"1","type":"next","payload":{"data":2}}"#);
+/// ```
+#[derive(Debug)]
+pub struct ResponseQueue {
+    frames: Mailbox<Bytes>,
+    prefix: FramePrefix,
+    capacity: usize,
+    overflow: OverflowPolicy,
+    /// Frames lost and not yet reported to the subscriber.
+    unreported: AtomicU64,
+    /// Frames lost over the queue's life.
+    dropped: AtomicU64,
+}
+
+impl ResponseQueue {
+    /// Create an empty queue for the subscription whose frames start with `prefix`.
+    pub fn new(prefix: FramePrefix, capacity: usize, overflow: OverflowPolicy) -> Self {
+        ResponseQueue {
+            frames: Mailbox::new(),
+            prefix,
+            capacity: capacity.max(1),
+            overflow,
+            unreported: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+        }
+    }
+
+    /// Queue `frame` and wake the subscriber, applying the overflow policy when full.
+    pub fn push(&self, frame: Bytes) -> PushOutcome {
+        if self.frames.is_closed() {
+            return PushOutcome::Closed;
+        }
+        if self.frames.len() < self.capacity {
+            if self.overflow == OverflowPolicy::DropNewest {
+                // The gap is here, before this frame: report it in place.
+                let lost = self.unreported.swap(0, Ordering::AcqRel);
+                if lost > 0 {
+                    let _ = self.frames.push(self.lagged_notice(lost));
+                }
+            }
+            return match self.frames.push(frame) {
+                Ok(()) => PushOutcome::Queued,
+                Err(_) => PushOutcome::Closed,
+            };
+        }
+        match self.overflow {
+            OverflowPolicy::DropOldest => {
+                if self.frames.try_pop().is_some() {
+                    self.count_lost();
+                }
+                match self.frames.push(frame) {
+                    Ok(()) => PushOutcome::QueuedEvictedOldest,
+                    Err(_) => PushOutcome::Closed,
+                }
+            }
+            OverflowPolicy::DropNewest => {
+                self.count_lost();
+                PushOutcome::DroppedNewest
+            }
+            OverflowPolicy::Close => {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+                let error = GraphQLError::new(
+                    QUEUE_OVERFLOW,
+                    format!(
+                        "the subscriber fell {} frames behind; subscription closed",
+                        self.capacity
+                    ),
+                );
+                self.end_with(self.prefix.splice(&FrameBody::error(&[error])));
+                PushOutcome::ClosedOnOverflow
+            }
+        }
+    }
+
+    /// Queue `frame` as the last one, past the capacity if need be, and close the queue.
+    pub fn end_with(&self, frame: Bytes) {
+        let _ = self.frames.push(frame);
+        self.frames.close();
+    }
+
+    /// Close the queue: no more frames; queued frames stay readable, then receivers end.
+    pub fn close(&self) {
+        self.frames.close();
+    }
+
+    /// Whether the queue is closed.
+    pub fn is_closed(&self) -> bool {
+        self.frames.is_closed()
+    }
+
+    /// Take the next frame without waiting.
+    pub fn try_next(&self) -> Option<Bytes> {
+        self.take(self.frames_queue()).ok()
+    }
+
+    /// Wait for the next frame on any executor; `None` when the subscription has ended.
+    pub async fn recv(&self) -> Option<Bytes> {
+        self.frames.recv_with(|items| self.take(items)).await
+    }
+
+    /// Poll for the next frame, keeping the wake-up registration in `listener`.
+    pub fn poll_recv(
+        &self,
+        cx: &mut Context<'_>,
+        listener: &mut Option<EventListener>,
+    ) -> Poll<Option<Bytes>> {
+        self.frames.poll_with(cx, listener, &mut |items| self.take(items))
+    }
+
+    /// Block this thread until a frame arrives, the subscription ends, or `timeout` passes.
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<Bytes, RecvTimeoutError> {
+        self.frames.recv_timeout_with(timeout, |items| self.take(items))
+    }
+
+    /// Frames waiting to be read.
+    pub fn len(&self) -> usize {
+        self.frames.len()
+    }
+
+    /// Whether no frame is waiting.
+    pub fn is_empty(&self) -> bool {
+        self.frames.is_empty()
+    }
+
+    /// Frames lost to overflow over the queue's life.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// The prefix of this subscription's frames.
+    pub fn prefix(&self) -> &FramePrefix {
+        &self.prefix
+    }
+
+    fn frames_queue(&self) -> &ConcurrentQueue<Bytes> {
+        &self.frames.items
+    }
+
+    fn take(&self, items: &ConcurrentQueue<Bytes>) -> Result<Bytes, PopError> {
+        if self.overflow == OverflowPolicy::DropOldest {
+            // Evicted frames were the oldest: the gap is at the head, report it first.
+            let lost = self.unreported.swap(0, Ordering::AcqRel);
+            if lost > 0 {
+                return Ok(self.lagged_notice(lost));
+            }
+        }
+        items.pop()
+    }
+
+    fn count_lost(&self) {
+        self.unreported.fetch_add(1, Ordering::AcqRel);
+        self.dropped.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn lagged_notice(&self, lost: u64) -> Bytes {
+        let message = format!("{lost} events were dropped because the subscriber fell behind");
+        self.prefix
+            .splice(&FrameBody::notice(EVENTS_LAGGED, &message, Some(lost)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{json, Value};
+    use std::sync::Arc;
+
+    fn frame(prefix: &FramePrefix, n: u64) -> Bytes {
+        prefix.splice(&FrameBody::next_data(&json!(n)))
+    }
+
+    fn parse(bytes: &Bytes) -> Value {
+        serde_json::from_slice(bytes).unwrap()
+    }
+
+    fn drain(queue: &ResponseQueue) -> Vec<Value> {
+        std::iter::from_fn(|| queue.try_next())
+            .map(|b| parse(&b))
+            .collect()
+    }
+
+    #[test]
+    fn drop_oldest_keeps_the_newest_frames_and_reports_the_gap_first() {
+        let prefix = FramePrefix::new("s");
+        let queue = ResponseQueue::new(prefix.clone(), 3, OverflowPolicy::DropOldest);
+        for n in 0..5 {
+            queue.push(frame(&prefix, n));
+        }
+        let got = drain(&queue);
+        assert_eq!(got.len(), 4);
+        assert_eq!(
+            got[0]["payload"]["errors"][0]["extensions"]["code"],
+            EVENTS_LAGGED
+        );
+        assert_eq!(got[0]["payload"]["errors"][0]["extensions"]["count"], 2);
+        let data: Vec<_> = got[1..].iter().map(|f| f["payload"]["data"].clone()).collect();
+        assert_eq!(data, [json!(2), json!(3), json!(4)]);
+        assert_eq!(queue.dropped(), 2);
+    }
+
+    #[test]
+    fn drop_newest_reports_the_gap_before_the_next_frame_that_fits() {
+        let prefix = FramePrefix::new("s");
+        let queue = ResponseQueue::new(prefix.clone(), 2, OverflowPolicy::DropNewest);
+        let outcomes: Vec<_> = (0..4).map(|n| queue.push(frame(&prefix, n))).collect();
+        assert_eq!(outcomes[2], PushOutcome::DroppedNewest);
+        assert_eq!(outcomes[3], PushOutcome::DroppedNewest);
+        let first = drain(&queue);
+        assert_eq!(first.len(), 2);
+        queue.push(frame(&prefix, 9));
+        let after = drain(&queue);
+        assert_eq!(after[0]["payload"]["errors"][0]["extensions"]["count"], 2);
+        assert_eq!(after[1]["payload"]["data"], 9);
+    }
+
+    #[test]
+    fn close_policy_ends_the_subscription_with_an_overflow_error() {
+        let prefix = FramePrefix::new("s");
+        let queue = ResponseQueue::new(prefix.clone(), 1, OverflowPolicy::Close);
+        assert_eq!(queue.push(frame(&prefix, 0)), PushOutcome::Queued);
+        assert_eq!(queue.push(frame(&prefix, 1)), PushOutcome::ClosedOnOverflow);
+        assert_eq!(queue.push(frame(&prefix, 2)), PushOutcome::Closed);
+        let got = drain(&queue);
+        assert_eq!(got[1]["type"], "error");
+        assert_eq!(got[1]["payload"][0]["extensions"]["code"], QUEUE_OVERFLOW);
+        assert_eq!(
+            queue.recv_timeout(Duration::from_secs(5)),
+            Err(RecvTimeoutError::Closed)
+        );
+    }
+
+    #[test]
+    fn recv_timeout_times_out_on_an_empty_open_queue() {
+        let queue = ResponseQueue::new(FramePrefix::new("s"), 4, OverflowPolicy::DropOldest);
+        assert_eq!(
+            queue.recv_timeout(Duration::from_millis(1)),
+            Err(RecvTimeoutError::Timeout)
+        );
+    }
+
+    #[test]
+    fn closed_queue_is_drained_before_receivers_end() {
+        let prefix = FramePrefix::new("s");
+        let queue = ResponseQueue::new(prefix.clone(), 4, OverflowPolicy::DropOldest);
+        queue.push(frame(&prefix, 1));
+        queue.close();
+        assert_eq!(queue.push(frame(&prefix, 2)), PushOutcome::Closed);
+        assert!(futures_lite::future::block_on(queue.recv()).is_some());
+        assert!(futures_lite::future::block_on(queue.recv()).is_none());
+    }
+
+    #[test]
+    fn concurrent_producers_and_consumers_lose_no_wakeup() {
+        const PRODUCERS: u64 = 4;
+        const PER_PRODUCER: u64 = 20_000;
+        let mailbox = Arc::new(Mailbox::<u64>::new());
+        let consumers: Vec<_> = (0..3)
+            .map(|i| {
+                let mailbox = mailbox.clone();
+                std::thread::spawn(move || {
+                    let mut got = Vec::new();
+                    if i == 0 {
+                        // One consumer waits asynchronously, the others block.
+                        futures_lite::future::block_on(async {
+                            while let Some(n) = mailbox.recv().await {
+                                got.push(n);
+                            }
+                        });
+                    } else {
+                        while let Ok(n) = mailbox.recv_timeout(Duration::from_secs(60)) {
+                            got.push(n);
+                        }
+                    }
+                    got
+                })
+            })
+            .collect();
+        let producers: Vec<_> = (0..PRODUCERS)
+            .map(|p| {
+                let mailbox = mailbox.clone();
+                std::thread::spawn(move || {
+                    for n in 0..PER_PRODUCER {
+                        mailbox.push(p * PER_PRODUCER + n).unwrap();
+                    }
+                })
+            })
+            .collect();
+        for producer in producers {
+            producer.join().unwrap();
+        }
+        mailbox.close();
+        let mut all: Vec<u64> = consumers.into_iter().flat_map(|c| c.join().unwrap()).collect();
+        all.sort_unstable();
+        assert_eq!(all, (0..PRODUCERS * PER_PRODUCER).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_waiting_receiver_wakes_for_each_frame() {
+        let prefix = FramePrefix::new("s");
+        let queue = Arc::new(ResponseQueue::new(
+            prefix.clone(),
+            1024,
+            OverflowPolicy::DropOldest,
+        ));
+        let reader = {
+            let queue = queue.clone();
+            std::thread::spawn(move || {
+                futures_lite::future::block_on(async {
+                    let mut n = 0;
+                    while queue.recv().await.is_some() {
+                        n += 1;
+                    }
+                    n
+                })
+            })
+        };
+        for n in 0..10_000 {
+            // Keep the queue from overflowing: the point is wake-ups, not capacity.
+            while queue.len() > 512 {
+                std::thread::yield_now();
+            }
+            queue.push(frame(&prefix, n));
+        }
+        queue.close();
+        assert_eq!(reader.join().unwrap(), 10_000);
+    }
+}

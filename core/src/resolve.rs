@@ -1,0 +1,276 @@
+//! Resolution: turning an event into the `data` of a subscription's `next` frame.
+//!
+//! - [`Resolver`]: the trait custom resolvers implement; one call resolves a batch.
+//! - [`ResolveRequest`]: what one subscription cohort asks of a resolver.
+//! - [`ResolveError`]: a failure that becomes an `error` frame for the cohort.
+//! - [`ProjectionResolver`]: the built-in resolver projecting event data to the selection set.
+
+use std::fmt::Debug;
+
+use serde_json::{Map, Value};
+
+use crate::document::{SelectionSet, SubscriptionDocument};
+use crate::event::Event;
+use crate::frame::GraphQLError;
+
+/// Code of the error returned when event data cannot be shaped by the selection set.
+pub const NON_OBJECT_DATA: &str = "NON_OBJECT_DATA";
+
+/// The result of resolving one request: the `data` object of the `next` frame.
+pub type ResolveResult = Result<Value, ResolveError>;
+
+/// What one cohort of subscriptions asks of a resolver for one event.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct ResolveRequest<'a> {
+    /// The parsed subscription document.
+    pub document: &'a SubscriptionDocument,
+    /// The subscription's variables, defaults applied.
+    pub variables: &'a Map<String, Value>,
+}
+
+impl<'a> ResolveRequest<'a> {
+    /// A request for `document` with `variables`.
+    pub fn new(document: &'a SubscriptionDocument, variables: &'a Map<String, Value>) -> Self {
+        ResolveRequest { document, variables }
+    }
+}
+
+/// A resolver failure, sent to the cohort as an `error` frame; never the raw event.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct ResolveError {
+    /// Machine-readable code, e.g. `RESOLVER_ERROR`.
+    pub code: String,
+    /// Human-readable description.
+    pub message: String,
+}
+
+impl ResolveError {
+    /// An error with `code` and `message`.
+    pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
+        ResolveError {
+            code: code.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl From<&ResolveError> for GraphQLError {
+    fn from(error: &ResolveError) -> Self {
+        GraphQLError::new(&error.code, error.message.clone())
+    }
+}
+
+/// Resolves events into GraphQL `data` for batches of subscription cohorts.
+///
+/// The engine calls [`Resolver::resolve_batch`] once per event with every cohort that uses
+/// this resolver, on a thread that may block: a slow resolver never runs on an async worker.
+///
+/// # Examples
+///
+/// ```
+/// use serde_json::{json, Value};
+/// use subcast_core::{Event, ResolveRequest, ResolveResult, Resolver};
+///
+/// /// Answers every subscription with the event's type.
+/// #[derive(Debug)]
+/// struct EventTypeResolver;
+///
+/// impl Resolver for EventTypeResolver {
+///     fn resolve_batch(&self, event: &Event, requests: &[ResolveRequest<'_>]) -> Vec<ResolveResult> {
+///         requests
+///             .iter()
+///             .map(|request| Ok(json!({ request.document.response_key(): event.event_type })))
+///             .collect()
+///     }
+/// }
+/// ```
+pub trait Resolver: Send + Sync + Debug + 'static {
+    /// Resolve `event` for each request; return exactly one result per request, in order.
+    fn resolve_batch(&self, event: &Event, requests: &[ResolveRequest<'_>]) -> Vec<ResolveResult>;
+}
+
+/// The built-in resolver: `{<alias or field>: <event.data projected to the selection set>}`.
+///
+/// Objects keep only selected fields, in selection order; lists are projected per element;
+/// absent fields are `null`; `__typename` is the event type at the root and the object's
+/// own `__typename` (or `null`) below it.
+///
+/// # Examples
+///
+/// ```
+/// use serde_json::json;
+/// use subcast_core::{DocumentLimits, Event, ProjectionResolver, SubscriptionDocument};
+///
+/// let doc = SubscriptionDocument::parse("subscription { u: users { id __typename } }", None, &DocumentLimits::default()).unwrap();
+/// let event = Event::new("userCreated", "users", json!({"id": "1", "secret": "x"}));
+/// let data = ProjectionResolver::project(&event, &doc, &Default::default()).unwrap();
+/// assert_eq!(data, json!({"u": {"id": "1", "__typename": "userCreated"}}));
+/// ```
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ProjectionResolver;
+
+impl ProjectionResolver {
+    /// Project `event` for one subscription.
+    pub fn project(
+        event: &Event,
+        document: &SubscriptionDocument,
+        variables: &Map<String, Value>,
+    ) -> ResolveResult {
+        let value = match document.selection() {
+            None => event.data.clone(),
+            Some(selection) => project_value(
+                &event.data,
+                selection,
+                variables,
+                Some(&event.event_type),
+                document.response_key(),
+            )?,
+        };
+        let mut data = Map::with_capacity(1);
+        data.insert(document.response_key().to_owned(), value);
+        Ok(Value::Object(data))
+    }
+}
+
+impl Resolver for ProjectionResolver {
+    fn resolve_batch(&self, event: &Event, requests: &[ResolveRequest<'_>]) -> Vec<ResolveResult> {
+        requests
+            .iter()
+            .map(|request| Self::project(event, request.document, request.variables))
+            .collect()
+    }
+}
+
+fn project_value(
+    value: &Value,
+    selection: &SelectionSet,
+    variables: &Map<String, Value>,
+    typename: Option<&str>,
+    path: &str,
+) -> ResolveResult {
+    match value {
+        Value::Null => Ok(Value::Null),
+        Value::Array(items) => items
+            .iter()
+            .map(|item| project_value(item, selection, variables, typename, path))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Value::Array),
+        Value::Object(object) => {
+            let mut projected = Map::with_capacity(selection.fields.len());
+            for field in &selection.fields {
+                if !field.is_included(variables) {
+                    continue;
+                }
+                let own = object.get(&field.name);
+                let value = match (field.name.as_str(), own, &field.selection) {
+                    ("__typename", None, _) => typename.map_or(Value::Null, Value::from),
+                    (_, None, _) => Value::Null,
+                    (_, Some(own), None) => own.clone(),
+                    (_, Some(own), Some(sub)) => {
+                        let sub_path = format!("{path}.{}", field.response_key);
+                        project_value(own, sub, variables, None, &sub_path)?
+                    }
+                };
+                projected.insert(field.response_key.clone(), value);
+            }
+            Ok(Value::Object(projected))
+        }
+        scalar => Err(ResolveError::new(
+            NON_OBJECT_DATA,
+            format!(
+                "`{path}` selects fields, but the event data there is {}",
+                describe(scalar)
+            ),
+        )),
+    }
+}
+
+fn describe(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::document::DocumentLimits;
+    use serde_json::json;
+
+    fn project(query: &str, data: Value) -> ResolveResult {
+        let doc = SubscriptionDocument::parse(query, None, &DocumentLimits::default()).unwrap();
+        let vars = doc.effective_variables(&Value::Null).unwrap();
+        ProjectionResolver::project(&Event::new("userCreated", "users", data), &doc, &vars)
+    }
+
+    #[test]
+    fn projection_keeps_only_selected_fields_in_selection_order() {
+        let data = json!({"name": "Alice", "id": "1", "password": "hunter2"});
+        assert_eq!(
+            project("subscription { users { id name } }", data).unwrap(),
+            json!({"users": {"id": "1", "name": "Alice"}})
+        );
+    }
+
+    #[test]
+    fn projection_uses_the_alias_as_the_response_key() {
+        let data = json!({"id": "1"});
+        assert_eq!(
+            project("subscription { people: users { ident: id } }", data).unwrap(),
+            json!({"people": {"ident": "1"}})
+        );
+    }
+
+    #[test]
+    fn absent_fields_are_null() {
+        assert_eq!(
+            project("subscription { users { id email } }", json!({"id": "1"})).unwrap(),
+            json!({"users": {"id": "1", "email": null}})
+        );
+    }
+
+    #[test]
+    fn lists_are_projected_per_element() {
+        let data = json!({"posts": [{"title": "a", "body": "x"}, {"title": "b"}, null]});
+        assert_eq!(
+            project("subscription { users { posts { title } } }", data).unwrap(),
+            json!({"users": {"posts": [{"title": "a"}, {"title": "b"}, null]}})
+        );
+    }
+
+    #[test]
+    fn typename_at_the_root_is_the_event_type() {
+        assert_eq!(
+            project("subscription { users { __typename } }", json!({})).unwrap(),
+            json!({"users": {"__typename": "userCreated"}})
+        );
+    }
+
+    #[test]
+    fn scalar_root_field_returns_the_data_as_is() {
+        assert_eq!(
+            project("subscription { counter }", json!(41)).unwrap(),
+            json!({"counter": 41})
+        );
+    }
+
+    #[test]
+    fn scalar_data_under_a_selection_is_a_non_object_error() {
+        let err = project("subscription { users { id } }", json!("Alice")).unwrap_err();
+        assert_eq!(err.code, NON_OBJECT_DATA);
+        assert!(err.message.contains("a string"), "{}", err.message);
+        let nested = project(
+            "subscription { users { profile { bio } } }",
+            json!({"profile": 3}),
+        )
+        .unwrap_err();
+        assert!(nested.message.contains("users.profile"), "{}", nested.message);
+    }
+}
