@@ -17,7 +17,7 @@ use async_trait::async_trait;
 use event_listener::EventListener;
 use futures_core::Stream;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::event::{validate_channel, Event};
 use crate::executor::{DispatchReport, SubscriptionExecutor};
 use crate::queue::Mailbox;
@@ -299,6 +299,7 @@ impl Drop for MailboxStream {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::Error;
     use futures_lite::future::block_on;
     use futures_lite::StreamExt;
     use serde_json::json;

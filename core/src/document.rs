@@ -22,6 +22,8 @@ use apollo_parser::cst::{self, CstNode};
 use apollo_parser::{Parser, SyntaxNode};
 use serde_json::{Map, Number, Value};
 
+use self::DocumentErrorKind as Kind;
+
 /// Extra parser recursion allowed beyond `max_depth`: apollo-parser also counts
 /// nested list/object values and list types, which are not selection depth, and
 /// leaving room lets our own check report selection depth with a precise position.
@@ -207,6 +209,9 @@ pub struct VariableDefinition {
 }
 
 /// A condition from `@skip`/`@include` under which a field is selected.
+///
+/// Parsed documents carry neither `Always` nor `Never`: literal conditions are
+/// applied at parse time (a field under `Never` is dropped, `Always` is omitted).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IncludeCondition {
     /// Always holds (a literal `@include(if: true)` or `@skip(if: false)`).
@@ -331,7 +336,7 @@ impl SubscriptionDocument {
                 query.len(),
                 limits.max_bytes
             );
-            return Err(DocumentError::new(DocumentErrorKind::TooLarge, message, None));
+            return Err(DocumentError::new(Kind::TooLarge, message, None));
         }
         let tree = Parser::new(query)
             .recursion_limit(limits.max_depth.saturating_add(PARSER_DEPTH_SLACK))
@@ -342,9 +347,9 @@ impl SubscriptionDocument {
         if let Some(error) = first_error {
             let tokens = tree.token_limit();
             let kind = match error.is_limit() {
-                true if tokens.high > tokens.limit => DocumentErrorKind::TooLarge,
-                true => DocumentErrorKind::TooDeep,
-                false => DocumentErrorKind::Syntax,
+                true if tokens.high > tokens.limit => Kind::TooLarge,
+                true => Kind::TooDeep,
+                false => Kind::Syntax,
             };
             let position = Some(Position::at(query, error.index()));
             return Err(DocumentError::new(kind, error.message(), position));
@@ -363,15 +368,15 @@ impl SubscriptionDocument {
                     let name = fragment_name(fragment.fragment_name());
                     if ctx.fragments.insert(name.clone(), fragment.clone()).is_some() {
                         let message = format!("fragment `{name}` is defined more than once");
-                        return Err(ctx.err(DocumentErrorKind::Syntax, message, fragment.syntax()));
+                        return Err(ctx.err(Kind::Syntax, message, fragment.syntax()));
                     }
                 }
                 other => {
                     let message = format!(
-                        "only executable definitions (operations and fragments) are allowed, found a {}",
+                        "only executable definitions (operations and fragments) are allowed, found {}",
                         other.kind()
                     );
-                    return Err(ctx.err(DocumentErrorKind::Syntax, message, other.syntax()));
+                    return Err(ctx.err(Kind::Syntax, message, other.syntax()));
                 }
             }
         }
@@ -385,32 +390,24 @@ impl SubscriptionDocument {
                     _ => "a query",
                 };
                 let message = format!("the selected operation is {what}, not a subscription");
-                return Err(ctx.err(DocumentErrorKind::NotSubscription, message, op.syntax()));
+                return Err(ctx.err(Kind::NotSubscription, message, op.syntax()));
             }
         }
         let reachable = ctx.check_fragments(tree.document().syntax(), &op)?;
         let (variables, variable_types) = ctx.variable_definitions(&op)?;
         ctx.check_variable_uses(&op, &reachable, &variables, op_name.as_deref())?;
 
-        let selection_set = op.selection_set().ok_or_else(|| {
-            ctx.err(
-                DocumentErrorKind::Syntax,
-                "operation has no selection set",
-                op.syntax(),
-            )
-        })?;
-        let root = ctx.root_field(&selection_set)?;
-        let root_arguments = match &root.1 {
-            Some(field) => ctx.arguments(field)?,
-            None => Vec::new(),
-        };
-        let root = root.0;
+        let selection_set = op
+            .selection_set()
+            .ok_or_else(|| ctx.err(Kind::Syntax, "operation has no selection set", op.syntax()))?;
+        let (root, root_node) = ctx.root_field(&selection_set)?;
+        let root_arguments = root_node.map(|f| ctx.arguments(&f)).transpose()?;
         let max_depth = 1 + root.selection.as_ref().map_or(0, SelectionSet::depth);
         Ok(Self {
             source: query.to_owned(),
             operation_name: op_name,
             root,
-            root_arguments,
+            root_arguments: root_arguments.unwrap_or_default(),
             variables,
             variable_types,
             max_depth,
@@ -513,7 +510,7 @@ impl SubscriptionDocument {
 }
 
 fn invalid_variables(message: String) -> DocumentError {
-    DocumentError::new(DocumentErrorKind::InvalidVariables, message, None)
+    DocumentError::new(Kind::InvalidVariables, message, None)
 }
 
 /// Checks a JSON value against a declared type; `path` names it in the message.
@@ -586,7 +583,7 @@ impl Ctx<'_> {
         operations: &[cst::OperationDefinition],
         wanted: Option<&str>,
     ) -> Result<cst::OperationDefinition, DocumentError> {
-        use DocumentErrorKind::{AmbiguousOperation, NoOperation, UnknownOperation};
+        use Kind::{AmbiguousOperation, NoOperation, UnknownOperation};
         let mut names = HashSet::new();
         for op in operations {
             match op.name() {
@@ -642,7 +639,7 @@ impl Ctx<'_> {
         for (name, node) in spreads(document) {
             if !self.fragments.contains_key(&name) {
                 let message = format!("unknown fragment `{name}`");
-                return Err(self.err(DocumentErrorKind::UnknownFragment, message, &node));
+                return Err(self.err(Kind::UnknownFragment, message, &node));
             }
         }
         let graph: HashMap<&str, Vec<(String, SyntaxNode)>> = self
@@ -683,7 +680,7 @@ impl Ctx<'_> {
             if let Some(start) = path.iter().position(|p| p == target) {
                 let cycle = path[start..].join(" -> ");
                 let message = format!("fragment cycle: {cycle} -> {target}");
-                return Err(self.err(DocumentErrorKind::FragmentCycle, message, node));
+                return Err(self.err(Kind::FragmentCycle, message, node));
             }
             self.visit_fragment(target, graph, path, done)?;
         }
@@ -706,22 +703,22 @@ impl Ctx<'_> {
             let node = definition.syntax();
             if definitions.iter().any(|d: &VariableDefinition| d.name == name) {
                 let message = format!("variable `${name}` is defined more than once");
-                return Err(self.err(DocumentErrorKind::InvalidVariables, message, node));
+                return Err(self.err(Kind::InvalidVariables, message, node));
             }
             let ty = definition
                 .ty()
                 .and_then(type_ref)
-                .ok_or_else(|| self.err(DocumentErrorKind::Syntax, "variable has no valid type", node))?;
+                .ok_or_else(|| self.err(Kind::Syntax, "variable has no valid type", node))?;
             let default = match definition.default_value().and_then(|d| d.value()) {
                 Some(value) => match self.value(&value)? {
                     ArgumentValue::Literal(value) => {
                         let checked = check_value(&value, &ty, &format!("${name}"));
-                        checked.map_err(|m| self.err(DocumentErrorKind::InvalidVariables, m, node))?;
+                        checked.map_err(|m| self.err(Kind::InvalidVariables, m, node))?;
                         Some(value)
                     }
                     _ => {
                         let message = format!("default value of `${name}` must not use variables");
-                        return Err(self.err(DocumentErrorKind::InvalidVariables, message, node));
+                        return Err(self.err(Kind::InvalidVariables, message, node));
                     }
                 },
                 None => None,
@@ -771,7 +768,7 @@ impl Ctx<'_> {
                         format!("operation `{n}`")
                     });
                     let message = format!("variable `${name}` is not defined by {op}");
-                    return Err(self.err(DocumentErrorKind::InvalidVariables, message, variable.syntax()));
+                    return Err(self.err(Kind::InvalidVariables, message, variable.syntax()));
                 }
             }
         }
@@ -784,7 +781,7 @@ impl Ctx<'_> {
         &mut self,
         set: &cst::SelectionSet,
     ) -> Result<(FieldSelection, Option<cst::Field>), DocumentError> {
-        use DocumentErrorKind::{MultipleRootFields, TooDeep};
+        use Kind::{MultipleRootFields, TooDeep};
         if self.max_depth < 1 {
             return Err(self.err(TooDeep, "selection depth 1 exceeds the limit of 0", set.syntax()));
         }
@@ -830,7 +827,7 @@ impl Ctx<'_> {
         for selection in set.selections() {
             if self.budget == 0 {
                 let message = "fragments expand to more selections than the token limit";
-                return Err(self.err(DocumentErrorKind::TooLarge, message, selection.syntax()));
+                return Err(self.err(Kind::TooLarge, message, selection.syntax()));
             }
             self.budget -= 1;
             let mut conditions = inherited.to_vec();
@@ -917,7 +914,7 @@ impl Ctx<'_> {
             };
             if let Some(conflict) = conflict {
                 let message = format!("response key `{}` {conflict}", other.key);
-                return Err(self.err(DocumentErrorKind::FieldConflict, message, other.field.syntax()));
+                return Err(self.err(Kind::FieldConflict, message, other.field.syntax()));
             }
         }
         let conditions = if group.iter().all(|o| o.conditions == first.conditions) {
@@ -941,7 +938,7 @@ impl Ctx<'_> {
                     depth + 1,
                     self.max_depth
                 );
-                return Err(self.err(DocumentErrorKind::TooDeep, message, first_set.syntax()));
+                return Err(self.err(Kind::TooDeep, message, first_set.syntax()));
             }
             let mut children = Vec::new();
             for o in &group {
@@ -995,7 +992,7 @@ impl Ctx<'_> {
                 },
                 _ => {
                     let message = "@skip and @include need a Boolean literal or variable `if` argument";
-                    return Err(self.err(DocumentErrorKind::Syntax, message, directive.syntax()));
+                    return Err(self.err(Kind::Syntax, message, directive.syntax()));
                 }
             };
             conditions.push(condition);
@@ -1009,7 +1006,7 @@ impl Ctx<'_> {
             let name = name_text(argument.name());
             if arguments.iter().any(|(n, _)| *n == name) {
                 let message = format!("argument `{name}` is given more than once");
-                return Err(self.err(DocumentErrorKind::Syntax, message, argument.syntax()));
+                return Err(self.err(Kind::Syntax, message, argument.syntax()));
             }
             let value = match argument.value() {
                 Some(value) => self.value(&value)?,
@@ -1022,7 +1019,7 @@ impl Ctx<'_> {
 
     /// Converts a GraphQL value; enum values become strings.
     fn value(&self, value: &cst::Value) -> Result<ArgumentValue, DocumentError> {
-        let out_of_range = || self.err(DocumentErrorKind::Syntax, "number out of range", value.syntax());
+        let out_of_range = || self.err(Kind::Syntax, "number out of range", value.syntax());
         let literal = match value {
             cst::Value::Variable(v) => return Ok(ArgumentValue::Variable(name_text(v.name()))),
             cst::Value::StringValue(s) => Value::String(String::from(s)),
@@ -1103,51 +1100,520 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn parse(query: &str) -> Result<SubscriptionDocument, DocumentError> {
-        SubscriptionDocument::parse(query, None, &DocumentLimits::default())
+    type Outcome = (Kind, Option<Position>);
+
+    fn parse_with(
+        q: &str,
+        name: Option<&str>,
+        limits: DocumentLimits,
+    ) -> Result<SubscriptionDocument, Outcome> {
+        SubscriptionDocument::parse(q, name, &limits).map_err(|e| (e.kind(), e.position()))
     }
 
-    fn doc(query: &str) -> SubscriptionDocument {
-        match parse(query) {
-            Ok(doc) => doc,
-            Err(e) => panic!("expected {query:?} to parse, got {e}"),
-        }
+    fn doc(q: &str) -> SubscriptionDocument {
+        SubscriptionDocument::parse(q, None, &DocumentLimits::default())
+            .unwrap_or_else(|e| panic!("expected {q:?} to parse, got {e}"))
     }
 
-    fn error(query: &str) -> DocumentError {
-        match parse(query) {
-            Ok(_) => panic!("expected {query:?} to be rejected"),
+    fn error(q: &str) -> DocumentError {
+        match SubscriptionDocument::parse(q, None, &DocumentLimits::default()) {
+            Ok(_) => panic!("expected {q:?} to be rejected"),
             Err(e) => e,
         }
+    }
+
+    fn rejects(q: &str) -> Outcome {
+        let e = error(q);
+        (e.kind(), e.position())
     }
 
     fn at(line: usize, column: usize) -> Option<Position> {
         Some(Position { line, column })
     }
 
-    fn vars(value: Value) -> Map<String, Value> {
-        match value {
-            Value::Object(map) => map,
-            _ => Map::new(),
+    fn limits(max_bytes: usize, max_depth: usize, max_tokens: usize) -> DocumentLimits {
+        DocumentLimits {
+            max_bytes,
+            max_depth,
+            max_tokens,
         }
     }
 
-    fn keys(set: &SelectionSet) -> Vec<&str> {
-        set.fields.iter().map(|f| f.response_key.as_str()).collect()
+    fn vars(value: Value) -> Map<String, Value> {
+        value.as_object().cloned().unwrap_or_default()
+    }
+
+    fn keys(set: Option<&SelectionSet>) -> Vec<&str> {
+        set.map_or(vec![], |s| {
+            s.fields.iter().map(|f| f.response_key.as_str()).collect()
+        })
+    }
+
+    fn first(set: Option<&SelectionSet>) -> FieldSelection {
+        set.and_then(|s| s.fields.first().cloned())
+            .unwrap_or_else(|| panic!("no field in {set:?}"))
     }
 
     #[test]
-    fn probe() {
-        for q in [
-            "subscription {\n  a { b(x: [1, [2]]) }\n}",
-            "subscription S($v: Int = 3, $w: [ID!]!) @d(x: $v) { a }",
-        ] {
-            let tree = Parser::new(q).parse();
-            println!(
-                "{:?} {:#?}",
-                tree.errors().collect::<Vec<_>>(),
-                tree.document().syntax()
-            );
+    fn subscription_exposes_operation_root_field_and_selection() {
+        let d = doc("subscription OnUser { users { id name } }");
+        assert_eq!(d.operation_name(), Some("OnUser"));
+        assert_eq!((d.root_field(), d.response_key()), ("users", "users"));
+        assert_eq!(keys(d.selection()), ["id", "name"]);
+        assert_eq!(d.source(), "subscription OnUser { users { id name } }");
+        assert_eq!(d.max_depth(), 2);
+    }
+
+    #[test]
+    fn alias_is_the_response_key_and_name_stays_the_field() {
+        let d = doc("subscription { feed: users { handle: name } }");
+        assert_eq!((d.root_field(), d.response_key()), ("users", "feed"));
+        let field = first(d.selection());
+        assert_eq!(
+            (field.response_key.as_str(), field.name.as_str()),
+            ("handle", "name")
+        );
+    }
+
+    #[test]
+    fn scalar_root_field_has_no_selection_and_depth_one() {
+        let d = doc("subscription { count }");
+        assert_eq!(
+            (d.selection(), d.max_depth(), d.field_paths()),
+            (None, 1, vec!["count".into()])
+        );
+    }
+
+    #[test]
+    fn root_arguments_keep_literals_and_resolve_variables_at_any_nesting() {
+        let d = doc(
+            r#"subscription ($id: ID, $n: Int) { users(id: $id, kind: ADMIN, s: "x", f: 1.5,
+               filter: {ids: [$id, $n, 7], limit: $n}) { id } }"#,
+        );
+        let args = d.root_arguments();
+        assert_eq!(args[0], ("id".to_owned(), ArgumentValue::Variable("id".into())));
+        let literals: Vec<_> = args[1..4].iter().map(|(_, v)| v.clone()).collect();
+        let expected = [json!("ADMIN"), json!("x"), json!(1.5)].map(ArgumentValue::Literal);
+        assert_eq!(literals, expected);
+        let given = vars(json!({"id": "u1"}));
+        assert_eq!(args[0].1.resolve(&given), json!("u1"));
+        // A missing variable is null in a list and omitted as an object field.
+        assert_eq!(args[4].1.resolve(&given), json!({"ids": ["u1", null, 7]}));
+    }
+
+    #[test]
+    fn constant_list_and_object_arguments_are_plain_literals() {
+        let d = doc("subscription { users(where: {ids: [1, 2], deep: {on: true, none: null}}) { id } }");
+        let expected = json!({"ids": [1, 2], "deep": {"on": true, "none": null}});
+        assert_eq!(d.root_arguments()[0].1, ArgumentValue::Literal(expected));
+    }
+
+    #[test]
+    fn document_longer_than_max_bytes_is_too_large_before_parsing() {
+        let err = parse_with("subscription { a }", None, limits(10, 32, 100)).err();
+        assert_eq!(err, Some((Kind::TooLarge, None)));
+    }
+
+    #[test]
+    fn token_limit_is_too_large_at_the_first_token_past_it() {
+        // Whitespace counts: the 7th token is `b` at offset 17.
+        let err = parse_with("subscription { a b c }", None, limits(100, 32, 6)).err();
+        assert_eq!(err, Some((Kind::TooLarge, at(1, 18))));
+    }
+
+    #[test]
+    fn parser_recursion_limit_is_too_deep() {
+        let nested = format!("subscription {{ a(x: {}1{}) }}", "[".repeat(30), "]".repeat(30));
+        let err = parse_with(&nested, None, limits(1000, 1, 1000)).err();
+        assert_eq!(err.map(|e| e.0), Some(Kind::TooDeep));
+    }
+
+    #[test]
+    fn selection_deeper_than_max_depth_is_too_deep_at_the_nested_set() {
+        let ok = parse_with("subscription { a { b } }", None, limits(100, 2, 100));
+        assert_eq!(ok.map(|d| d.max_depth()), Ok(2));
+        let err = parse_with("subscription { a { b {\n c } } }", None, limits(100, 2, 100)).err();
+        assert_eq!(err, Some((Kind::TooDeep, at(1, 22))));
+    }
+
+    #[test]
+    fn depth_counts_through_inlined_fragments() {
+        let query = "subscription { a { ...F } }\nfragment F on A { b { c } }";
+        let err = parse_with(query, None, limits(100, 2, 100)).err();
+        assert_eq!(err, Some((Kind::TooDeep, at(2, 21))));
+    }
+
+    #[test]
+    fn exponential_fragment_expansion_is_too_large() {
+        let mut query = String::from("subscription { a { ...F0 } }\n");
+        for i in 0..24 {
+            query.push_str(&format!("fragment F{i} on A {{ ...F{} ...F{} }}\n", i + 1, i + 1));
         }
+        query.push_str("fragment F24 on A { x }");
+        assert_eq!(error(&query).kind(), Kind::TooLarge);
+    }
+
+    #[test]
+    fn syntax_error_has_the_parser_position() {
+        assert_eq!(rejects("subscription {\n  a(x: ) }"), (Kind::Syntax, at(2, 8)));
+    }
+
+    #[test]
+    fn type_definitions_are_refused_as_non_executable() {
+        let err = error("subscription { a }\ntype Query { a: Int }");
+        assert_eq!((err.kind(), err.position()), (Kind::Syntax, at(2, 1)));
+        assert!(err.message().contains("only executable definitions"));
+    }
+
+    #[test]
+    fn document_with_only_fragments_has_no_operation() {
+        assert_eq!(rejects("fragment F on S { a }"), (Kind::NoOperation, None));
+    }
+
+    #[test]
+    fn operation_name_selects_among_several_operations() {
+        let query = "query Q { a } subscription A { a } subscription B { b { c } }";
+        let d = parse_with(query, Some("B"), DocumentLimits::default());
+        let d = d.map(|d| (d.operation_name().map(str::to_owned), d.root_field().to_owned()));
+        assert_eq!(d, Ok((Some("B".to_owned()), "b".to_owned())));
+    }
+
+    #[test]
+    fn unknown_operation_name_is_named_in_the_error() {
+        let err =
+            SubscriptionDocument::parse("subscription A { a }", Some("Nope"), &DocumentLimits::default());
+        let err = err
+            .err()
+            .map(|e| (e.kind(), e.position(), e.message().contains("`Nope`")));
+        assert_eq!(err, Some((Kind::UnknownOperation, None, true)));
+    }
+
+    #[test]
+    fn several_operations_without_a_name_are_ambiguous() {
+        assert_eq!(
+            rejects("subscription A { a } subscription B { b }"),
+            (Kind::AmbiguousOperation, None)
+        );
+    }
+
+    #[test]
+    fn anonymous_operation_among_others_is_ambiguous_at_the_anonymous_one() {
+        let err = parse_with(
+            "subscription A { a }\nsubscription { b }",
+            Some("A"),
+            DocumentLimits::default(),
+        );
+        assert_eq!(err.err(), Some((Kind::AmbiguousOperation, at(2, 1))));
+    }
+
+    #[test]
+    fn duplicate_operation_names_are_ambiguous() {
+        assert_eq!(
+            rejects("subscription A { a }\nsubscription A { b }"),
+            (Kind::AmbiguousOperation, at(2, 1))
+        );
+    }
+
+    #[test]
+    fn query_operation_is_rejected_with_its_position() {
+        assert_eq!(rejects("\n  query Q { a }"), (Kind::NotSubscription, at(2, 3)));
+    }
+
+    #[test]
+    fn shorthand_query_and_mutation_are_not_subscriptions() {
+        assert_eq!(rejects("{ a }"), (Kind::NotSubscription, at(1, 1)));
+        assert!(error("mutation { a }").message().contains("mutation"));
+    }
+
+    #[test]
+    fn second_root_field_is_rejected_at_its_position() {
+        assert_eq!(
+            rejects("subscription {\n  a\n  b\n}"),
+            (Kind::MultipleRootFields, at(3, 3))
+        );
+    }
+
+    #[test]
+    fn root_fields_brought_by_fragments_count() {
+        let named = rejects("subscription { a ...F }\nfragment F on S { b }");
+        assert_eq!(named, (Kind::MultipleRootFields, at(2, 19)));
+        assert_eq!(
+            rejects("subscription { a ... { b } }"),
+            (Kind::MultipleRootFields, at(1, 24))
+        );
+    }
+
+    #[test]
+    fn repeated_root_field_with_one_response_key_is_merged() {
+        let d = doc("subscription { a { x } ... on S { a { y } } }");
+        assert_eq!(keys(d.selection()), ["x", "y"]);
+    }
+
+    #[test]
+    fn typename_at_the_root_is_refused() {
+        assert_eq!(
+            rejects("subscription { __typename }"),
+            (Kind::MultipleRootFields, at(1, 16))
+        );
+    }
+
+    #[test]
+    fn skip_or_include_at_the_root_is_refused() {
+        let on_field = rejects("subscription ($v: Boolean) { a @include(if: $v) }");
+        assert_eq!(on_field, (Kind::MultipleRootFields, at(1, 30)));
+        let on_fragment = rejects("subscription { ... @skip(if: false) { a } }");
+        assert_eq!(on_fragment, (Kind::MultipleRootFields, at(1, 39)));
+    }
+
+    #[test]
+    fn unknown_fragment_is_reported_at_the_spread() {
+        assert_eq!(
+            rejects("subscription {\n  a { ...Missing }\n}"),
+            (Kind::UnknownFragment, at(2, 7))
+        );
+    }
+
+    #[test]
+    fn fragment_cycle_is_reported_at_the_closing_spread() {
+        let err =
+            error("subscription { a { ...A } }\nfragment A on T { x ...B }\nfragment B on T { y { ...A } }");
+        assert_eq!((err.kind(), err.position()), (Kind::FragmentCycle, at(3, 23)));
+        assert!(err.message().contains("A -> B -> A"));
+    }
+
+    #[test]
+    fn duplicate_fragment_names_are_a_syntax_error() {
+        let query = "subscription { a }\nfragment F on T { x }\nfragment F on T { y }";
+        assert_eq!(rejects(query), (Kind::Syntax, at(3, 1)));
+    }
+
+    #[test]
+    fn named_and_inline_fragments_are_inlined_in_document_order() {
+        let d = doc("subscription { a { x ...F ... on T { z } w } }\nfragment F on T { y }");
+        assert_eq!(keys(d.selection()), ["x", "y", "z", "w"]);
+    }
+
+    #[test]
+    fn fields_with_one_response_key_merge_their_sub_selections() {
+        let d = doc("subscription { a { p { x } ...F p { y } } }\nfragment F on T { p { x z } }");
+        assert_eq!(keys(first(d.selection()).selection.as_ref()), ["x", "z", "y"]);
+    }
+
+    #[test]
+    fn one_response_key_for_two_field_names_conflicts() {
+        assert_eq!(
+            rejects("subscription { a { x: b\n x: c } }"),
+            (Kind::FieldConflict, at(2, 2))
+        );
+    }
+
+    #[test]
+    fn one_response_key_with_different_arguments_or_shapes_conflicts() {
+        assert_eq!(
+            rejects("subscription { a { b(n: 1) b(n: 2) } }"),
+            (Kind::FieldConflict, at(1, 28))
+        );
+        assert_eq!(
+            rejects("subscription { a { b b { c } } }"),
+            (Kind::FieldConflict, at(1, 22))
+        );
+        assert_eq!(
+            rejects("subscription { a(n: 1) a(n: 2) }"),
+            (Kind::FieldConflict, at(1, 24))
+        );
+    }
+
+    #[test]
+    fn literal_skip_and_include_are_resolved_at_parse_time() {
+        let d = doc("subscription { a { k @include(if: true) s @skip(if: true) i @include(if: false) ... @skip(if: false) { f } } }");
+        assert_eq!(keys(d.selection()), ["k", "f"]);
+        assert!(d
+            .selection()
+            .is_some_and(|s| s.fields.iter().all(|f| f.conditions.is_empty())));
+    }
+
+    #[test]
+    fn variable_skip_and_include_become_conditions() {
+        let d = doc("subscription ($v: Boolean!) { a { i @include(if: $v) s @skip(if: $v) } }");
+        let fields = d.selection().map(|s| s.fields.clone()).unwrap_or_default();
+        let when = |include_when| {
+            vec![IncludeCondition::IfVariable {
+                name: "v".into(),
+                include_when,
+            }]
+        };
+        assert_eq!(
+            (&fields[0].conditions, &fields[1].conditions),
+            (&when(true), &when(false))
+        );
+        let on = vars(json!({"v": true}));
+        assert_eq!(
+            (fields[0].is_included(&on), fields[1].is_included(&on)),
+            (true, false)
+        );
+    }
+
+    #[test]
+    fn missing_condition_variable_excludes_include_and_keeps_skip() {
+        let d = doc("subscription ($v: Boolean) { a { i @include(if: $v) s @skip(if: $v) } }");
+        let fields = d.selection().map(|s| s.fields.clone()).unwrap_or_default();
+        let none = Map::new();
+        assert_eq!(
+            (fields[0].is_included(&none), fields[1].is_included(&none)),
+            (false, true)
+        );
+    }
+
+    #[test]
+    fn fragment_conditions_apply_to_the_fields_they_bring() {
+        let d = doc("subscription ($v: Boolean) { a { ...F @include(if: $v) } }\nfragment F on T { x }");
+        let expected = vec![IncludeCondition::IfVariable {
+            name: "v".into(),
+            include_when: true,
+        }];
+        assert_eq!(first(d.selection()).conditions, expected);
+    }
+
+    #[test]
+    fn merging_under_different_conditions_keeps_each_alternative() {
+        let d = doc("subscription ($x: Boolean, $y: Boolean) { a { \
+             ... @include(if: $x) { p { id one } } ... @include(if: $y) { p { id two } } } }");
+        let p = first(d.selection());
+        assert!(!p.is_included(&Map::new()));
+        assert!(p.is_included(&vars(json!({"y": true}))));
+        let children = p.selection.map(|s| s.fields).unwrap_or_default();
+        let selected = |v: Value| -> Vec<String> {
+            let v = vars(v);
+            children
+                .iter()
+                .filter(|f| f.is_included(&v))
+                .map(|f| f.name.clone())
+                .collect()
+        };
+        assert_eq!(selected(json!({"x": true})), ["id", "one"]);
+        assert_eq!(selected(json!({"y": true})), ["id", "two"]);
+    }
+
+    #[test]
+    fn nested_selections_report_paths_and_depth() {
+        let d = doc("subscription { users { id __typename posts { title author: user { name } } again: posts { title } } }");
+        let expected = [
+            "users",
+            "users.id",
+            "users.posts",
+            "users.posts.title",
+            "users.posts.user",
+            "users.posts.user.name",
+        ];
+        assert_eq!(d.field_paths(), expected);
+        assert_eq!(d.max_depth(), 4);
+    }
+
+    #[test]
+    fn undefined_variable_is_refused_at_parse_time_even_inside_fragments() {
+        let err = error("subscription ($a: ID) { a(id: $a) { ...F } }\nfragment F on T { b(x: $nope) }");
+        assert_eq!((err.kind(), err.position()), (Kind::InvalidVariables, at(2, 24)));
+        assert!(err.message().contains("$nope"));
+    }
+
+    #[test]
+    fn duplicate_variable_and_bad_default_are_invalid_variables() {
+        assert_eq!(
+            rejects("subscription ($a: ID, $a: ID) { a }"),
+            (Kind::InvalidVariables, at(1, 23))
+        );
+        assert_eq!(
+            rejects("subscription ($n: Int = \"x\") { a(n: $n) }"),
+            (Kind::InvalidVariables, at(1, 15))
+        );
+    }
+
+    #[test]
+    fn variable_definitions_describe_outer_type_and_default() {
+        let d = doc("subscription ($ids: [ID!]! = [\"1\"], $n: Int) { a(ids: $ids, n: $n) }");
+        let ids = VariableDefinition {
+            name: "ids".into(),
+            type_name: "ID".into(),
+            non_null: true,
+            list: true,
+            default: Some(json!(["1"])),
+        };
+        let n = VariableDefinition {
+            name: "n".into(),
+            type_name: "Int".into(),
+            non_null: false,
+            list: false,
+            default: None,
+        };
+        assert_eq!(d.variable_definitions(), [ids, n]);
+    }
+
+    #[test]
+    fn effective_variables_apply_defaults_and_drop_undeclared() {
+        let d = doc("subscription ($n: Int = 5, $s: String) { a(n: $n, s: $s) }");
+        assert_eq!(d.effective_variables(&Value::Null), Ok(vars(json!({"n": 5}))));
+        let given = d.effective_variables(&json!({"s": "x", "extra": 1}));
+        assert_eq!(given, Ok(vars(json!({"n": 5, "s": "x"}))));
+    }
+
+    #[test]
+    fn effective_variables_require_an_object() {
+        let err = doc("subscription { a }").effective_variables(&json!([1])).err();
+        assert_eq!(err.map(|e| e.kind()), Some(Kind::InvalidVariables));
+    }
+
+    #[test]
+    fn missing_or_null_required_variable_is_named() {
+        let d = doc("subscription ($id: ID!) { a(id: $id) }");
+        for provided in [json!({}), json!({"id": null})] {
+            let err = d.effective_variables(&provided).err();
+            let err = err.map(|e| (e.kind(), e.message().contains("$id")));
+            assert_eq!(err, Some((Kind::InvalidVariables, true)));
+        }
+    }
+
+    #[test]
+    fn built_in_scalars_are_type_checked() {
+        let d = doc("subscription ($i: Int, $f: Float, $s: String, $b: Boolean, $id: ID, $c: Custom) { a }");
+        let ok = json!({"i": -2147483648_i64, "f": 1, "s": "", "b": false, "id": 7, "c": {"any": []}});
+        assert!(d.effective_variables(&ok).is_ok());
+        let bad = [
+            json!({"i": 2147483648_i64}),
+            json!({"i": 1.5}),
+            json!({"f": "1"}),
+            json!({"s": 1}),
+            json!({"b": 0}),
+            json!({"id": true}),
+        ];
+        for bad in bad {
+            let kind = d.effective_variables(&bad).err().map(|e| e.kind());
+            assert_eq!(kind, Some(Kind::InvalidVariables), "{bad}");
+        }
+    }
+
+    #[test]
+    fn list_variables_accept_a_single_item_and_check_each_item() {
+        let d = doc("subscription ($ids: [Int!]) { a(ids: $ids) }");
+        assert!(d.effective_variables(&json!({"ids": [1, 2]})).is_ok());
+        assert!(d.effective_variables(&json!({"ids": 3})).is_ok());
+        let err = d.effective_variables(&json!({"ids": [1, null]})).err();
+        assert_eq!(err.map(|e| e.message().contains("$ids[1]")), Some(true));
+    }
+
+    #[test]
+    fn error_display_prefixes_the_position_when_known() {
+        let err = error("query { a }");
+        assert_eq!(err.to_string(), format!("at line 1, column 1: {}", err.message()));
+        assert_eq!(
+            DocumentError::new(Kind::NoOperation, "none", None).to_string(),
+            "none"
+        );
+    }
+
+    #[test]
+    fn positions_count_chars_and_all_line_terminators() {
+        assert_eq!(Position::at("ab\r\ncd", 5), Position { line: 2, column: 2 });
+        assert_eq!(Position::at("a\rb\nc", 4), Position { line: 3, column: 1 });
+        assert_eq!(Position::at("éé x", 5), Position { line: 1, column: 4 });
     }
 }

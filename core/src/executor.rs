@@ -6,6 +6,9 @@
 //! - [`SubscriptionKey`]: the executor's handle of one subscription.
 //! - [`DispatchReport`] / [`DropReason`]: what one dispatch did, with sums that add up.
 //! - [`ExecutorConfig`] / [`ExecutorStats`]: limits, and what the executor holds now.
+//! - [`PreparedDispatch`] / [`DispatchChunk`]: a dispatch resolved once, its fan-out split
+//!   for several workers.
+//! - [`ChannelWatch`] / [`ChannelChange`]: the channels in use, for bus drivers.
 //!
 //! Subscriptions whose frames must be byte-identical (same document, variables, resolver and
 //! channels) share a *cohort*: an event is resolved and encoded once per cohort, and only
@@ -26,7 +29,9 @@ use crate::document::{DocumentLimits, SubscriptionDocument};
 use crate::error::{Error, Result};
 use crate::event::{node_id, validate_channel, Event};
 use crate::frame::{FrameBody, FramePrefix, GraphQLError, EVENTS_GAP, RESOLVER_ERROR, RESOLVER_PANIC};
-use crate::queue::{OverflowPolicy, PushOutcome, RecvTimeoutError, ResponseQueue, DEFAULT_QUEUE_CAPACITY};
+use crate::queue::{
+    Mailbox, OverflowPolicy, PushOutcome, RecvTimeoutError, ResponseQueue, DEFAULT_QUEUE_CAPACITY,
+};
 use crate::resolve::{ProjectionResolver, ResolveError, ResolveRequest, ResolveResult, Resolver};
 
 /// Longest connection or subscription id accepted, in bytes.
@@ -283,6 +288,13 @@ struct Registry {
     connections: HashMap<Arc<str>, HashMap<Box<str>, SubscriptionKey>>,
     cohorts: HashMap<Arc<str>, Arc<Cohort>>,
     channels: HashMap<Arc<str>, Vec<Arc<Cohort>>>,
+    watchers: Vec<Arc<Mailbox<ChannelChange>>>,
+}
+
+impl Registry {
+    fn announce(&mut self, change: ChannelChange) {
+        self.watchers.retain(|w| w.push(change.clone()).is_ok());
+    }
 }
 
 /// Event ids dispatched locally by `publish_with_executor`, awaiting their bus copy.
@@ -373,20 +385,21 @@ impl SubscriptionExecutor {
         let mut registry = self.registry_mut();
         ensure_unique(&registry, &request)?;
         let registry = &mut *registry;
-        let cohort = registry
-            .cohorts
-            .entry(template.key.clone())
-            .or_insert_with(|| {
+        let mut announced = Vec::new();
+        let cohort = match registry.cohorts.get(&template.key) {
+            Some(cohort) => cohort.clone(),
+            None => {
+                registry.cohorts.insert(template.key.clone(), template.clone());
                 for channel in template.channels.iter() {
-                    registry
-                        .channels
-                        .entry(channel.clone())
-                        .or_default()
-                        .push(template.clone());
+                    let cohorts = registry.channels.entry(channel.clone()).or_default();
+                    cohorts.push(template.clone());
+                    if cohorts.len() == 1 {
+                        announced.push(ChannelChange::Added(channel.to_string()));
+                    }
                 }
-                template.clone()
-            })
-            .clone();
+                template
+            }
+        };
 
         let key = SubscriptionKey(self.next_key.fetch_add(1, Ordering::Relaxed));
         let connection_id: Arc<str> = registry
@@ -417,6 +430,9 @@ impl SubscriptionExecutor {
             .or_default()
             .insert(request.subscription_id.into_boxed_str(), key);
         registry.subscriptions.insert(key, subscription);
+        for change in announced {
+            registry.announce(change);
+        }
         Ok(key)
     }
 
@@ -498,6 +514,14 @@ impl SubscriptionExecutor {
     /// Fails only when the event itself is invalid (channel name, data size); a failing
     /// resolver becomes `error` frames for its cohort and is counted in the report.
     pub fn dispatch_event_to_subscriptions(&self, event: &Arc<Event>) -> Result<DispatchReport> {
+        Ok(self.prepare_dispatch(event)?.deliver())
+    }
+
+    /// Resolve and encode `event` once per cohort on its channel, without queueing frames.
+    ///
+    /// This is the part of a dispatch that runs resolvers: call it on a thread that may
+    /// block. The result queues the frames, in one go or split in chunks for several workers.
+    pub fn prepare_dispatch(&self, event: &Arc<Event>) -> Result<PreparedDispatch> {
         event.validate(self.config.max_event_bytes)?;
         let cohorts = self
             .registry()
@@ -505,7 +529,7 @@ impl SubscriptionExecutor {
             .get(event.channel.as_str())
             .cloned()
             .unwrap_or_default();
-        Ok(self.deliver(event, &cohorts, None))
+        Ok(prepare(event, &cohorts))
     }
 
     /// Dispatch `event` to one subscription, if it listens on the event's channel.
@@ -519,8 +543,27 @@ impl SubscriptionExecutor {
         if !subscription.cohort.channels.iter().any(|c| **c == *event.channel) {
             return Ok(DispatchReport::default());
         }
-        let cohort = subscription.cohort.clone();
-        Ok(self.deliver(event, std::slice::from_ref(&cohort), Some(&subscription)))
+        let prepared = prepare(event, std::slice::from_ref(&subscription.cohort));
+        let mut report = prepared.base.clone();
+        for resolved in &prepared.resolved {
+            deliver_frame(&subscription, &resolved.body, resolved.terminal, &mut report);
+        }
+        Ok(report)
+    }
+
+    /// Watch the set of channels with at least one subscription.
+    ///
+    /// The watch first yields `Added` for every channel already in use, then each change
+    /// in order. A driver uses it to subscribe a bus channel when the first subscription
+    /// needs it and to unsubscribe after the last.
+    pub fn watch_channels(&self) -> ChannelWatch {
+        let changes = Arc::new(Mailbox::new());
+        let mut registry = self.registry_mut();
+        for channel in registry.channels.keys() {
+            let _ = changes.push(ChannelChange::Added(channel.to_string()));
+        }
+        registry.watchers.push(changes.clone());
+        ChannelWatch { changes }
     }
 
     /// Handle one message from a bus stream: dispatch events, except the bus copies of
@@ -617,41 +660,6 @@ impl SubscriptionExecutor {
         window.ids.remove(id)
     }
 
-    /// Resolve each cohort once per resolver batch, then queue its frames.
-    fn deliver(
-        &self,
-        event: &Event,
-        cohorts: &[Arc<Cohort>],
-        only: Option<&Arc<Subscription>>,
-    ) -> DispatchReport {
-        let mut report = DispatchReport::default();
-        let mut pending: Vec<&Arc<Cohort>> = cohorts.iter().collect();
-        while let Some(first) = pending.first() {
-            let resolver = first.resolver.clone();
-            let (batch, rest): (Vec<_>, Vec<_>) = pending
-                .into_iter()
-                .partition(|c| Arc::ptr_eq(&c.resolver, &resolver));
-            pending = rest;
-            let results = resolve(&*resolver, event, &batch);
-            report.cohorts += batch.len();
-            for (cohort, result) in batch.iter().zip(results) {
-                let (body, terminal) = match &result {
-                    Ok(data) => (FrameBody::next_data(data), false),
-                    Err(error) => (FrameBody::error(&[GraphQLError::from(error)]), true),
-                };
-                match only {
-                    Some(subscription) => deliver_frame(subscription, &body, terminal, &mut report),
-                    None => {
-                        for subscription in read(&cohort.members).iter() {
-                            deliver_frame(subscription, &body, terminal, &mut report);
-                        }
-                    }
-                }
-            }
-        }
-        report
-    }
-
     fn subscription(&self, key: SubscriptionKey) -> Result<Arc<Subscription>> {
         self.registry()
             .subscriptions
@@ -666,6 +674,211 @@ impl SubscriptionExecutor {
 
     fn registry_mut(&self) -> RwLockWriteGuard<'_, Registry> {
         write(&self.registry)
+    }
+}
+
+/// Resolve every cohort once, grouping cohorts that share a resolver into one batch call.
+fn prepare(event: &Event, cohorts: &[Arc<Cohort>]) -> PreparedDispatch {
+    let mut resolved = Vec::with_capacity(cohorts.len());
+    let mut pending: Vec<&Arc<Cohort>> = cohorts.iter().collect();
+    while let Some(first) = pending.first() {
+        let resolver = first.resolver.clone();
+        let (batch, rest): (Vec<_>, Vec<_>) = pending
+            .into_iter()
+            .partition(|c| Arc::ptr_eq(&c.resolver, &resolver));
+        pending = rest;
+        let results = resolve(&*resolver, event, &batch);
+        for (cohort, result) in batch.into_iter().zip(results) {
+            let (body, terminal) = match &result {
+                Ok(data) => (FrameBody::next_data(data), false),
+                Err(error) => (FrameBody::error(&[GraphQLError::from(error)]), true),
+            };
+            resolved.push(ResolvedCohort {
+                cohort: cohort.clone(),
+                body,
+                terminal,
+            });
+        }
+    }
+    let base = DispatchReport {
+        cohorts: resolved.len(),
+        ..DispatchReport::default()
+    };
+    PreparedDispatch { resolved, base }
+}
+
+/// An event resolved and encoded for every cohort on its channel, ready to be queued.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::Arc;
+/// use subcast_core::{Event, SubscriptionExecutor, SubscriptionRequest};
+///
+/// let executor = SubscriptionExecutor::default();
+/// for n in 0..10 {
+///     let request = SubscriptionRequest::new(format!("c{n}"), "1", "subscription { ticks }");
+///     executor.register_subscription(request).unwrap();
+/// }
+/// let event = Arc::new(Event::new("tick", "ticks", serde_json::json!(1)));
+/// let prepared = executor.prepare_dispatch(&event).unwrap();
+/// assert_eq!(prepared.subscribers(), 10);
+/// // Each chunk may run on another worker thread.
+/// let delivered: usize = prepared.into_chunks(4).iter().map(|chunk| chunk.deliver().delivered).sum();
+/// assert_eq!(delivered, 10);
+/// ```
+#[derive(Debug)]
+pub struct PreparedDispatch {
+    resolved: Vec<ResolvedCohort>,
+    base: DispatchReport,
+}
+
+#[derive(Debug)]
+struct ResolvedCohort {
+    cohort: Arc<Cohort>,
+    body: FrameBody,
+    terminal: bool,
+}
+
+impl PreparedDispatch {
+    /// Subscriptions the event is addressed to, as of now.
+    pub fn subscribers(&self) -> usize {
+        self.resolved.iter().map(|r| read(&r.cohort.members).len()).sum()
+    }
+
+    /// Queue every frame on this thread.
+    pub fn deliver(&self) -> DispatchReport {
+        let mut report = self.base.clone();
+        for resolved in &self.resolved {
+            for subscription in read(&resolved.cohort.members).iter() {
+                deliver_frame(subscription, &resolved.body, resolved.terminal, &mut report);
+            }
+        }
+        report
+    }
+
+    /// Split the fan-out into chunks of about `chunk_size` subscriptions each.
+    ///
+    /// The chunks cover the subscribers as of this call; each can be delivered on any
+    /// thread, and the sum of their reports is the dispatch's report.
+    pub fn into_chunks(self, chunk_size: usize) -> Vec<DispatchChunk> {
+        let chunk_size = chunk_size.max(1);
+        let mut chunks = Vec::new();
+        let mut current = DispatchChunk {
+            parts: Vec::new(),
+            report: self.base,
+        };
+        let mut filled = 0;
+        for resolved in self.resolved {
+            let members: Arc<[Arc<Subscription>]> = read(&resolved.cohort.members).iter().cloned().collect();
+            let mut start = 0;
+            while start < members.len() {
+                let end = members.len().min(start + chunk_size - filled);
+                current.parts.push(ChunkPart {
+                    members: members.clone(),
+                    range: start..end,
+                    body: resolved.body.clone(),
+                    terminal: resolved.terminal,
+                });
+                filled += end - start;
+                start = end;
+                if filled == chunk_size {
+                    chunks.push(std::mem::replace(
+                        &mut current,
+                        DispatchChunk {
+                            parts: Vec::new(),
+                            report: DispatchReport::default(),
+                        },
+                    ));
+                    filled = 0;
+                }
+            }
+        }
+        if !current.parts.is_empty() || chunks.is_empty() {
+            chunks.push(current);
+        }
+        chunks
+    }
+}
+
+/// A slice of a dispatch's fan-out; `Send + 'static`, so any worker can deliver it.
+#[derive(Debug)]
+pub struct DispatchChunk {
+    parts: Vec<ChunkPart>,
+    /// Counts that belong to the dispatch as a whole, carried by its first chunk.
+    report: DispatchReport,
+}
+
+#[derive(Debug)]
+struct ChunkPart {
+    members: Arc<[Arc<Subscription>]>,
+    range: std::ops::Range<usize>,
+    body: FrameBody,
+    terminal: bool,
+}
+
+impl DispatchChunk {
+    /// Queue this chunk's frames on the calling thread.
+    pub fn deliver(&self) -> DispatchReport {
+        let mut report = self.report.clone();
+        for part in &self.parts {
+            for subscription in &part.members[part.range.clone()] {
+                deliver_frame(subscription, &part.body, part.terminal, &mut report);
+            }
+        }
+        report
+    }
+
+    /// Subscriptions in this chunk.
+    pub fn len(&self) -> usize {
+        self.parts.iter().map(|p| p.range.len()).sum()
+    }
+
+    /// Whether the chunk addresses no subscription.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A change in the set of channels in use; see [`SubscriptionExecutor::watch_channels`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChannelChange {
+    /// The first subscription on this channel was registered.
+    Added(String),
+    /// The last subscription on this channel ended.
+    Removed(String),
+}
+
+/// A stream of [`ChannelChange`]s; dropping it stops the watch.
+#[derive(Debug)]
+pub struct ChannelWatch {
+    changes: Arc<Mailbox<ChannelChange>>,
+}
+
+impl ChannelWatch {
+    /// Wait for the next change; `None` once the executor is gone.
+    pub async fn next(&self) -> Option<ChannelChange> {
+        self.changes.recv().await
+    }
+
+    /// Take the next change without waiting.
+    pub fn try_next(&self) -> Option<ChannelChange> {
+        self.changes.try_pop()
+    }
+
+    /// Poll for the next change, keeping the wake-up registration in `listener`.
+    pub fn poll_next(
+        &self,
+        cx: &mut std::task::Context<'_>,
+        listener: &mut Option<event_listener::EventListener>,
+    ) -> std::task::Poll<Option<ChannelChange>> {
+        self.changes.poll_recv(cx, listener)
+    }
+}
+
+impl Drop for ChannelWatch {
+    fn drop(&mut self) {
+        self.changes.close();
     }
 }
 
@@ -747,6 +960,7 @@ fn unlink(registry: &mut Registry, subscription: &Subscription) {
             cohorts.retain(|c| !Arc::ptr_eq(c, cohort));
             if cohorts.is_empty() {
                 registry.channels.remove(channel);
+                registry.announce(ChannelChange::Removed(channel.to_string()));
             }
         }
     }

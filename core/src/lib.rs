@@ -24,12 +24,15 @@ pub mod resolve;
 pub mod runtime;
 
 pub use bus::{BusMessage, BusStats, EventBus, EventStream, InMemoryBus};
-pub use document::{DocumentError, DocumentErrorKind, DocumentLimits, SubscriptionDocument};
+pub use document::{
+    ArgumentValue, DocumentError, DocumentErrorKind, DocumentLimits, FieldSelection, IncludeCondition,
+    Position, SelectionSet, SubscriptionDocument, VariableDefinition,
+};
 pub use error::{Error, Result};
 pub use event::{node_id, validate_channel, Event, MAX_CHANNEL_LEN};
 pub use executor::{
-    DispatchReport, DropReason, ExecutorConfig, ExecutorStats, SubscriptionExecutor, SubscriptionKey,
-    SubscriptionRequest,
+    ChannelChange, ChannelWatch, DispatchChunk, DispatchReport, DropReason, ExecutorConfig, ExecutorStats,
+    PreparedDispatch, SubscriptionExecutor, SubscriptionKey, SubscriptionRequest,
 };
 pub use frame::{FrameBody, FramePrefix, GraphQLError};
 pub use queue::{OverflowPolicy, ResponseQueue};

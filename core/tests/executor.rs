@@ -1,0 +1,561 @@
+//! The executor's behaviour, specified one behaviour per test.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use subcast_core::{
+    ChannelChange, DocumentErrorKind, DropReason, Error, Event, ExecutorConfig, OverflowPolicy, ResolveError,
+    ResolveRequest, ResolveResult, Resolver, SubscriptionExecutor, SubscriptionKey, SubscriptionRequest,
+};
+
+const USERS: &str = "subscription { users { id name } }";
+
+fn register(executor: &SubscriptionExecutor, conn: &str, sub: &str, query: &str) -> SubscriptionKey {
+    executor
+        .register_subscription(SubscriptionRequest::new(conn, sub, query))
+        .unwrap()
+}
+
+fn event(channel: &str, data: Value) -> Arc<Event> {
+    Arc::new(Event::new("userCreated", channel, data))
+}
+
+fn frame(executor: &SubscriptionExecutor, key: SubscriptionKey) -> Value {
+    let bytes = executor.next_response(key).unwrap().expect("a frame is queued");
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+fn assert_sums(report: &subcast_core::DispatchReport) {
+    assert_eq!(
+        report.matched,
+        report.delivered + report.errors + report.dropped_total(),
+        "{report:?}"
+    );
+}
+
+#[test]
+fn test_phase2_dispatch() {
+    let executor = SubscriptionExecutor::default();
+    let key = register(&executor, "conn1", "sub1", "subscription { test { id } }");
+    let event = Arc::new(Event::new("test", "test", json!({"id": "1"})));
+
+    executor.dispatch_event_to_subscriptions(&event).unwrap();
+
+    let response = executor.next_response(key).unwrap();
+    assert!(response.is_some());
+    let response_json: Value = serde_json::from_slice(&response.unwrap()).unwrap();
+    assert_eq!(response_json["type"], "next");
+    assert_eq!(response_json["id"], "sub1");
+    assert_eq!(response_json["payload"]["data"]["test"]["id"], "1");
+}
+
+#[test]
+fn events_reach_only_subscriptions_on_their_channel() {
+    let executor = SubscriptionExecutor::default();
+    let users = register(&executor, "c", "1", USERS);
+    let posts = register(&executor, "c", "2", "subscription { posts { id } }");
+    let report = executor
+        .dispatch_event_to_subscriptions(&event("users", json!({"id": "u"})))
+        .unwrap();
+    assert_eq!((report.matched, report.delivered), (1, 1));
+    assert_eq!(frame(&executor, users)["payload"]["data"]["users"]["id"], "u");
+    assert_eq!(executor.next_response(posts).unwrap(), None);
+}
+
+#[test]
+fn an_event_on_a_channel_without_subscriptions_matches_nothing() {
+    let executor = SubscriptionExecutor::default();
+    register(&executor, "c", "1", USERS);
+    let report = executor
+        .dispatch_event_to_subscriptions(&event("nobody", json!({})))
+        .unwrap();
+    assert_eq!(report, subcast_core::DispatchReport::default());
+}
+
+#[test]
+fn hundred_subscriptions_are_all_served_by_one_resolution() {
+    let executor = SubscriptionExecutor::default();
+    let keys: Vec<_> = (0..100)
+        .map(|n| register(&executor, &format!("conn{n}"), "1", USERS))
+        .collect();
+    let report = executor
+        .dispatch_event_to_subscriptions(&event("users", json!({"id": "7", "name": "Ann"})))
+        .unwrap();
+    assert_eq!((report.matched, report.delivered, report.cohorts), (100, 100, 1));
+    assert_sums(&report);
+    for key in keys {
+        let got = frame(&executor, key);
+        assert_eq!(got["id"], "1");
+        assert_eq!(
+            got["payload"]["data"],
+            json!({"users": {"id": "7", "name": "Ann"}})
+        );
+    }
+}
+
+#[test]
+fn explicit_channels_override_the_root_field() {
+    let executor = SubscriptionExecutor::default();
+    let key = executor
+        .register_subscription(
+            SubscriptionRequest::new("c", "1", USERS).channels(["tenant:1:users", "admin"]),
+        )
+        .unwrap();
+    let on_root = executor
+        .dispatch_event_to_subscriptions(&event("users", json!({})))
+        .unwrap();
+    assert_eq!(on_root.matched, 0);
+    executor
+        .dispatch_event_to_subscriptions(&event("admin", json!({"id": "a"})))
+        .unwrap();
+    assert_eq!(frame(&executor, key)["payload"]["data"]["users"]["id"], "a");
+}
+
+#[test]
+fn the_same_subscription_id_twice_on_one_connection_is_an_error() {
+    let executor = SubscriptionExecutor::default();
+    register(&executor, "c", "1", USERS);
+    let err = executor
+        .register_subscription(SubscriptionRequest::new("c", "1", USERS))
+        .unwrap_err();
+    assert!(matches!(err, Error::DuplicateSubscription { .. }), "{err}");
+}
+
+#[test]
+fn the_same_subscription_id_on_two_connections_is_two_subscriptions() {
+    let executor = SubscriptionExecutor::default();
+    let a = register(&executor, "a", "1", USERS);
+    let b = register(&executor, "b", "1", USERS);
+    assert_ne!(a, b);
+    assert_eq!(executor.subscription_key("b", "1"), Some(b));
+    executor
+        .dispatch_event_to_subscriptions(&event("users", json!({})))
+        .unwrap();
+    assert_eq!(frame(&executor, a)["id"], "1");
+    assert_eq!(frame(&executor, b)["id"], "1");
+}
+
+#[test]
+fn different_variables_form_different_cohorts() {
+    let executor = SubscriptionExecutor::default();
+    let query = "subscription($full: Boolean!) { users { id name @include(if: $full) } }";
+    let full = executor
+        .register_subscription(SubscriptionRequest::new("a", "1", query).variables(json!({"full": true})))
+        .unwrap();
+    let short = executor
+        .register_subscription(SubscriptionRequest::new("b", "1", query).variables(json!({"full": false})))
+        .unwrap();
+    let report = executor
+        .dispatch_event_to_subscriptions(&event("users", json!({"id": "1", "name": "N"})))
+        .unwrap();
+    assert_eq!(report.cohorts, 2);
+    assert_eq!(
+        frame(&executor, full)["payload"]["data"]["users"],
+        json!({"id": "1", "name": "N"})
+    );
+    assert_eq!(
+        frame(&executor, short)["payload"]["data"]["users"],
+        json!({"id": "1"})
+    );
+}
+
+#[test]
+fn invalid_documents_are_refused_with_their_kind() {
+    let executor = SubscriptionExecutor::default();
+    let cases = [
+        ("subscription { users { id }", DocumentErrorKind::Syntax),
+        ("query { users { id } }", DocumentErrorKind::NotSubscription),
+        (
+            "subscription { users { id } posts { id } }",
+            DocumentErrorKind::MultipleRootFields,
+        ),
+    ];
+    for (query, kind) in cases {
+        match executor.register_subscription(SubscriptionRequest::new("c", "1", query)) {
+            Err(Error::Document(error)) => assert_eq!(error.kind(), kind, "{query}: {error}"),
+            other => panic!("{query}: expected a document error, got {other:?}"),
+        }
+    }
+    let unknown_op = SubscriptionRequest::new("c", "1", USERS).operation_name("Nope");
+    assert!(matches!(
+        executor.register_subscription(unknown_op),
+        Err(Error::Document(e)) if e.kind() == DocumentErrorKind::UnknownOperation
+    ));
+    assert_eq!(executor.stats().subscriptions, 0);
+}
+
+#[test]
+fn missing_required_variables_are_refused() {
+    let executor = SubscriptionExecutor::default();
+    let query = "subscription($id: ID!) { user(id: $id) { name } }";
+    let err = executor
+        .register_subscription(SubscriptionRequest::new("c", "1", query))
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Document(ref e) if e.kind() == DocumentErrorKind::InvalidVariables),
+        "{err}"
+    );
+    let not_an_object = SubscriptionRequest::new("c", "1", query).variables(json!([1]));
+    assert!(executor.register_subscription(not_an_object).is_err());
+}
+
+#[test]
+fn empty_or_over_long_ids_and_channels_are_refused() {
+    let executor = SubscriptionExecutor::default();
+    let long = "x".repeat(300);
+    let requests = [
+        SubscriptionRequest::new("", "1", USERS),
+        SubscriptionRequest::new("c", "", USERS),
+        SubscriptionRequest::new("c", long.clone(), USERS),
+        SubscriptionRequest::new("c", "1", USERS).channels([long.clone()]),
+        SubscriptionRequest::new("c", "1", USERS).channels([""]),
+        SubscriptionRequest::new("c", "1", USERS).channels(Vec::<String>::new()),
+    ];
+    for request in requests {
+        let err = executor.register_subscription(request).unwrap_err();
+        assert!(
+            matches!(err, Error::InvalidId { .. } | Error::InvalidChannel { .. }),
+            "{err}"
+        );
+    }
+    assert_eq!(executor.stats().subscriptions, 0);
+}
+
+#[test]
+fn unknown_subscription_keys_are_errors() {
+    let executor = SubscriptionExecutor::default();
+    let key = register(&executor, "c", "1", USERS);
+    executor.complete_subscription(key).unwrap();
+    assert!(matches!(
+        executor.next_response(key),
+        Err(Error::UnknownSubscription(_))
+    ));
+    assert!(matches!(
+        executor.complete_subscription(key),
+        Err(Error::UnknownSubscription(_))
+    ));
+    assert!(matches!(
+        executor.complete_connection("c"),
+        Err(Error::UnknownConnection(_))
+    ));
+    let e = event("users", json!({}));
+    assert!(matches!(
+        executor.dispatch_event_to_single(key, &e),
+        Err(Error::UnknownSubscription(_))
+    ));
+}
+
+#[test]
+fn event_data_over_the_limit_is_refused_and_nothing_is_queued() {
+    let executor = SubscriptionExecutor::new(ExecutorConfig::default().max_event_bytes(64));
+    let key = register(&executor, "c", "1", USERS);
+    let big = event("users", json!({"name": "x".repeat(100)}));
+    assert!(matches!(
+        executor.dispatch_event_to_subscriptions(&big),
+        Err(Error::EventTooLarge { limit: 64, .. })
+    ));
+    assert_eq!(executor.next_response(key).unwrap(), None);
+}
+
+#[test]
+fn non_object_data_under_a_selection_is_an_error_frame_for_that_cohort_only() {
+    let executor = SubscriptionExecutor::default();
+    let selecting = register(&executor, "c", "1", USERS);
+    let scalar = register(&executor, "c", "2", "subscription { users }");
+    let report = executor
+        .dispatch_event_to_subscriptions(&event("users", json!("just a string")))
+        .unwrap();
+    assert_eq!((report.matched, report.delivered, report.errors), (2, 1, 1));
+    assert_sums(&report);
+    let error = frame(&executor, selecting);
+    assert_eq!(error["type"], "error");
+    assert_eq!(error["payload"][0]["extensions"]["code"], "NON_OBJECT_DATA");
+    assert_eq!(
+        frame(&executor, scalar)["payload"]["data"]["users"],
+        "just a string"
+    );
+}
+
+#[test]
+fn an_error_frame_ends_the_subscription() {
+    let executor = SubscriptionExecutor::default();
+    let key = register(&executor, "c", "1", USERS);
+    executor
+        .dispatch_event_to_subscriptions(&event("users", json!(3)))
+        .unwrap();
+    let report = executor
+        .dispatch_event_to_subscriptions(&event("users", json!({"id": "later"})))
+        .unwrap();
+    assert_eq!(report.dropped(DropReason::QueueClosed), 1);
+    assert_eq!(frame(&executor, key)["type"], "error");
+    assert_eq!(executor.recv_timeout(key, Duration::from_secs(5)).unwrap(), None);
+}
+
+#[derive(Debug, Default)]
+struct CountingResolver {
+    calls: AtomicUsize,
+    requests: AtomicUsize,
+}
+
+impl Resolver for CountingResolver {
+    fn resolve_batch(&self, event: &Event, requests: &[ResolveRequest<'_>]) -> Vec<ResolveResult> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        self.requests.fetch_add(requests.len(), Ordering::SeqCst);
+        requests
+            .iter()
+            .map(|r| {
+                let n = r.variables.get("n").cloned().unwrap_or(Value::Null);
+                Ok(json!({ r.document.response_key(): {"n": n, "type": event.event_type} }))
+            })
+            .collect()
+    }
+}
+
+#[test]
+fn a_custom_resolver_is_called_once_per_event_for_all_its_cohorts() {
+    let executor = SubscriptionExecutor::default();
+    let resolver = Arc::new(CountingResolver::default());
+    let query = "subscription($n: Int) { users { n } }";
+    for n in 0..30 {
+        let request = SubscriptionRequest::new(format!("c{n}"), "1", query)
+            .variables(json!({"n": n % 3}))
+            .resolver(resolver.clone());
+        executor.register_subscription(request).unwrap();
+    }
+    let report = executor
+        .dispatch_event_to_subscriptions(&event("users", json!({})))
+        .unwrap();
+    assert_eq!((report.delivered, report.cohorts), (30, 3));
+    assert_eq!(resolver.calls.load(Ordering::SeqCst), 1);
+    assert_eq!(resolver.requests.load(Ordering::SeqCst), 3);
+}
+
+#[derive(Debug)]
+struct FailingResolver;
+
+impl Resolver for FailingResolver {
+    fn resolve_batch(&self, _event: &Event, requests: &[ResolveRequest<'_>]) -> Vec<ResolveResult> {
+        requests
+            .iter()
+            .map(|_| Err(ResolveError::new("UPSTREAM_DOWN", "the user service is down")))
+            .collect()
+    }
+}
+
+#[derive(Debug)]
+struct PanickingResolver;
+
+impl Resolver for PanickingResolver {
+    fn resolve_batch(&self, _event: &Event, _requests: &[ResolveRequest<'_>]) -> Vec<ResolveResult> {
+        panic!("resolver bug")
+    }
+}
+
+#[test]
+fn a_resolver_error_becomes_an_error_frame_without_the_raw_event() {
+    let executor = SubscriptionExecutor::default();
+    let failing = executor
+        .register_subscription(SubscriptionRequest::new("a", "1", USERS).resolver(Arc::new(FailingResolver)))
+        .unwrap();
+    let healthy = register(&executor, "b", "1", USERS);
+    let report = executor
+        .dispatch_event_to_subscriptions(&event("users", json!({"id": "1", "name": "secret"})))
+        .unwrap();
+    assert_eq!((report.delivered, report.errors), (1, 1));
+    let bytes = executor.next_response(failing).unwrap().unwrap();
+    assert!(!String::from_utf8_lossy(&bytes).contains("secret"));
+    let error: Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(
+        error["payload"],
+        json!([{"message": "the user service is down", "extensions": {"code": "UPSTREAM_DOWN"}}])
+    );
+    assert_eq!(
+        frame(&executor, healthy)["payload"]["data"]["users"]["name"],
+        "secret"
+    );
+}
+
+#[test]
+fn a_panicking_resolver_becomes_an_error_frame_and_others_are_served() {
+    let executor = SubscriptionExecutor::default();
+    let panicking = executor
+        .register_subscription(
+            SubscriptionRequest::new("a", "1", USERS).resolver(Arc::new(PanickingResolver)),
+        )
+        .unwrap();
+    let healthy = register(&executor, "b", "1", USERS);
+    let report = executor
+        .dispatch_event_to_subscriptions(&event("users", json!({})))
+        .unwrap();
+    assert_eq!((report.delivered, report.errors), (1, 1));
+    assert_eq!(
+        frame(&executor, panicking)["payload"][0]["extensions"]["code"],
+        "RESOLVER_PANIC"
+    );
+    assert_eq!(frame(&executor, healthy)["type"], "next");
+}
+
+#[test]
+fn dispatch_to_single_serves_only_that_subscription() {
+    let executor = SubscriptionExecutor::default();
+    let one = register(&executor, "a", "1", USERS);
+    let other = register(&executor, "b", "1", USERS);
+    let report = executor
+        .dispatch_event_to_single(one, &event("users", json!({"id": "x"})))
+        .unwrap();
+    assert_eq!((report.matched, report.delivered), (1, 1));
+    assert_eq!(frame(&executor, one)["payload"]["data"]["users"]["id"], "x");
+    assert_eq!(executor.next_response(other).unwrap(), None);
+    let elsewhere = executor
+        .dispatch_event_to_single(one, &event("posts", json!({})))
+        .unwrap();
+    assert_eq!(elsewhere.matched, 0);
+}
+
+#[test]
+fn completion_frees_everything_after_ten_thousand_subscriptions() {
+    let executor = SubscriptionExecutor::default();
+    for round in 0..2 {
+        let keys: Vec<_> = (0..10_000)
+            .map(|n| {
+                let query = if n % 2 == 0 {
+                    USERS
+                } else {
+                    "subscription { posts { id } }"
+                };
+                register(
+                    &executor,
+                    &format!("conn{}", n % 100),
+                    &format!("{round}-{n}"),
+                    query,
+                )
+            })
+            .collect();
+        executor
+            .dispatch_event_to_subscriptions(&event("users", json!({})))
+            .unwrap();
+        let stats = executor.stats();
+        assert_eq!(
+            (stats.subscriptions, stats.connections, stats.channels),
+            (10_000, 100, 2)
+        );
+        assert_eq!(stats.queued_frames, 5_000);
+        for (n, key) in keys.into_iter().enumerate() {
+            if n < 5_000 {
+                executor.complete_subscription(key).unwrap();
+            }
+        }
+        for conn in 0..100 {
+            let _ = executor.complete_connection(&format!("conn{conn}"));
+        }
+        assert_eq!(executor.stats(), subcast_core::ExecutorStats::default());
+    }
+}
+
+#[test]
+fn completing_a_subscription_ends_its_waiting_receiver() {
+    let executor = Arc::new(SubscriptionExecutor::default());
+    let key = register(&executor, "c", "1", USERS);
+    let queue = executor.response_queue(key).unwrap();
+    let waiter = std::thread::spawn(move || futures_lite::future::block_on(queue.recv()));
+    executor.complete_subscription(key).unwrap();
+    assert_eq!(waiter.join().unwrap(), None);
+}
+
+#[test]
+fn a_full_queue_drops_the_oldest_and_reports_the_lag() {
+    let executor = SubscriptionExecutor::new(ExecutorConfig::default().queue_capacity(2));
+    let key = register(&executor, "c", "1", "subscription { users }");
+    let mut evicted = 0;
+    for n in 0..5 {
+        let report = executor
+            .dispatch_event_to_subscriptions(&event("users", json!(n)))
+            .unwrap();
+        assert_eq!(report.delivered, 1);
+        evicted += report.evicted;
+    }
+    assert_eq!(evicted, 3);
+    let lag = frame(&executor, key);
+    assert_eq!(lag["payload"]["errors"][0]["extensions"]["code"], "EVENTS_LAGGED");
+    assert_eq!(lag["payload"]["errors"][0]["extensions"]["count"], 3);
+    assert_eq!(frame(&executor, key)["payload"]["data"]["users"], 3);
+    assert_eq!(frame(&executor, key)["payload"]["data"]["users"], 4);
+}
+
+#[test]
+fn drop_newest_counts_the_dropped_frames_in_the_report() {
+    let config = ExecutorConfig::default()
+        .queue_capacity(1)
+        .overflow(OverflowPolicy::DropNewest);
+    let executor = SubscriptionExecutor::new(config);
+    register(&executor, "c", "1", "subscription { users }");
+    executor
+        .dispatch_event_to_subscriptions(&event("users", json!(0)))
+        .unwrap();
+    let report = executor
+        .dispatch_event_to_subscriptions(&event("users", json!(1)))
+        .unwrap();
+    assert_eq!(report.dropped(DropReason::QueueFull), 1);
+    assert_sums(&report);
+}
+
+#[test]
+fn chunks_of_a_prepared_dispatch_serve_every_subscription_once() {
+    let executor = SubscriptionExecutor::default();
+    let keys: Vec<_> = (0..1000)
+        .map(|n| {
+            let query = if n % 3 == 0 {
+                USERS
+            } else {
+                "subscription { users { id } }"
+            };
+            register(&executor, &format!("c{n}"), "1", query)
+        })
+        .collect();
+    let prepared = executor
+        .prepare_dispatch(&event("users", json!({"id": "1"})))
+        .unwrap();
+    let chunks = prepared.into_chunks(64);
+    assert!(chunks.iter().all(|c| c.len() <= 64));
+    let reports: Vec<_> = std::thread::scope(|scope| {
+        let handles: Vec<_> = chunks.iter().map(|c| scope.spawn(|| c.deliver())).collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let mut total = subcast_core::DispatchReport::default();
+    reports.iter().for_each(|r| total.merge(r));
+    assert_eq!((total.matched, total.delivered, total.cohorts), (1000, 1000, 2));
+    for key in keys {
+        assert!(executor.next_response(key).unwrap().is_some());
+        assert_eq!(executor.next_response(key).unwrap(), None);
+    }
+}
+
+#[test]
+fn channel_watch_reports_the_first_and_last_subscription_of_each_channel() {
+    let executor = SubscriptionExecutor::default();
+    let early = register(&executor, "c", "0", USERS);
+    let watch = executor.watch_channels();
+    assert_eq!(watch.try_next(), Some(ChannelChange::Added("users".into())));
+    let second = register(&executor, "c", "1", USERS);
+    let posts = register(&executor, "c", "2", "subscription { posts { id } }");
+    assert_eq!(watch.try_next(), Some(ChannelChange::Added("posts".into())));
+    executor.complete_subscription(early).unwrap();
+    assert_eq!(watch.try_next(), None);
+    executor.complete_subscription(second).unwrap();
+    assert_eq!(watch.try_next(), Some(ChannelChange::Removed("users".into())));
+    executor.complete_subscription(posts).unwrap();
+    assert_eq!(watch.try_next(), Some(ChannelChange::Removed("posts".into())));
+}
+
+#[test]
+fn a_gap_reaches_every_subscriber_of_the_channel_as_a_notice() {
+    let executor = SubscriptionExecutor::default();
+    let key = register(&executor, "c", "1", USERS);
+    let report = executor.signal_gap("users");
+    assert_eq!(report.delivered, 1);
+    let notice = frame(&executor, key);
+    assert_eq!(notice["type"], "next");
+    assert_eq!(notice["payload"]["errors"][0]["extensions"]["code"], "EVENTS_GAP");
+}

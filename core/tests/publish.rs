@@ -1,0 +1,136 @@
+//! `publish_with_executor` on the in-memory bus: atomic, local frames first, no duplicates.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use futures_lite::future::block_on;
+use futures_lite::StreamExt;
+use serde_json::json;
+use subcast_core::{
+    BusStats, Error, Event, EventBus, EventStream, InMemoryBus, Result, SubscriptionExecutor,
+    SubscriptionRequest,
+};
+
+const USERS: &str = "subscription { users { id } }";
+
+#[test]
+fn local_subscribers_have_their_frame_when_publish_returns() {
+    block_on(async {
+        let bus = InMemoryBus::new();
+        let executor = SubscriptionExecutor::default();
+        let key = executor
+            .register_subscription(SubscriptionRequest::new("c", "1", USERS))
+            .unwrap();
+        let event = Arc::new(Event::new("userCreated", "users", json!({"id": "1"})));
+        let report = bus.publish_with_executor(event, &executor).await.unwrap();
+        assert_eq!(report.delivered, 1);
+        assert!(executor.next_response(key).unwrap().is_some());
+    });
+}
+
+#[test]
+fn the_bus_copy_of_a_locally_dispatched_event_is_not_dispatched_again() {
+    block_on(async {
+        let bus = InMemoryBus::new();
+        let executor = SubscriptionExecutor::default();
+        let key = executor
+            .register_subscription(SubscriptionRequest::new("c", "1", USERS))
+            .unwrap();
+        let mut stream = bus.subscribe("users").await.unwrap();
+        let event = Arc::new(Event::new("userCreated", "users", json!({"id": "1"})));
+        bus.publish_with_executor(event, &executor).await.unwrap();
+        let copy = stream.next().await.unwrap();
+        let report = executor.dispatch_bus_message(&copy).unwrap();
+        assert!(report.duplicate);
+        assert_eq!(report.delivered, 0);
+        assert!(executor.next_response(key).unwrap().is_some());
+        assert_eq!(executor.next_response(key).unwrap(), None);
+    });
+}
+
+#[test]
+fn another_node_dispatches_the_bus_copy_exactly_once() {
+    block_on(async {
+        let node_a = InMemoryBus::new();
+        let node_b = node_a.connect();
+        let (executor_a, executor_b) = (SubscriptionExecutor::default(), SubscriptionExecutor::default());
+        let on_a = executor_a
+            .register_subscription(SubscriptionRequest::new("c", "1", USERS))
+            .unwrap();
+        let on_b = executor_b
+            .register_subscription(SubscriptionRequest::new("c", "1", USERS))
+            .unwrap();
+        let mut stream_a = node_a.subscribe("users").await.unwrap();
+        let mut stream_b = node_b.subscribe("users").await.unwrap();
+        let event = Arc::new(Event::new("userCreated", "users", json!({"id": "1"})));
+        node_a.publish_with_executor(event, &executor_a).await.unwrap();
+        executor_a
+            .dispatch_bus_message(&stream_a.next().await.unwrap())
+            .unwrap();
+        executor_b
+            .dispatch_bus_message(&stream_b.next().await.unwrap())
+            .unwrap();
+        for (executor, key) in [(&executor_a, on_a), (&executor_b, on_b)] {
+            assert!(executor.next_response(key).unwrap().is_some());
+            assert_eq!(executor.next_response(key).unwrap(), None);
+        }
+    });
+}
+
+#[test]
+fn an_event_published_without_the_executor_is_dispatched_from_the_bus() {
+    block_on(async {
+        let bus = InMemoryBus::new();
+        let executor = SubscriptionExecutor::default();
+        let key = executor
+            .register_subscription(SubscriptionRequest::new("c", "1", USERS))
+            .unwrap();
+        let mut stream = bus.subscribe("users").await.unwrap();
+        bus.publish(Arc::new(Event::new("userCreated", "users", json!({"id": "1"}))))
+            .await
+            .unwrap();
+        let report = executor
+            .dispatch_bus_message(&stream.next().await.unwrap())
+            .unwrap();
+        assert_eq!(report.delivered, 1);
+        assert!(executor.next_response(key).unwrap().is_some());
+    });
+}
+
+#[derive(Debug)]
+struct DownBus;
+
+#[async_trait]
+impl EventBus for DownBus {
+    async fn publish(&self, _event: Arc<Event>) -> Result<()> {
+        Err(Error::Bus("connection refused".into()))
+    }
+    async fn subscribe(&self, _channel: &str) -> Result<EventStream> {
+        Err(Error::Bus("connection refused".into()))
+    }
+    async fn unsubscribe(&self, _channel: &str) -> Result<()> {
+        Ok(())
+    }
+    async fn health_check(&self) -> Result<()> {
+        Err(Error::Bus("connection refused".into()))
+    }
+    fn stats(&self) -> BusStats {
+        BusStats::default()
+    }
+}
+
+#[test]
+fn a_failed_publish_dispatches_nothing() {
+    block_on(async {
+        let executor = SubscriptionExecutor::default();
+        let key = executor
+            .register_subscription(SubscriptionRequest::new("c", "1", USERS))
+            .unwrap();
+        let event = Arc::new(Event::new("userCreated", "users", json!({"id": "1"})));
+        assert!(matches!(
+            DownBus.publish_with_executor(event, &executor).await,
+            Err(Error::Bus(_))
+        ));
+        assert_eq!(executor.next_response(key).unwrap(), None);
+    });
+}
