@@ -585,16 +585,26 @@ impl SubscriptionExecutor {
 
     /// Tell every subscriber of `channel` that events may have been lost (`EVENTS_GAP`).
     pub fn signal_gap(&self, channel: &str) -> DispatchReport {
-        let cohorts = self.registry().channels.get(channel).cloned().unwrap_or_default();
         let body = FrameBody::notice(
             EVENTS_GAP,
             &format!("events on channel {channel:?} may have been lost"),
             None,
         );
+        self.send_to_channel(channel, &body, false)
+    }
+
+    /// End every subscription of `channel` with an `error` frame carrying `error`
+    /// (for instance when the channel's bus stream is lost for good).
+    pub fn fail_channel(&self, channel: &str, error: GraphQLError) -> DispatchReport {
+        self.send_to_channel(channel, &FrameBody::error(&[error]), true)
+    }
+
+    fn send_to_channel(&self, channel: &str, body: &FrameBody, terminal: bool) -> DispatchReport {
+        let cohorts = self.registry().channels.get(channel).cloned().unwrap_or_default();
         let mut report = DispatchReport::default();
         for cohort in &cohorts {
             for subscription in read(&cohort.members).iter() {
-                deliver_frame(subscription, &body, false, &mut report);
+                deliver_frame(subscription, body, terminal, &mut report);
             }
         }
         report

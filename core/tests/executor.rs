@@ -559,3 +559,24 @@ fn a_gap_reaches_every_subscriber_of_the_channel_as_a_notice() {
     assert_eq!(notice["type"], "next");
     assert_eq!(notice["payload"]["errors"][0]["extensions"]["code"], "EVENTS_GAP");
 }
+
+#[test]
+fn failing_a_channel_ends_its_subscriptions_with_an_error_frame() {
+    let executor = SubscriptionExecutor::default();
+    let users = register(&executor, "c", "1", USERS);
+    let posts = register(&executor, "c", "2", "subscription { posts { id } }");
+    let report = executor.fail_channel(
+        "users",
+        subcast_core::GraphQLError::new("BUS_LOST", "bus stream lost"),
+    );
+    assert_eq!((report.matched, report.errors), (1, 1));
+    assert_eq!(
+        frame(&executor, users)["payload"][0]["extensions"]["code"],
+        "BUS_LOST"
+    );
+    assert_eq!(
+        executor.recv_timeout(users, Duration::from_secs(5)).unwrap(),
+        None
+    );
+    assert_eq!(executor.next_response(posts).unwrap(), None);
+}
