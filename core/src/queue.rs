@@ -9,6 +9,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -59,7 +60,9 @@ pub enum RecvTimeoutError {
 /// ```
 #[derive(Debug)]
 pub struct Mailbox<T> {
-    items: ConcurrentQueue<T>,
+    /// Allocated on first use: an unbounded `ConcurrentQueue` is a few hundred bytes of
+    /// cache-padded positions, too much to pay for each idle subscription.
+    items: OnceLock<Box<ConcurrentQueue<T>>>,
     ready: event_listener::Event,
 }
 
@@ -73,58 +76,70 @@ impl<T> Mailbox<T> {
     /// Create an empty, open mailbox.
     pub fn new() -> Self {
         Mailbox {
-            items: ConcurrentQueue::unbounded(),
+            items: OnceLock::new(),
             ready: event_listener::Event::new(),
         }
     }
 
     /// Append `item` and wake one waiter; give it back if the mailbox is closed.
     pub fn push(&self, item: T) -> Result<(), T> {
-        self.items.push(item).map_err(|e| e.into_inner())?;
+        self.queue().push(item).map_err(|e| e.into_inner())?;
         self.ready.notify(1);
         Ok(())
     }
 
     /// Take the oldest item without waiting.
     pub fn try_pop(&self) -> Option<T> {
-        self.items.pop().ok()
+        self.pop().ok()
+    }
+
+    /// Take the oldest item, telling an empty mailbox from a closed and drained one.
+    pub fn pop(&self) -> Result<T, PopError> {
+        match self.items.get() {
+            Some(items) => items.pop(),
+            None => Err(PopError::Empty),
+        }
+    }
+
+    fn queue(&self) -> &ConcurrentQueue<T> {
+        self.items.get_or_init(|| Box::new(ConcurrentQueue::unbounded()))
     }
 
     /// Refuse further pushes and wake every waiter; queued items stay readable.
     pub fn close(&self) -> bool {
-        let closed = self.items.close();
+        let closed = self.queue().close();
         self.ready.notify(usize::MAX);
         closed
     }
 
     /// Whether [`Mailbox::close`] was called.
     pub fn is_closed(&self) -> bool {
-        self.items.is_closed()
+        self.items.get().is_some_and(|items| items.is_closed())
     }
 
     /// Number of queued items.
     pub fn len(&self) -> usize {
-        self.items.len()
+        self.items.get().map_or(0, |items| items.len())
     }
 
     /// Whether nothing is queued.
     pub fn is_empty(&self) -> bool {
-        self.items.is_empty()
+        self.items.get().is_none_or(|items| items.is_empty())
     }
 
     /// Wait for the next item; `None` once the mailbox is closed and drained.
     pub async fn recv(&self) -> Option<T> {
-        self.recv_with(|items| items.pop()).await
+        self.recv_with(Self::pop).await
     }
 
     /// Poll for the next item, keeping the wake-up registration in `listener`.
     pub fn poll_recv(&self, cx: &mut Context<'_>, listener: &mut Option<EventListener>) -> Poll<Option<T>> {
-        self.poll_with(cx, listener, &mut |items| items.pop())
+        self.poll_with(cx, listener, &mut Self::pop)
     }
 
     /// Block the thread until an item arrives, the mailbox closes, or `timeout` passes.
     pub fn recv_timeout(&self, timeout: Duration) -> Result<T, RecvTimeoutError> {
-        self.recv_timeout_with(timeout, |items| items.pop())
+        self.recv_timeout_with(timeout, Self::pop)
     }
 
     /// The check–listen–check step: `Some(result)` when `take` decided, else a registered
@@ -135,10 +150,10 @@ impl<T> Mailbox<T> {
     fn attempt<R>(
         &self,
         listener: &mut Option<EventListener>,
-        take: &mut impl FnMut(&ConcurrentQueue<T>) -> Result<R, PopError>,
+        take: &mut impl FnMut(&Self) -> Result<R, PopError>,
     ) -> Option<Option<R>> {
         loop {
-            match take(&self.items) {
+            match take(self) {
                 Ok(item) => return Some(Some(item)),
                 Err(PopError::Closed) => return Some(None),
                 Err(PopError::Empty) => {}
@@ -154,7 +169,7 @@ impl<T> Mailbox<T> {
         &self,
         cx: &mut Context<'_>,
         listener: &mut Option<EventListener>,
-        take: &mut impl FnMut(&ConcurrentQueue<T>) -> Result<R, PopError>,
+        take: &mut impl FnMut(&Self) -> Result<R, PopError>,
     ) -> Poll<Option<R>> {
         loop {
             if let Some(result) = self.attempt(listener, take) {
@@ -171,10 +186,7 @@ impl<T> Mailbox<T> {
         }
     }
 
-    pub(crate) async fn recv_with<R>(
-        &self,
-        mut take: impl FnMut(&ConcurrentQueue<T>) -> Result<R, PopError>,
-    ) -> Option<R> {
+    pub(crate) async fn recv_with<R>(&self, mut take: impl FnMut(&Self) -> Result<R, PopError>) -> Option<R> {
         let mut listener = None;
         std::future::poll_fn(|cx| self.poll_with(cx, &mut listener, &mut take)).await
     }
@@ -182,7 +194,7 @@ impl<T> Mailbox<T> {
     pub(crate) fn recv_timeout_with<R>(
         &self,
         timeout: Duration,
-        mut take: impl FnMut(&ConcurrentQueue<T>) -> Result<R, PopError>,
+        mut take: impl FnMut(&Self) -> Result<R, PopError>,
     ) -> Result<R, RecvTimeoutError> {
         let deadline = Instant::now() + timeout;
         let mut listener = None;
@@ -195,7 +207,7 @@ impl<T> Mailbox<T> {
             };
             if waiting.wait_deadline(deadline).is_none() {
                 // One last look: a push may have landed as the deadline passed.
-                return match take(&self.items) {
+                return match take(self) {
                     Ok(item) => Ok(item),
                     Err(PopError::Closed) => Err(RecvTimeoutError::Closed),
                     Err(PopError::Empty) => Err(RecvTimeoutError::Timeout),
@@ -337,12 +349,12 @@ impl ResponseQueue {
 
     /// Take the next frame without waiting.
     pub fn try_next(&self) -> Option<Bytes> {
-        self.take(self.frames_queue()).ok()
+        self.take(&self.frames).ok()
     }
 
     /// Wait for the next frame on any executor; `None` when the subscription has ended.
     pub async fn recv(&self) -> Option<Bytes> {
-        self.frames.recv_with(|items| self.take(items)).await
+        self.frames.recv_with(|frames| self.take(frames)).await
     }
 
     /// Poll for the next frame, keeping the wake-up registration in `listener`.
@@ -351,12 +363,13 @@ impl ResponseQueue {
         cx: &mut Context<'_>,
         listener: &mut Option<EventListener>,
     ) -> Poll<Option<Bytes>> {
-        self.frames.poll_with(cx, listener, &mut |items| self.take(items))
+        self.frames
+            .poll_with(cx, listener, &mut |frames| self.take(frames))
     }
 
     /// Block this thread until a frame arrives, the subscription ends, or `timeout` passes.
     pub fn recv_timeout(&self, timeout: Duration) -> Result<Bytes, RecvTimeoutError> {
-        self.frames.recv_timeout_with(timeout, |items| self.take(items))
+        self.frames.recv_timeout_with(timeout, |frames| self.take(frames))
     }
 
     /// Frames waiting to be read.
@@ -379,11 +392,7 @@ impl ResponseQueue {
         &self.prefix
     }
 
-    fn frames_queue(&self) -> &ConcurrentQueue<Bytes> {
-        &self.frames.items
-    }
-
-    fn take(&self, items: &ConcurrentQueue<Bytes>) -> Result<Bytes, PopError> {
+    fn take(&self, frames: &Mailbox<Bytes>) -> Result<Bytes, PopError> {
         if self.overflow == OverflowPolicy::DropOldest {
             // Evicted frames were the oldest: the gap is at the head, report it first.
             let lost = self.unreported.swap(0, Ordering::AcqRel);
@@ -391,7 +400,7 @@ impl ResponseQueue {
                 return Ok(self.lagged_notice(lost));
             }
         }
-        items.pop()
+        frames.pop()
     }
 
     fn count_lost(&self) {
