@@ -1,0 +1,1 @@
+//! subcast-postgres: the PostgreSQL event bus (in progress).

@@ -1,0 +1,639 @@
+//! The Redis bus: one connection per handle, demultiplexed to local streams.
+//!
+//! - [`RedisBus`]: [`EventBus`] over Redis pub/sub, with optional replay from Streams.
+//!
+//! One task per bus, spawned on the host's [`Runtime`], processes everything that arrives
+//! in order: pub/sub messages, replays, and the end of the connection (then it reconnects
+//! with backoff, resubscribes every channel and replays or signals a gap). Because that
+//! task is the only one delivering, per-channel order is the order it handles them in.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+
+use async_trait::async_trait;
+use redis::aio::MultiplexedConnection;
+use redis::{PushInfo, PushKind, Value};
+use subcast_core::queue::Mailbox;
+use subcast_core::{
+    validate_channel, BusMessage, BusStats, Error, Event, EventBus, EventStream, Result, Runtime,
+};
+
+use crate::channels::{ChannelStream, Channels, Inserted};
+use crate::config::RedisConfig;
+use crate::connection::{connect, within, Target};
+use crate::replay::{max_deleted_id, parse_entries, split_payload, StreamId, PUBLISH_SCRIPT};
+
+/// An [`EventBus`] over Redis: `PUBLISH` to deliver, `SUBSCRIBE` per channel in use.
+///
+/// Every handle (one per node) keeps one RESP3 connection, used both for commands and
+/// for pub/sub pushes. The connection's driver and the bus's processing task run on the
+/// [`Runtime`] given to [`RedisBus::connect`]. After a disconnection the bus reconnects by
+/// itself; with [`RedisConfig::replay`] it then reads what it missed from the channel's
+/// stream, otherwise every subscribed channel receives a [`BusMessage::Gap`].
+///
+/// # Examples
+///
+/// ```no_run
+/// # async fn demo(runtime: std::sync::Arc<dyn subcast_core::Runtime>) -> subcast_core::Result<()> {
+/// use std::sync::Arc;
+/// use futures_lite::StreamExt;
+/// use subcast_core::{BusMessage, Event, EventBus};
+/// use subcast_redis::{RedisBus, RedisConfig};
+///
+/// let bus = RedisBus::connect("redis://127.0.0.1:6379", runtime, RedisConfig::default().replay(10_000)).await?;
+/// let mut stream = bus.subscribe("users").await?;
+/// bus.publish(Arc::new(Event::new("userCreated", "users", serde_json::json!({"id": 1})))).await?;
+/// assert!(matches!(stream.next().await, Some(BusMessage::Event(_))));
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct RedisBus {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    runtime: Arc<dyn Runtime>,
+    target: Target,
+    config: RedisConfig,
+    state: Mutex<State>,
+    /// Everything the processing task handles, in arrival order.
+    notes: Arc<Mailbox<Note>>,
+    /// Held across SUBSCRIBE / UNSUBSCRIBE so the server's set of channels follows ours.
+    subscription: async_lock::Mutex<()>,
+    /// Notified when a connection becomes available or the bus closes.
+    connected: event_listener::Event,
+    script: redis::Script,
+    counters: Counters,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    connection: Option<MultiplexedConnection>,
+    /// Connections made so far; the current one's number.
+    generation: u64,
+    channels: Channels<StreamId>,
+    closed: bool,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    published: AtomicU64,
+    received: AtomicU64,
+    publish_errors: AtomicU64,
+    invalid_messages: AtomicU64,
+    reconnects: AtomicU64,
+}
+
+/// Work for the processing task.
+#[derive(Debug)]
+enum Note {
+    /// A pub/sub message: Redis channel name and payload.
+    Message(Vec<u8>, Vec<u8>),
+    /// Replay a channel from its cursor (after its first SUBSCRIBE).
+    Replay(String),
+    /// Connection number `n` has ended.
+    Closed(u64),
+}
+
+impl RedisBus {
+    /// Connect to the Redis server at `url` (`redis://[user:password@]host[:port][/db]`).
+    ///
+    /// Fails with a clear error, within `config.timeout`, on a bad URL or an unreachable
+    /// server. Background work runs on `runtime`.
+    pub async fn connect(url: &str, runtime: Arc<dyn Runtime>, config: RedisConfig) -> Result<RedisBus> {
+        let target = Target::parse(url)?;
+        let inner = Arc::new(Inner {
+            runtime,
+            target,
+            script: redis::Script::new(PUBLISH_SCRIPT),
+            config,
+            state: Mutex::default(),
+            notes: Arc::new(Mailbox::new()),
+            subscription: async_lock::Mutex::new(()),
+            connected: event_listener::Event::new(),
+            counters: Counters::default(),
+        });
+        let connection = inner.open_connection().await?;
+        inner.state().connection = Some(connection);
+        let weak = Arc::downgrade(&inner);
+        let notes = inner.notes.clone();
+        inner.runtime.spawn(Box::pin(process(weak, notes)));
+        Ok(RedisBus { inner })
+    }
+
+    /// The settings this bus was made with.
+    pub fn config(&self) -> &RedisConfig {
+        &self.inner.config
+    }
+}
+
+impl Drop for RedisBus {
+    fn drop(&mut self) {
+        let mut state = self.inner.state();
+        state.closed = true;
+        state.connection = None;
+        state.channels.close_all();
+        drop(state);
+        self.inner.notes.close();
+        self.inner.connected.notify(usize::MAX);
+    }
+}
+
+#[async_trait]
+impl EventBus for RedisBus {
+    async fn publish(&self, event: Arc<Event>) -> Result<()> {
+        validate_channel(&event.channel)?;
+        let inner = &self.inner;
+        let result = inner.publish(&event).await;
+        let counter = match result {
+            Ok(()) => &inner.counters.published,
+            Err(_) => &inner.counters.publish_errors,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        result
+    }
+
+    async fn subscribe(&self, channel: &str) -> Result<EventStream> {
+        validate_channel(channel)?;
+        let inner = &self.inner;
+        // Wait for a connection before taking the lock a reconnection needs.
+        inner.connection().await?;
+        let guard = inner.subscription.lock().await;
+        let (id, mailbox, inserted, connection) = {
+            let mut state = inner.state();
+            if state.closed {
+                return Err(Error::Closed("Redis bus"));
+            }
+            let (id, mailbox, inserted) = state.channels.insert(channel);
+            (id, mailbox, inserted, state.connection.clone())
+        };
+        if inserted == Inserted::First {
+            let result = match connection {
+                Some(connection) => inner.subscribe_server(channel, connection).await,
+                None => Err(Error::Bus(
+                    "the Redis connection was lost while subscribing".to_owned(),
+                )),
+            };
+            if let Err(error) = result {
+                inner.state().channels.remove_subscriber(channel, id);
+                return Err(error);
+            }
+        }
+        drop(guard);
+        let weak = Arc::downgrade(inner);
+        let channel = channel.to_owned();
+        Ok(Box::pin(ChannelStream::new(
+            mailbox,
+            Box::new(move || stream_dropped(weak, channel, id)),
+        )))
+    }
+
+    async fn unsubscribe(&self, channel: &str) -> Result<()> {
+        validate_channel(channel)?;
+        let inner = &self.inner;
+        let _guard = inner.subscription.lock().await;
+        let (removed, connection) = {
+            let mut state = inner.state();
+            (state.channels.remove_channel(channel), state.connection.clone())
+        };
+        if let (true, Some(mut connection)) = (removed, connection) {
+            let server = inner.server_channel(channel);
+            within(
+                &*inner.runtime,
+                inner.config.timeout,
+                "UNSUBSCRIBE",
+                connection.unsubscribe(&server),
+            )
+            .await?
+            .map_err(|e| Error::Bus(format!("UNSUBSCRIBE {server:?} failed: {e}")))?;
+        }
+        Ok(())
+    }
+
+    async fn health_check(&self) -> Result<()> {
+        let inner = &self.inner;
+        let connection = inner.state().connection.clone();
+        let Some(mut connection) = connection else {
+            return Err(Error::Bus(format!(
+                "not connected to Redis at {} (reconnecting)",
+                inner.target.address()
+            )));
+        };
+        let ping = async { redis::cmd("PING").query_async::<Value>(&mut connection).await };
+        within(&*inner.runtime, inner.config.timeout, "Redis PING", ping)
+            .await?
+            .map_err(|e| Error::Bus(format!("Redis PING failed: {e}")))?;
+        Ok(())
+    }
+
+    fn stats(&self) -> BusStats {
+        let counters = &self.inner.counters;
+        let mut stats = BusStats::default();
+        stats.published = counters.published.load(Ordering::Relaxed);
+        stats.received = counters.received.load(Ordering::Relaxed);
+        stats.publish_errors = counters.publish_errors.load(Ordering::Relaxed);
+        stats.invalid_messages = counters.invalid_messages.load(Ordering::Relaxed);
+        stats.reconnects = counters.reconnects.load(Ordering::Relaxed);
+        stats.subscribed_channels = self.inner.state().channels.len();
+        stats
+    }
+}
+
+/// A stream was dropped: remove it, and UNSUBSCRIBE if it was the channel's last.
+fn stream_dropped(weak: Weak<Inner>, channel: String, id: u64) {
+    let Some(inner) = weak.upgrade() else {
+        return;
+    };
+    if !inner.state().channels.remove_subscriber(&channel, id) {
+        return;
+    }
+    let runtime = inner.runtime.clone();
+    runtime.spawn(Box::pin(async move {
+        let _guard = inner.subscription.lock().await;
+        let connection = {
+            let state = inner.state();
+            let resubscribed = state.channels.names().contains(&channel);
+            if resubscribed {
+                None
+            } else {
+                state.connection.clone()
+            }
+        };
+        if let Some(mut connection) = connection {
+            let server = inner.server_channel(&channel);
+            let unsubscribe = connection.unsubscribe(&server);
+            if let Err(error) =
+                within(&*inner.runtime, inner.config.timeout, "UNSUBSCRIBE", unsubscribe).await
+            {
+                log::warn!(
+                    "subcast-redis: UNSUBSCRIBE {server:?} after the last stream was dropped: {error}"
+                );
+            }
+        }
+    }));
+}
+
+/// The processing task: handle notes in order until the bus is dropped.
+async fn process(weak: Weak<Inner>, notes: Arc<Mailbox<Note>>) {
+    while let Some(note) = notes.recv().await {
+        let Some(inner) = weak.upgrade() else {
+            return;
+        };
+        match note {
+            Note::Message(channel, payload) => inner.on_message(&channel, &payload),
+            Note::Replay(channel) => inner.replay(&channel).await,
+            Note::Closed(generation) => {
+                if generation == inner.state().generation && !inner.reconnect().await {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+impl Inner {
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn server_channel(&self, channel: &str) -> String {
+        format!("{}{channel}", self.config.prefix)
+    }
+
+    /// Connect, with pushes and the end of the connection reported as notes.
+    async fn open_connection(&self) -> Result<MultiplexedConnection> {
+        let generation = {
+            let mut state = self.state();
+            state.generation += 1;
+            state.generation
+        };
+        let notes = self.notes.clone();
+        let on_push = move |info: PushInfo| {
+            if info.kind != PushKind::Message {
+                return;
+            }
+            let mut data = info.data.into_iter();
+            if let (Some(Value::BulkString(channel)), Some(Value::BulkString(payload))) =
+                (data.next(), data.next())
+            {
+                let _ = notes.push(Note::Message(channel, payload));
+            }
+        };
+        let (connection, driver) =
+            connect(&self.target, &*self.runtime, self.config.timeout, on_push).await?;
+        let notes = self.notes.clone();
+        self.runtime.spawn(Box::pin(async move {
+            driver.await;
+            let _ = notes.push(Note::Closed(generation));
+        }));
+        Ok(connection)
+    }
+
+    /// The current connection, waiting up to the timeout while reconnecting.
+    async fn connection(&self) -> Result<MultiplexedConnection> {
+        let wait = async {
+            loop {
+                let listener = {
+                    let state = self.state();
+                    if state.closed {
+                        return Err(Error::Closed("Redis bus"));
+                    }
+                    if let Some(connection) = &state.connection {
+                        return Ok(connection.clone());
+                    }
+                    // Listening under the lock: the connection is set under it before notifying.
+                    self.connected.listen()
+                };
+                listener.await;
+            }
+        };
+        within(
+            &*self.runtime,
+            self.config.timeout,
+            "waiting for the Redis connection",
+            wait,
+        )
+        .await?
+    }
+
+    async fn publish(&self, event: &Event) -> Result<()> {
+        let mut connection = self.connection().await?;
+        let server = self.server_channel(&event.channel);
+        let wire = event.to_wire();
+        let command = async {
+            match self.config.replay_len {
+                Some(max_len) => {
+                    self.script
+                        .key(&server)
+                        .arg(&wire)
+                        .arg(max_len)
+                        .arg(&server)
+                        .invoke_async::<Value>(&mut connection)
+                        .await
+                }
+                None => {
+                    redis::cmd("PUBLISH")
+                        .arg(&server)
+                        .arg(&wire)
+                        .query_async::<Value>(&mut connection)
+                        .await
+                }
+            }
+        };
+        within(&*self.runtime, self.config.timeout, "Redis publish", command)
+            .await?
+            .map_err(|e| Error::Bus(format!("Redis publish on {server:?} failed: {e}")))?;
+        Ok(())
+    }
+
+    /// SUBSCRIBE a channel's first stream; with replay, pin its cursor first.
+    async fn subscribe_server(&self, channel: &str, mut connection: MultiplexedConnection) -> Result<()> {
+        let server = self.server_channel(channel);
+        let replay = self.config.replay_len.is_some();
+        let steps = async {
+            if replay {
+                // The position before SUBSCRIBE: everything after it reaches the stream, either
+                // live or through the replay queued below.
+                let reply: Value = redis::cmd("XREVRANGE")
+                    .arg(&server)
+                    .arg("+")
+                    .arg("-")
+                    .arg("COUNT")
+                    .arg(1)
+                    .query_async(&mut connection)
+                    .await?;
+                let last = parse_entries(reply)
+                    .ok()
+                    .and_then(|entries| entries.first().map(|(id, _)| *id))
+                    .unwrap_or_default();
+                if let Some(local) = self.state().channels.get_mut(channel) {
+                    local.cursor = Some(last);
+                    local.pending_replay = true;
+                }
+            }
+            connection.subscribe(&server).await
+        };
+        within(&*self.runtime, self.config.timeout, "SUBSCRIBE", steps)
+            .await?
+            .map_err(|e| Error::Bus(format!("SUBSCRIBE {server:?} failed: {e}")))?;
+        if replay {
+            let _ = self.notes.push(Note::Replay(channel.to_owned()));
+        }
+        Ok(())
+    }
+
+    /// Decode one pub/sub message and hand it to the channel's streams.
+    fn on_message(&self, server_channel: &[u8], payload: &[u8]) {
+        let Some(channel) = server_channel
+            .strip_prefix(self.config.prefix.as_bytes())
+            .and_then(|c| std::str::from_utf8(c).ok())
+        else {
+            return;
+        };
+        let decoded = split_payload(payload)
+            .map_err(|reason| reason.to_owned())
+            .and_then(|(position, wire)| {
+                let event = Event::from_wire(wire).map_err(|e| e.to_string())?;
+                Ok((position, event))
+            });
+        let (position, event) = match decoded.and_then(|(p, e)| check_channel(channel, e).map(|e| (p, e))) {
+            Ok(decoded) => decoded,
+            Err(reason) => return self.invalid(channel, &reason),
+        };
+        let mut state = self.state();
+        let Some(local) = state.channels.get_mut(channel) else {
+            return;
+        };
+        if local.pending_replay {
+            // The queued replay reads the stream after this message was published.
+            return;
+        }
+        if let Some(count) = state.channels.deliver_at(channel, position, Arc::new(event)) {
+            self.counters.received.fetch_add(count, Ordering::Relaxed);
+        }
+    }
+
+    fn invalid(&self, channel: &str, reason: &str) {
+        self.counters.invalid_messages.fetch_add(1, Ordering::Relaxed);
+        log::warn!("subcast-redis: skipped an invalid message on channel {channel:?}: {reason}");
+    }
+
+    /// Deliver what the channel's stream holds after its cursor, skipping what was delivered.
+    async fn replay(&self, channel: &str) {
+        let (cursor, connection) = {
+            let mut state = self.state();
+            let connection = state.connection.clone();
+            match state.channels.get_mut(channel) {
+                Some(local) => (local.cursor.unwrap_or_default(), connection),
+                None => return,
+            }
+        };
+        // Without a connection the reconnection replays every channel.
+        let Some(mut connection) = connection else {
+            return;
+        };
+        let server = self.server_channel(channel);
+        let read = async {
+            let entries: Value = redis::cmd("XRANGE")
+                .arg(&server)
+                .arg(format!("({cursor}"))
+                .arg("+")
+                .query_async(&mut connection)
+                .await?;
+            // Read after XRANGE: a trim past the cursor since then is reported as a gap too.
+            let info = redis::cmd("XINFO")
+                .arg("STREAM")
+                .arg(&server)
+                .query_async::<Value>(&mut connection)
+                .await
+                .ok();
+            Ok::<_, redis::RedisError>((entries, info))
+        };
+        let (entries, info) = match within(&*self.runtime, self.config.timeout, "XRANGE", read).await {
+            Ok(Ok(read)) => read,
+            Ok(Err(error)) if error.is_connection_dropped() || error.is_io_error() => return,
+            Ok(Err(error)) => return self.replay_failed(channel, &error.to_string()),
+            Err(error) => return self.replay_failed(channel, &error.to_string()),
+        };
+        let entries = match parse_entries(entries) {
+            Ok(entries) => entries,
+            Err(reason) => return self.replay_failed(channel, &reason),
+        };
+        let trimmed = info
+            .and_then(max_deleted_id)
+            .is_some_and(|deleted| deleted > cursor && cursor != StreamId::default());
+        let mut state = self.state();
+        let Some(local) = state.channels.get_mut(channel) else {
+            return;
+        };
+        local.pending_replay = false;
+        if trimmed {
+            log::warn!("subcast-redis: the stream of {channel:?} was trimmed past this node's position");
+            state.channels.broadcast(
+                channel,
+                &BusMessage::Gap {
+                    channel: channel.to_owned(),
+                },
+            );
+        }
+        for (id, wire) in entries {
+            let event = wire
+                .ok_or_else(|| "a stream entry without an event field".to_owned())
+                .and_then(|wire| Event::from_wire(&wire).map_err(|e| e.to_string()))
+                .and_then(|event| check_channel(channel, event));
+            match event {
+                Ok(event) => {
+                    if let Some(count) = state.channels.deliver_at(channel, Some(id), Arc::new(event)) {
+                        self.counters.received.fetch_add(count, Ordering::Relaxed);
+                    }
+                }
+                Err(reason) => {
+                    // Keep the position moving past the bad entry.
+                    if let Some(local) = state.channels.get_mut(channel) {
+                        local.cursor = local.cursor.max(Some(id));
+                    }
+                    self.invalid(channel, &reason);
+                }
+            }
+        }
+    }
+
+    fn replay_failed(&self, channel: &str, reason: &str) {
+        log::warn!("subcast-redis: replay of {channel:?} failed, signalling a gap: {reason}");
+        let mut state = self.state();
+        if let Some(local) = state.channels.get_mut(channel) {
+            local.pending_replay = false;
+        }
+        state.channels.broadcast(
+            channel,
+            &BusMessage::Gap {
+                channel: channel.to_owned(),
+            },
+        );
+    }
+
+    /// The connection ended: reconnect with backoff, resubscribe, then replay or signal gaps.
+    ///
+    /// Returns `false` when the bus was closed meanwhile.
+    async fn reconnect(&self) -> bool {
+        {
+            let mut state = self.state();
+            state.connection = None;
+            if self.config.replay_len.is_none() {
+                for channel in state.channels.names() {
+                    state.channels.broadcast(
+                        &channel,
+                        &BusMessage::Gap {
+                            channel: channel.clone(),
+                        },
+                    );
+                }
+            }
+        }
+        log::warn!(
+            "subcast-redis: connection to {} lost, reconnecting",
+            self.target.address()
+        );
+        let mut delay = self.config.reconnect_min;
+        loop {
+            if self.state().closed {
+                return false;
+            }
+            match self.resubscribe().await {
+                Ok(channels) => {
+                    self.counters.reconnects.fetch_add(1, Ordering::Relaxed);
+                    log::info!("subcast-redis: reconnected to {}", self.target.address());
+                    if self.config.replay_len.is_some() {
+                        for channel in channels {
+                            self.replay(&channel).await;
+                        }
+                    }
+                    return true;
+                }
+                Err(error) => {
+                    log::warn!("subcast-redis: reconnection failed, retrying in {delay:?}: {error}");
+                    self.runtime.sleep(delay).await;
+                    delay = (delay * 2).min(self.config.reconnect_max);
+                }
+            }
+        }
+    }
+
+    /// Open a connection, SUBSCRIBE every channel on it, then make it the current one.
+    async fn resubscribe(&self) -> Result<Vec<String>> {
+        let mut connection = self.open_connection().await?;
+        let _guard = self.subscription.lock().await;
+        let channels = self.state().channels.names();
+        if !channels.is_empty() {
+            let servers: Vec<String> = channels.iter().map(|c| self.server_channel(c)).collect();
+            within(
+                &*self.runtime,
+                self.config.timeout,
+                "SUBSCRIBE",
+                connection.subscribe(&servers),
+            )
+            .await?
+            .map_err(|e| Error::Bus(format!("SUBSCRIBE after reconnecting failed: {e}")))?;
+        }
+        let mut state = self.state();
+        if state.closed {
+            return Err(Error::Closed("Redis bus"));
+        }
+        state.connection = Some(connection);
+        drop(state);
+        self.connected.notify(usize::MAX);
+        Ok(channels)
+    }
+}
+
+fn check_channel(channel: &str, event: Event) -> std::result::Result<Event, String> {
+    if event.channel == channel {
+        Ok(event)
+    } else {
+        Err(format!(
+            "the event names channel {:?} but arrived on {channel:?}",
+            event.channel
+        ))
+    }
+}
