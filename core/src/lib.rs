@@ -8,6 +8,7 @@
 //! - [`Resolver`] and [`ProjectionResolver`]: how an event becomes a subscription's `data`.
 //! - [`ResponseQueue`]: the bounded, lock-free frame queue each subscriber drains.
 //! - [`Runtime`]: the async runtime an application lends to subcast (adapters live elsewhere).
+//! - [`EventPump`]: drives an executor from a bus on a runtime.
 //!
 //! The core has no async runtime, no sockets and no Python: adapters bring those.
 
@@ -19,6 +20,7 @@ pub mod error;
 pub mod event;
 pub mod executor;
 pub mod frame;
+pub mod pump;
 pub mod queue;
 pub mod resolve;
 pub mod runtime;
@@ -35,6 +37,7 @@ pub use executor::{
     PreparedDispatch, SubscriptionExecutor, SubscriptionKey, SubscriptionRequest,
 };
 pub use frame::{FrameBody, FramePrefix, GraphQLError};
+pub use pump::{ChannelStatus, EventPump, PumpConfig, PumpStats};
 pub use queue::{OverflowPolicy, ResponseQueue};
 pub use resolve::{ProjectionResolver, ResolveError, ResolveRequest, ResolveResult, Resolver};
 pub use runtime::Runtime;
