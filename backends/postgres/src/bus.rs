@@ -1,0 +1,764 @@
+//! The PostgreSQL bus: a publishing session and a listening session per handle.
+//!
+//! - [`PostgresBus`]: [`EventBus`] over LISTEN/NOTIFY with every event kept in an outbox.
+//!
+//! One task per bus, spawned on the host's [`Runtime`], handles in order everything the
+//! listening session receives: notifications (reading the outbox row when the event did not
+//! fit in the notification), replays, and the end of the session (then it reconnects with
+//! backoff, LISTENs again and replays every channel from its cursor).
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use subcast_core::queue::Mailbox;
+use subcast_core::{
+    validate_channel, BusMessage, BusStats, Error, Event, EventBus, EventStream, Result, Runtime,
+};
+use tokio_postgres::{AsyncMessage, Client, Statement};
+
+use crate::channels::{ChannelStream, Channels, Inserted};
+use crate::config::PostgresConfig;
+use crate::connection::{connect, describe, within, Target};
+use crate::outbox::{lock_key, notify_channel, quote_ident, Notice, Outbox, MAX_PREFIX, NOTIFY_LIMIT};
+
+/// Room kept in a notification for `<id>:` before the event.
+const ID_ROOM: usize = 24;
+
+/// An [`EventBus`] over PostgreSQL LISTEN/NOTIFY, with an outbox table for replay.
+///
+/// Every publish inserts the event into the outbox and notifies its channel in the same
+/// statement; the notification carries the row id, plus the event when it is small enough.
+/// Each handle remembers, per channel, the id of the last event delivered; after a lost
+/// session it reconnects by itself, LISTENs again and reads the outbox from there, so every
+/// event is delivered once and in order as long as the outbox keeps it
+/// ([`PostgresConfig::retention`]). Sockets come from the `tokio` or `smol` feature; all
+/// background work runs on the [`Runtime`] given to [`PostgresBus::connect`].
+///
+/// # Examples
+///
+/// ```no_run
+/// # async fn demo(runtime: std::sync::Arc<dyn subcast_core::Runtime>) -> subcast_core::Result<()> {
+/// use std::sync::Arc;
+/// use futures_lite::StreamExt;
+/// use subcast_core::{BusMessage, Event, EventBus};
+/// use subcast_postgres::{PostgresBus, PostgresConfig};
+///
+/// let bus = PostgresBus::connect("postgres://postgres@127.0.0.1/test", runtime, PostgresConfig::default()).await?;
+/// let mut stream = bus.subscribe("users").await?;
+/// bus.publish(Arc::new(Event::new("userCreated", "users", serde_json::json!({"id": 1})))).await?;
+/// assert!(matches!(stream.next().await, Some(BusMessage::Event(_))));
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct PostgresBus {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    runtime: Arc<dyn Runtime>,
+    target: Target,
+    config: PostgresConfig,
+    outbox: Outbox,
+    state: Mutex<State>,
+    /// Everything the processing task handles, in arrival order.
+    notes: Arc<Mailbox<Note>>,
+    /// Held across LISTEN / UNLISTEN so the server's set of channels follows ours.
+    subscription: async_lock::Mutex<()>,
+    /// Notified when a listening session becomes available or the bus closes.
+    connected: event_listener::Event,
+    publisher: async_lock::Mutex<Option<Arc<Publisher>>>,
+    counters: Counters,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    listener: Option<Arc<Client>>,
+    /// Listening sessions opened so far; the current one's number.
+    generation: u64,
+    channels: Channels<i64>,
+    /// NOTIFY channel name → subcast channel name.
+    by_notify: HashMap<String, String>,
+    closed: bool,
+}
+
+/// The publishing session with its prepared statements.
+#[derive(Debug)]
+struct Publisher {
+    client: Client,
+    inline: Statement,
+    keyed: Statement,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    published: AtomicU64,
+    received: AtomicU64,
+    publish_errors: AtomicU64,
+    invalid_messages: AtomicU64,
+    reconnects: AtomicU64,
+}
+
+/// Work for the processing task.
+#[derive(Debug)]
+enum Note {
+    /// A notification: NOTIFY channel and payload.
+    Notification(String, String),
+    /// Replay a channel from its cursor (after its first LISTEN).
+    Replay(String),
+    /// Listening session number `n` has ended.
+    Closed(u64),
+}
+
+impl PostgresBus {
+    /// Connect to PostgreSQL at `url` (`postgres://user[:password]@host[:port]/database`).
+    ///
+    /// Creates the outbox table if missing. Fails with a clear error, within
+    /// `config.timeout`, on a bad URL or an unreachable server. Background work runs on `runtime`.
+    pub async fn connect(
+        url: &str,
+        runtime: Arc<dyn Runtime>,
+        config: PostgresConfig,
+    ) -> Result<PostgresBus> {
+        let target = Target::parse(url)?;
+        if config.channel_prefix.len() > MAX_PREFIX {
+            return Err(Error::Bus(format!(
+                "the channel prefix {:?} is longer than {MAX_PREFIX} bytes",
+                config.channel_prefix
+            )));
+        }
+        let inner = Arc::new(Inner {
+            runtime,
+            target,
+            outbox: Outbox::new(&config),
+            config,
+            state: Mutex::default(),
+            notes: Arc::new(Mailbox::new()),
+            subscription: async_lock::Mutex::new(()),
+            connected: event_listener::Event::new(),
+            publisher: async_lock::Mutex::new(None),
+            counters: Counters::default(),
+        });
+        inner.publisher().await?;
+        let listener = inner.open_listener().await?;
+        inner.state().listener = Some(listener);
+        inner
+            .runtime
+            .spawn(Box::pin(process(Arc::downgrade(&inner), inner.notes.clone())));
+        if let Some(retention) = inner.config.retention {
+            let runtime = inner.runtime.clone();
+            let interval = inner.config.cleanup_interval;
+            runtime.spawn(Box::pin(clean(
+                Arc::downgrade(&inner),
+                inner.runtime.clone(),
+                interval,
+                retention,
+            )));
+        }
+        Ok(PostgresBus { inner })
+    }
+
+    /// The settings this bus was made with.
+    pub fn config(&self) -> &PostgresConfig {
+        &self.inner.config
+    }
+
+    /// Delete outbox rows older than the retention now; returns how many were deleted.
+    pub async fn clean_outbox(&self) -> Result<u64> {
+        match self.inner.config.retention {
+            Some(retention) => self.inner.clean(retention).await,
+            None => Ok(0),
+        }
+    }
+}
+
+impl Drop for PostgresBus {
+    fn drop(&mut self) {
+        let mut state = self.inner.state();
+        state.closed = true;
+        state.listener = None;
+        state.channels.close_all();
+        drop(state);
+        self.inner.notes.close();
+        self.inner.connected.notify(usize::MAX);
+    }
+}
+
+#[async_trait]
+impl EventBus for PostgresBus {
+    async fn publish(&self, event: Arc<Event>) -> Result<()> {
+        validate_channel(&event.channel)?;
+        let inner = &self.inner;
+        let result = inner.publish(&event).await;
+        let counter = match result {
+            Ok(()) => &inner.counters.published,
+            Err(_) => &inner.counters.publish_errors,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        result
+    }
+
+    async fn subscribe(&self, channel: &str) -> Result<EventStream> {
+        validate_channel(channel)?;
+        let inner = &self.inner;
+        // Wait for a session before taking the lock a reconnection needs.
+        inner.listener().await?;
+        let guard = inner.subscription.lock().await;
+        let notify = notify_channel(&inner.config.channel_prefix, channel);
+        let (id, mailbox, inserted, listener) = {
+            let mut state = inner.state();
+            if state.closed {
+                return Err(Error::Closed("PostgreSQL bus"));
+            }
+            let (id, mailbox, inserted) = state.channels.insert(channel);
+            if inserted == Inserted::First {
+                state.by_notify.insert(notify.clone(), channel.to_owned());
+            }
+            (id, mailbox, inserted, state.listener.clone())
+        };
+        if inserted == Inserted::First {
+            let result = match listener {
+                Some(listener) => inner.listen(channel, &notify, &listener).await,
+                None => Err(Error::Bus(
+                    "the PostgreSQL session was lost while subscribing".to_owned(),
+                )),
+            };
+            if let Err(error) = result {
+                let mut state = inner.state();
+                if state.channels.remove_subscriber(channel, id) {
+                    state.by_notify.remove(&notify);
+                }
+                return Err(error);
+            }
+        }
+        drop(guard);
+        let weak = Arc::downgrade(inner);
+        let channel = channel.to_owned();
+        Ok(Box::pin(ChannelStream::new(
+            mailbox,
+            Box::new(move || stream_dropped(weak, channel, id)),
+        )))
+    }
+
+    async fn unsubscribe(&self, channel: &str) -> Result<()> {
+        validate_channel(channel)?;
+        let inner = &self.inner;
+        let _guard = inner.subscription.lock().await;
+        let notify = notify_channel(&inner.config.channel_prefix, channel);
+        let (removed, listener) = {
+            let mut state = inner.state();
+            let removed = state.channels.remove_channel(channel);
+            if removed {
+                state.by_notify.remove(&notify);
+            }
+            (removed, state.listener.clone())
+        };
+        if let (true, Some(listener)) = (removed, listener) {
+            inner.unlisten(&notify, &listener).await?;
+        }
+        Ok(())
+    }
+
+    async fn health_check(&self) -> Result<()> {
+        let inner = &self.inner;
+        let publisher = inner.publisher().await?;
+        within(
+            &*inner.runtime,
+            inner.config.timeout,
+            "PostgreSQL health check",
+            async { publisher.client.simple_query("SELECT 1").await },
+        )
+        .await?
+        .map_err(|e| Error::Bus(format!("PostgreSQL health check failed: {}", describe(&e))))?;
+        if inner.state().listener.is_none() {
+            return Err(Error::Bus(format!(
+                "the listening session to PostgreSQL at {} is reconnecting",
+                inner.target.address()
+            )));
+        }
+        Ok(())
+    }
+
+    fn stats(&self) -> BusStats {
+        let counters = &self.inner.counters;
+        let mut stats = BusStats::default();
+        stats.published = counters.published.load(Ordering::Relaxed);
+        stats.received = counters.received.load(Ordering::Relaxed);
+        stats.publish_errors = counters.publish_errors.load(Ordering::Relaxed);
+        stats.invalid_messages = counters.invalid_messages.load(Ordering::Relaxed);
+        stats.reconnects = counters.reconnects.load(Ordering::Relaxed);
+        stats.subscribed_channels = self.inner.state().channels.len();
+        stats
+    }
+}
+
+/// A stream was dropped: remove it, and UNLISTEN if it was the channel's last.
+fn stream_dropped(weak: Weak<Inner>, channel: String, id: u64) {
+    let Some(inner) = weak.upgrade() else {
+        return;
+    };
+    let notify = notify_channel(&inner.config.channel_prefix, &channel);
+    {
+        let mut state = inner.state();
+        if !state.channels.remove_subscriber(&channel, id) {
+            return;
+        }
+        state.by_notify.remove(&notify);
+    }
+    let runtime = inner.runtime.clone();
+    runtime.spawn(Box::pin(async move {
+        let _guard = inner.subscription.lock().await;
+        let listener = {
+            let state = inner.state();
+            if state.by_notify.contains_key(&notify) {
+                None
+            } else {
+                state.listener.clone()
+            }
+        };
+        if let Some(listener) = listener {
+            if let Err(error) = inner.unlisten(&notify, &listener).await {
+                log::warn!("subcast-postgres: UNLISTEN after the last stream was dropped: {error}");
+            }
+        }
+    }));
+}
+
+/// The processing task: handle notes in order until the bus is dropped.
+async fn process(weak: Weak<Inner>, notes: Arc<Mailbox<Note>>) {
+    while let Some(note) = notes.recv().await {
+        let Some(inner) = weak.upgrade() else {
+            return;
+        };
+        match note {
+            Note::Notification(channel, payload) => inner.on_notification(&channel, &payload).await,
+            Note::Replay(channel) => inner.replay(&channel).await,
+            Note::Closed(generation) => {
+                if generation == inner.state().generation && !inner.reconnect().await {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// The cleanup task: delete old outbox rows every `interval` until the bus is dropped.
+async fn clean(weak: Weak<Inner>, runtime: Arc<dyn Runtime>, interval: Duration, retention: Duration) {
+    loop {
+        runtime.sleep(interval).await;
+        let Some(inner) = weak.upgrade() else {
+            return;
+        };
+        if inner.state().closed {
+            return;
+        }
+        if let Err(error) = inner.clean(retention).await {
+            log::warn!("subcast-postgres: outbox cleanup failed: {error}");
+        }
+    }
+}
+
+impl Inner {
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The publishing session, opened again if it was lost.
+    async fn publisher(&self) -> Result<Arc<Publisher>> {
+        let mut slot = self.publisher.lock().await;
+        if let Some(publisher) = slot.as_ref().filter(|p| !p.client.is_closed()) {
+            return Ok(publisher.clone());
+        }
+        let timeout = self.config.timeout;
+        let (client, driver) = connect(&self.target, "publisher", &*self.runtime, timeout).await?;
+        self.runtime.spawn(Box::pin(async move {
+            if let Err(error) = driver.await {
+                log::warn!("subcast-postgres: publishing session ended: {error}");
+            }
+        }));
+        let prepare = async {
+            // Every new publishing session makes sure the outbox exists (cheap when it does).
+            client.batch_execute(&self.outbox.create()).await?;
+            if !self.config.synchronous_commit {
+                client.batch_execute("SET synchronous_commit = off").await?;
+            }
+            let inline = client.prepare(&self.outbox.publish(true)).await?;
+            let keyed = client.prepare(&self.outbox.publish(false)).await?;
+            Ok::<_, tokio_postgres::Error>((inline, keyed))
+        };
+        let (inline, keyed) = within(
+            &*self.runtime,
+            timeout,
+            "preparing the publish statements",
+            prepare,
+        )
+        .await?
+        .map_err(|e| {
+            Error::Bus(format!(
+                "cannot create the outbox or prepare the publish statements: {}",
+                describe(&e)
+            ))
+        })?;
+        let publisher = Arc::new(Publisher {
+            client,
+            inline,
+            keyed,
+        });
+        *slot = Some(publisher.clone());
+        Ok(publisher)
+    }
+
+    async fn publish(&self, event: &Event) -> Result<()> {
+        let publisher = self.publisher().await?;
+        let wire = event.to_wire();
+        let notify = notify_channel(&self.config.channel_prefix, &event.channel);
+        let statement = if wire.len() + ID_ROOM < NOTIFY_LIMIT {
+            &publisher.inline
+        } else {
+            &publisher.keyed
+        };
+        let lock = lock_key(&notify);
+        let insert = async {
+            let params: [&(dyn tokio_postgres::types::ToSql + Sync); 4] =
+                [&event.channel, &wire, &lock, &notify];
+            publisher.client.query_one(statement, &params).await
+        };
+        within(&*self.runtime, self.config.timeout, "PostgreSQL publish", insert)
+            .await?
+            .map_err(|e| {
+                Error::Bus(format!(
+                    "PostgreSQL publish on {:?} failed: {}",
+                    event.channel,
+                    describe(&e)
+                ))
+            })?;
+        Ok(())
+    }
+
+    /// Open a listening session whose notifications and end become notes.
+    async fn open_listener(&self) -> Result<Arc<Client>> {
+        let generation = {
+            let mut state = self.state();
+            state.generation += 1;
+            state.generation
+        };
+        let (client, mut driver) =
+            connect(&self.target, "listener", &*self.runtime, self.config.timeout).await?;
+        let notes = self.notes.clone();
+        self.runtime.spawn(Box::pin(async move {
+            loop {
+                match std::future::poll_fn(|cx| driver.poll_message(cx)).await {
+                    Some(Ok(AsyncMessage::Notification(n))) => {
+                        let _ =
+                            notes.push(Note::Notification(n.channel().to_owned(), n.payload().to_owned()));
+                    }
+                    Some(Ok(AsyncMessage::Notice(notice))) => {
+                        log::info!("subcast-postgres: server notice: {}", notice.message());
+                    }
+                    Some(Ok(_)) => {}
+                    Some(Err(error)) => {
+                        log::warn!("subcast-postgres: listening session ended: {error}");
+                        break;
+                    }
+                    None => break,
+                }
+            }
+            let _ = notes.push(Note::Closed(generation));
+        }));
+        Ok(Arc::new(client))
+    }
+
+    /// The current listening session, waiting up to the timeout while reconnecting.
+    async fn listener(&self) -> Result<Arc<Client>> {
+        let wait = async {
+            loop {
+                let listener = {
+                    let state = self.state();
+                    if state.closed {
+                        return Err(Error::Closed("PostgreSQL bus"));
+                    }
+                    if let Some(client) = &state.listener {
+                        return Ok(client.clone());
+                    }
+                    // Listening under the lock: the session is set under it before notifying.
+                    self.connected.listen()
+                };
+                listener.await;
+            }
+        };
+        within(
+            &*self.runtime,
+            self.config.timeout,
+            "waiting for the PostgreSQL session",
+            wait,
+        )
+        .await?
+    }
+
+    /// LISTEN a channel's first stream: pin its cursor, LISTEN, then queue its replay.
+    async fn listen(&self, channel: &str, notify: &str, listener: &Client) -> Result<()> {
+        let steps = async {
+            // The newest id before LISTEN: everything after it arrives live or in the replay.
+            let newest: i64 = listener.query_one(&self.outbox.newest(), &[]).await?.get(0);
+            if let Some(local) = self.state().channels.get_mut(channel) {
+                local.cursor = Some(newest);
+                local.pending_replay = true;
+            }
+            listener
+                .batch_execute(&format!("LISTEN {}", quote_ident(notify)))
+                .await
+        };
+        within(&*self.runtime, self.config.timeout, "LISTEN", steps)
+            .await?
+            .map_err(|e| Error::Bus(format!("LISTEN {notify:?} failed: {}", describe(&e))))?;
+        let _ = self.notes.push(Note::Replay(channel.to_owned()));
+        Ok(())
+    }
+
+    async fn unlisten(&self, notify: &str, listener: &Client) -> Result<()> {
+        let sql = format!("UNLISTEN {}", quote_ident(notify));
+        let unlisten = listener.batch_execute(&sql);
+        within(&*self.runtime, self.config.timeout, "UNLISTEN", unlisten)
+            .await?
+            .map_err(|e| Error::Bus(format!("UNLISTEN {notify:?} failed: {}", describe(&e))))
+    }
+
+    /// Decode one notification, reading the outbox row if need be, and deliver it.
+    async fn on_notification(&self, notify: &str, payload: &str) {
+        let Some(channel) = self.state().by_notify.get(notify).cloned() else {
+            return;
+        };
+        let notice = match Notice::parse(payload) {
+            Ok(notice) => notice,
+            Err(reason) => return self.invalid(&channel, reason),
+        };
+        let id = match notice {
+            Notice::Inline(id, _) | Notice::Keyed(id) => id,
+        };
+        {
+            let mut state = self.state();
+            let Some(local) = state.channels.get_mut(&channel) else {
+                return;
+            };
+            // Pending: the queued replay covers it. At or before the cursor: delivered already.
+            if local.pending_replay || local.cursor.is_some_and(|cursor| id <= cursor) {
+                return;
+            }
+        }
+        let wire: Cow<'_, [u8]> = match notice {
+            Notice::Inline(_, wire) => Cow::Borrowed(wire),
+            Notice::Keyed(id) => match self.read_row(id).await {
+                Ok(Some((row_channel, wire))) if row_channel == channel => Cow::Owned(wire),
+                Ok(Some(_)) => return self.invalid(&channel, "the outbox row belongs to another channel"),
+                Ok(None) => return self.invalid(&channel, "no outbox row has the notified id"),
+                // The session is gone: the reconnection replays from the unchanged cursor.
+                Err(error) => {
+                    return log::warn!("subcast-postgres: reading outbox row {id} failed: {error}");
+                }
+            },
+        };
+        let event = match Event::from_wire(&wire)
+            .map_err(|e| e.to_string())
+            .and_then(|event| check_channel(&channel, event))
+        {
+            Ok(event) => event,
+            Err(reason) => return self.invalid(&channel, &reason),
+        };
+        if let Some(count) = self
+            .state()
+            .channels
+            .deliver_at(&channel, Some(id), Arc::new(event))
+        {
+            self.counters.received.fetch_add(count, Ordering::Relaxed);
+        }
+    }
+
+    async fn read_row(&self, id: i64) -> Result<Option<(String, Vec<u8>)>> {
+        let listener = self.listener().await?;
+        let read = async { listener.query_opt(&self.outbox.read(), &[&id]).await };
+        let row = within(&*self.runtime, self.config.timeout, "reading an outbox row", read)
+            .await?
+            .map_err(|e| Error::Bus(describe(&e)))?;
+        Ok(row.map(|row| (row.get(0), row.get(1))))
+    }
+
+    fn invalid(&self, channel: &str, reason: &str) {
+        self.counters.invalid_messages.fetch_add(1, Ordering::Relaxed);
+        log::warn!("subcast-postgres: skipped an invalid notification on channel {channel:?}: {reason}");
+    }
+
+    /// Deliver the channel's outbox rows after its cursor, skipping what was delivered.
+    async fn replay(&self, channel: &str) {
+        let (cursor, listener) = {
+            let mut state = self.state();
+            let listener = state.listener.clone();
+            match state.channels.get_mut(channel) {
+                Some(local) => (local.cursor.unwrap_or(0), listener),
+                None => return,
+            }
+        };
+        // Without a session the reconnection replays every channel.
+        let Some(listener) = listener else {
+            return;
+        };
+        let read = async {
+            let rows = listener
+                .query(&self.outbox.replay(), &[&channel, &cursor])
+                .await?;
+            // Read after the rows: a cleanup past the cursor since then is reported as a gap too.
+            let oldest: i64 = listener.query_one(&self.outbox.oldest(), &[]).await?.get(0);
+            Ok::<_, tokio_postgres::Error>((rows, oldest))
+        };
+        let (rows, oldest) = match within(&*self.runtime, self.config.timeout, "outbox replay", read).await {
+            Ok(Ok(read)) => read,
+            Ok(Err(error)) if error.is_closed() || listener.is_closed() => return,
+            Ok(Err(error)) => return self.replay_failed(channel, &describe(&error)),
+            Err(error) => return self.replay_failed(channel, &error.to_string()),
+        };
+        let mut state = self.state();
+        let Some(local) = state.channels.get_mut(channel) else {
+            return;
+        };
+        local.pending_replay = false;
+        if cursor > 0 && oldest > cursor + 1 {
+            log::warn!(
+                "subcast-postgres: outbox rows after this node's position on {channel:?} were deleted"
+            );
+            state.channels.broadcast(
+                channel,
+                &BusMessage::Gap {
+                    channel: channel.to_owned(),
+                },
+            );
+        }
+        for row in rows {
+            let id: i64 = row.get(0);
+            let wire: Vec<u8> = row.get(1);
+            let event = Event::from_wire(&wire)
+                .map_err(|e| e.to_string())
+                .and_then(|event| check_channel(channel, event));
+            match event {
+                Ok(event) => {
+                    if let Some(count) = state.channels.deliver_at(channel, Some(id), Arc::new(event)) {
+                        self.counters.received.fetch_add(count, Ordering::Relaxed);
+                    }
+                }
+                Err(reason) => {
+                    // Keep the position moving past the bad row.
+                    if let Some(local) = state.channels.get_mut(channel) {
+                        local.cursor = local.cursor.max(Some(id));
+                    }
+                    self.invalid(channel, &reason);
+                }
+            }
+        }
+    }
+
+    fn replay_failed(&self, channel: &str, reason: &str) {
+        log::warn!("subcast-postgres: replay of {channel:?} failed, signalling a gap: {reason}");
+        let mut state = self.state();
+        if let Some(local) = state.channels.get_mut(channel) {
+            local.pending_replay = false;
+        }
+        state.channels.broadcast(
+            channel,
+            &BusMessage::Gap {
+                channel: channel.to_owned(),
+            },
+        );
+    }
+
+    /// The listening session ended: reconnect with backoff, LISTEN again, replay.
+    ///
+    /// Returns `false` when the bus was closed meanwhile.
+    async fn reconnect(&self) -> bool {
+        self.state().listener = None;
+        log::warn!(
+            "subcast-postgres: listening session to {} lost, reconnecting",
+            self.target.address()
+        );
+        let mut delay = self.config.reconnect_min;
+        loop {
+            if self.state().closed {
+                return false;
+            }
+            match self.relisten().await {
+                Ok(channels) => {
+                    self.counters.reconnects.fetch_add(1, Ordering::Relaxed);
+                    log::info!("subcast-postgres: reconnected to {}", self.target.address());
+                    for channel in channels {
+                        self.replay(&channel).await;
+                    }
+                    return true;
+                }
+                Err(error) => {
+                    log::warn!("subcast-postgres: reconnection failed, retrying in {delay:?}: {error}");
+                    self.runtime.sleep(delay).await;
+                    delay = (delay * 2).min(self.config.reconnect_max);
+                }
+            }
+        }
+    }
+
+    /// Open a listening session, LISTEN every channel on it, then make it the current one.
+    async fn relisten(&self) -> Result<Vec<String>> {
+        let listener = self.open_listener().await?;
+        let _guard = self.subscription.lock().await;
+        let (channels, statements) = {
+            let state = self.state();
+            let statements: String = state
+                .by_notify
+                .keys()
+                .map(|notify| format!("LISTEN {};", quote_ident(notify)))
+                .collect();
+            (state.channels.names(), statements)
+        };
+        if !statements.is_empty() {
+            within(
+                &*self.runtime,
+                self.config.timeout,
+                "LISTEN",
+                listener.batch_execute(&statements),
+            )
+            .await?
+            .map_err(|e| Error::Bus(format!("LISTEN after reconnecting failed: {}", describe(&e))))?;
+        }
+        let mut state = self.state();
+        if state.closed {
+            return Err(Error::Closed("PostgreSQL bus"));
+        }
+        state.listener = Some(listener);
+        drop(state);
+        self.connected.notify(usize::MAX);
+        Ok(channels)
+    }
+
+    async fn clean(&self, retention: Duration) -> Result<u64> {
+        let publisher = self.publisher().await?;
+        let seconds = retention.as_secs_f64();
+        let delete = async {
+            publisher
+                .client
+                .execute(&self.outbox.cleanup(), &[&seconds])
+                .await
+        };
+        within(&*self.runtime, self.config.timeout, "outbox cleanup", delete)
+            .await?
+            .map_err(|e| Error::Bus(format!("outbox cleanup failed: {}", describe(&e))))
+    }
+}
+
+fn check_channel(channel: &str, event: Event) -> std::result::Result<Event, String> {
+    if event.channel == channel {
+        Ok(event)
+    } else {
+        Err(format!(
+            "the event names channel {:?} but arrived on {channel:?}",
+            event.channel
+        ))
+    }
+}
