@@ -2,8 +2,40 @@
 //!
 //! - [`Error`]: every failure the engine reports, with the context a caller needs.
 //! - [`Result`]: `std::result::Result<T, Error>`.
+//! - [`Error::code`] / [`Error::to_error_frame`]: the machine-readable code of an error and
+//!   the graphql-transport-ws `error` frame that refuses a subscription with it.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde_json::Value;
 
 use crate::document::DocumentError;
+use crate::frame::{FrameBody, FramePrefix, GraphQLError};
+use crate::rate_limit::RateLimitKind;
+use crate::security::FilterError;
+
+/// Code of a subscription refused for want of a security context.
+pub const UNAUTHENTICATED: &str = "UNAUTHENTICATED";
+/// Code of a subscription requesting a field its roles may not read.
+pub const FIELD_FORBIDDEN: &str = "FIELD_FORBIDDEN";
+/// Code of a subscription lacking a scope its root field requires.
+pub const INSUFFICIENT_SCOPE: &str = "INSUFFICIENT_SCOPE";
+/// Code of a subscription whose variables name another user or tenant.
+pub const IDENTITY_MISMATCH: &str = "IDENTITY_MISMATCH";
+/// Code of a subscribe refused by a rate limit, and of the notice sent to a subscriber
+/// whose deliveries were rate-limited.
+pub const RATE_LIMITED: &str = "RATE_LIMITED";
+/// Code of a subscribe over the maximum of subscriptions per connection or per user.
+pub const SUBSCRIPTION_LIMIT: &str = "SUBSCRIPTION_LIMIT";
+/// Code of an invalid event filter.
+pub const INVALID_FILTER: &str = "INVALID_FILTER";
+/// Code of an invalid subscription document or variables.
+pub const INVALID_DOCUMENT: &str = "GRAPHQL_VALIDATION_FAILED";
+/// Code of an invalid request (ids, channels, duplicate subscription ids).
+pub const BAD_REQUEST: &str = "BAD_REQUEST";
+/// Code of every other failure.
+pub const INTERNAL_ERROR: &str = "INTERNAL_ERROR";
 
 /// `Result` with subcast's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -75,4 +107,123 @@ pub enum Error {
     /// The bus or executor has been closed.
     #[error("{0} is closed")]
     Closed(&'static str),
+
+    /// The subscription carries no security context and the executor refuses anonymous
+    /// subscribers.
+    #[error("a security context is required to subscribe")]
+    Unauthenticated,
+
+    /// The subscription requests a field the subscriber's roles may not read.
+    #[error("field `{field}` is not allowed for the subscriber's roles")]
+    FieldForbidden {
+        /// The field path, e.g. `users.email`.
+        field: String,
+    },
+
+    /// The subscriber lacks a scope the root field requires.
+    #[error("subscribing to `{root_field}` requires the scope {scope:?}")]
+    ScopeMissing {
+        /// The root field subscribed to.
+        root_field: String,
+        /// The missing scope.
+        scope: String,
+    },
+
+    /// A variable or root argument names a user or tenant other than the subscriber's.
+    #[error("`{name}` must be the subscriber's own {identity}")]
+    IdentityMismatch {
+        /// The variable or argument name.
+        name: String,
+        /// `"user id"` or `"tenant id"`.
+        identity: &'static str,
+    },
+
+    /// A rate limit refused the subscribe.
+    #[error("too many subscriptions created ({kind}); retry after {retry_after:?}")]
+    RateLimited {
+        /// The limit that refused.
+        kind: RateLimitKind,
+        /// When a token is available again.
+        retry_after: Duration,
+    },
+
+    /// The connection or the user already holds the maximum number of subscriptions.
+    #[error("subscription limit reached ({kind}): at most {limit}")]
+    SubscriptionLimit {
+        /// `ConnectionSubscriptions` or `UserSubscriptions`.
+        kind: RateLimitKind,
+        /// The configured maximum.
+        limit: usize,
+    },
+
+    /// The subscription's event filter is invalid.
+    #[error("invalid event filter: {0}")]
+    InvalidFilter(#[from] FilterError),
+}
+
+impl Error {
+    /// The machine-readable code of this error, as sent in `extensions.code`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::Document(_) => INVALID_DOCUMENT,
+            Error::DuplicateSubscription { .. }
+            | Error::UnknownSubscription(_)
+            | Error::UnknownConnection(_)
+            | Error::InvalidId { .. }
+            | Error::InvalidChannel { .. }
+            | Error::EventTooLarge { .. }
+            | Error::InvalidWireEvent(_) => BAD_REQUEST,
+            Error::Unauthenticated => UNAUTHENTICATED,
+            Error::FieldForbidden { .. } => FIELD_FORBIDDEN,
+            Error::ScopeMissing { .. } => INSUFFICIENT_SCOPE,
+            Error::IdentityMismatch { .. } => IDENTITY_MISMATCH,
+            Error::RateLimited { .. } => RATE_LIMITED,
+            Error::SubscriptionLimit { .. } => SUBSCRIPTION_LIMIT,
+            Error::InvalidFilter(_) => INVALID_FILTER,
+            Error::Bus(_) | Error::Timeout(_) | Error::Closed(_) => INTERNAL_ERROR,
+        }
+    }
+
+    /// This error as a GraphQL error: the message, `extensions.code`, and the details a
+    /// client can act on (`field`, `scope`, `kind`, `limit`, `retryAfterMs`).
+    pub fn to_graphql_error(&self) -> GraphQLError {
+        let mut error = GraphQLError::new(self.code(), self.to_string());
+        let mut extend = |key: &str, value: Value| {
+            error.extensions.insert(key.to_owned(), value);
+        };
+        match self {
+            Error::FieldForbidden { field } => extend("field", field.as_str().into()),
+            Error::ScopeMissing { scope, .. } => extend("scope", scope.as_str().into()),
+            Error::IdentityMismatch { name, .. } => extend("argument", name.as_str().into()),
+            Error::RateLimited { kind, retry_after } => {
+                extend("kind", kind.as_str().into());
+                let millis = u64::try_from(retry_after.as_millis()).unwrap_or(u64::MAX);
+                extend("retryAfterMs", millis.into());
+            }
+            Error::SubscriptionLimit { kind, limit } => {
+                extend("kind", kind.as_str().into());
+                extend("limit", (*limit as u64).into());
+            }
+            _ => {}
+        }
+        error
+    }
+
+    /// The graphql-transport-ws `error` frame refusing `subscription_id` with this error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use subcast_core::Error;
+    ///
+    /// let error = Error::FieldForbidden { field: "users.email".into() };
+    /// let frame: serde_json::Value = serde_json::from_slice(&error.to_error_frame("7")).unwrap();
+    /// assert_eq!(frame["type"], "error");
+    /// assert_eq!(frame["id"], "7");
+    /// assert_eq!(frame["payload"][0]["extensions"]["code"], "FIELD_FORBIDDEN");
+    /// assert_eq!(frame["payload"][0]["extensions"]["field"], "users.email");
+    /// ```
+    pub fn to_error_frame(&self, subscription_id: &str) -> Bytes {
+        FramePrefix::new(subscription_id).splice(&FrameBody::error(&[self.to_graphql_error()]))
+    }
 }

@@ -11,8 +11,16 @@
 //! - [`ChannelWatch`] / [`ChannelChange`]: the channels in use, for bus drivers.
 //!
 //! Subscriptions whose frames must be byte-identical (same document, variables, resolver and
-//! channels) share a *cohort*: an event is resolved and encoded once per cohort, and only
-//! the subscription id differs from one frame to the next.
+//! channels) and whose per-event security decisions are the same (same *security class*:
+//! tenant, federation, roles and event filter) share a *cohort*: an event is checked,
+//! resolved and encoded once per cohort, and only the subscription id differs from one
+//! frame to the next. The user is not part of the class: the row filter reads the event's
+//! owner once and compares it with each member's user id, so 10k users of one tenant
+//! subscribed to one document still cost one resolution.
+//!
+//! Per subscriber, a dispatch makes only cheap checks: the row filter (a string compare),
+//! the user's delivery bucket (one compare-and-swap) and the queue push. Counts go into the
+//! [`DispatchReport`] and from there, once per delivered chunk, into the [`Metrics`].
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt;
@@ -26,13 +34,20 @@ use serde_json::{Map, Value};
 
 use crate::bus::BusMessage;
 use crate::document::{DocumentLimits, SubscriptionDocument};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, RATE_LIMITED};
 use crate::event::{node_id, validate_channel, Event};
 use crate::frame::{FrameBody, FramePrefix, GraphQLError, EVENTS_GAP, RESOLVER_ERROR, RESOLVER_PANIC};
+use crate::metrics::{Metrics, MetricsSnapshot};
 use crate::queue::{
     Mailbox, OverflowPolicy, PushOutcome, RecvTimeoutError, ResponseQueue, DEFAULT_QUEUE_CAPACITY,
 };
+use crate::rate_limit::{
+    Clock, Principal, PrincipalBuckets, RateLimitKind, RateLimiter, RateLimits, SystemClock,
+};
 use crate::resolve::{ProjectionResolver, ResolveError, ResolveRequest, ResolveResult, Resolver};
+use crate::security::{
+    EventFilter, EventOwner, Policy, SecurityAwareEventFilter, SecurityContext, SecurityPolicies,
+};
 
 /// Longest connection or subscription id accepted, in bytes.
 pub const MAX_ID_LEN: usize = 256;
@@ -51,6 +66,14 @@ pub struct ExecutorConfig {
     pub document_limits: DocumentLimits,
     /// How many locally dispatched event ids are remembered to skip their bus copies.
     pub loopback_window: usize,
+    /// Whether subscriptions without a [`SecurityContext`] are accepted (default: no).
+    pub allow_anonymous: bool,
+    /// The security policies enforced (default: all on).
+    pub security: SecurityPolicies,
+    /// The rate limits enforced (default: none).
+    pub rate_limits: RateLimits,
+    /// The clock rate limits run on (default: the system's monotonic clock).
+    pub clock: Arc<dyn Clock>,
 }
 
 impl Default for ExecutorConfig {
@@ -61,6 +84,10 @@ impl Default for ExecutorConfig {
             max_event_bytes: 1024 * 1024,
             document_limits: DocumentLimits::default(),
             loopback_window: 4096,
+            allow_anonymous: false,
+            security: SecurityPolicies::default(),
+            rate_limits: RateLimits::default(),
+            clock: Arc::new(SystemClock),
         }
     }
 }
@@ -89,6 +116,31 @@ impl ExecutorConfig {
         self.document_limits = limits;
         self
     }
+
+    /// Accept subscriptions without a security context (they are never tenant-scoped,
+    /// own no rows and belong to no federation; their rate limits apply per connection).
+    pub fn allow_anonymous(mut self, allow: bool) -> Self {
+        self.allow_anonymous = allow;
+        self
+    }
+
+    /// Set the security policies.
+    pub fn security(mut self, policies: SecurityPolicies) -> Self {
+        self.security = policies;
+        self
+    }
+
+    /// Set the rate limits.
+    pub fn rate_limits(mut self, limits: RateLimits) -> Self {
+        self.rate_limits = limits;
+        self
+    }
+
+    /// Set the clock rate limits run on.
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
 }
 
 /// The executor's handle of one subscription; cheap to copy.
@@ -106,12 +158,14 @@ impl fmt::Display for SubscriptionKey {
 /// # Examples
 ///
 /// ```
-/// use subcast_core::SubscriptionRequest;
+/// use subcast_core::{EventFilter, SecurityContext, SubscriptionRequest};
 ///
 /// let request = SubscriptionRequest::new("conn-1", "1", "subscription OnUser($id: ID!) { user(id: $id) { name } }")
 ///     .operation_name("OnUser")
 ///     .variables(serde_json::json!({"id": "42"}))
-///     .channels(["user:42"]);
+///     .channels(["user:42"])
+///     .security_context(SecurityContext::new("alice").with_tenant("acme"))
+///     .filter(EventFilter::new().ne("status", "draft"));
 /// ```
 #[derive(Debug, Clone)]
 pub struct SubscriptionRequest {
@@ -122,6 +176,8 @@ pub struct SubscriptionRequest {
     variables: Value,
     channels: Option<Vec<String>>,
     resolver: Option<Arc<dyn Resolver>>,
+    context: Option<SecurityContext>,
+    filter: Option<EventFilter>,
 }
 
 impl SubscriptionRequest {
@@ -139,6 +195,8 @@ impl SubscriptionRequest {
             variables: Value::Null,
             channels: None,
             resolver: None,
+            context: None,
+            filter: None,
         }
     }
 
@@ -169,6 +227,18 @@ impl SubscriptionRequest {
         self.resolver = Some(resolver);
         self
     }
+
+    /// Subscribe as the authenticated subscriber `context`.
+    pub fn security_context(mut self, context: SecurityContext) -> Self {
+        self.context = Some(context);
+        self
+    }
+
+    /// Deliver only events whose data satisfies `filter` (validated at registration).
+    pub fn filter(mut self, filter: EventFilter) -> Self {
+        self.filter = Some(filter);
+        self
+    }
 }
 
 /// Why a matched subscription did not receive a frame.
@@ -179,21 +249,67 @@ pub enum DropReason {
     QueueFull,
     /// The subscription had already ended (completed, errored or closed on overflow).
     QueueClosed,
+    /// Tenant isolation: the event belongs to another tenant (or to none).
+    Tenant,
+    /// The row filter: the event belongs to another user.
+    Row,
+    /// Federation: the event is scoped to another federation.
+    Federation,
+    /// The subscription's event filter does not match the event.
+    Filter,
+    /// The user's delivery bucket was empty.
+    RateLimited,
 }
 
 impl DropReason {
     /// Every reason, in a fixed order.
-    pub const ALL: [DropReason; 2] = [DropReason::QueueFull, DropReason::QueueClosed];
+    pub const ALL: [DropReason; 7] = [
+        DropReason::QueueFull,
+        DropReason::QueueClosed,
+        DropReason::Tenant,
+        DropReason::Row,
+        DropReason::Federation,
+        DropReason::Filter,
+        DropReason::RateLimited,
+    ];
 
     /// A stable snake_case name, for metrics labels.
     pub fn as_str(self) -> &'static str {
         match self {
             DropReason::QueueFull => "queue_full",
             DropReason::QueueClosed => "queue_closed",
+            DropReason::Tenant => "tenant",
+            DropReason::Row => "row",
+            DropReason::Federation => "federation",
+            DropReason::Filter => "filter",
+            DropReason::RateLimited => "rate_limited",
         }
     }
 
-    fn index(self) -> usize {
+    /// The security policy behind this reason, if it is one.
+    pub fn policy(self) -> Option<Policy> {
+        match self {
+            DropReason::Tenant => Some(Policy::Tenant),
+            DropReason::Row => Some(Policy::Row),
+            DropReason::Federation => Some(Policy::Federation),
+            DropReason::Filter => Some(Policy::Filter),
+            DropReason::QueueFull | DropReason::QueueClosed | DropReason::RateLimited => None,
+        }
+    }
+
+    /// The reason for a frame refused by a per-event `policy`.
+    fn refused_by(policy: Policy) -> DropReason {
+        match policy {
+            Policy::Tenant => DropReason::Tenant,
+            Policy::Row => DropReason::Row,
+            Policy::Federation => DropReason::Federation,
+            // Authentication, scope and RBAC refuse subscriptions, never events; the
+            // event filter is the remaining per-event policy.
+            _ => DropReason::Filter,
+        }
+    }
+
+    pub(crate) fn index(self) -> usize {
         self as usize
     }
 }
@@ -227,6 +343,15 @@ impl DispatchReport {
         self.dropped.iter().sum()
     }
 
+    /// Subscriptions that got no frame because a security policy refused it.
+    pub fn refused_total(&self) -> usize {
+        DropReason::ALL
+            .iter()
+            .filter(|r| r.policy().is_some())
+            .map(|r| self.dropped(*r))
+            .sum()
+    }
+
     /// Add `other`'s counts to this report.
     pub fn merge(&mut self, other: &DispatchReport) {
         self.matched += other.matched;
@@ -242,6 +367,11 @@ impl DispatchReport {
 
     fn drop_for(&mut self, reason: DropReason) {
         self.dropped[reason.index()] += 1;
+    }
+
+    fn drop_many(&mut self, reason: DropReason, count: usize) {
+        self.matched += count;
+        self.dropped[reason.index()] += count;
     }
 }
 
@@ -270,6 +400,12 @@ struct Subscription {
     /// Index in `cohort.members`; read and written under the members' write lock.
     slot: AtomicUsize,
     queue: Arc<ResponseQueue>,
+    /// The authenticated user, compared with an event's owner by the row filter.
+    user: Option<Arc<str>>,
+    /// The principal's delivery bucket, when deliveries are rate-limited.
+    buckets: Option<Arc<PrincipalBuckets>>,
+    /// Frames refused by the delivery bucket since the last one queued.
+    missed: AtomicU64,
 }
 
 #[derive(Debug)]
@@ -280,6 +416,10 @@ struct Cohort {
     resolver: Arc<dyn Resolver>,
     channels: Box<[Arc<str>]>,
     members: RwLock<Vec<Arc<Subscription>>>,
+    /// The security class: the tenant, federation and event filter of every member.
+    tenant: Option<Arc<str>>,
+    federation: Option<Arc<str>>,
+    filter: Option<EventFilter>,
 }
 
 #[derive(Debug, Default)]
@@ -289,6 +429,8 @@ struct Registry {
     cohorts: HashMap<Arc<str>, Arc<Cohort>>,
     channels: HashMap<Arc<str>, Vec<Arc<Cohort>>>,
     watchers: Vec<Arc<Mailbox<ChannelChange>>>,
+    /// Subscriptions held per authenticated user.
+    users: HashMap<Arc<str>, usize>,
 }
 
 impl Registry {
@@ -307,18 +449,22 @@ struct LoopbackWindow {
 /// Matches events to subscriptions and queues their graphql-transport-ws frames.
 ///
 /// Dispatch is CPU work: it never awaits and holds no lock across a resolver call.
+/// Every subscription needs a [`SecurityContext`] unless the configuration allows
+/// anonymous subscribers, and every frame passes the [`SecurityPolicies`] first.
 ///
 /// # Examples
 ///
 /// ```
 /// use std::sync::Arc;
-/// use subcast_core::{Event, SubscriptionExecutor, SubscriptionRequest};
+/// use subcast_core::{Event, SecurityContext, SubscriptionExecutor, SubscriptionRequest};
 ///
 /// let executor = SubscriptionExecutor::default();
-/// let key = executor
-///     .register_subscription(SubscriptionRequest::new("conn-1", "1", "subscription { users { id } }"))
-///     .unwrap();
-/// let event = Arc::new(Event::new("userCreated", "users", serde_json::json!({"id": "7", "pw": "x"})));
+/// let request = SubscriptionRequest::new("conn-1", "1", "subscription { users { id } }")
+///     .security_context(SecurityContext::new("alice").with_tenant("acme"));
+/// let key = executor.register_subscription(request).unwrap();
+/// let event = Arc::new(
+///     Event::new("userCreated", "users", serde_json::json!({"id": "7", "pw": "x"})).with_tenant("acme"),
+/// );
 /// let report = executor.dispatch_event_to_subscriptions(&event).unwrap();
 /// assert_eq!(report.delivered, 1);
 /// let frame = executor.next_response(key).unwrap().unwrap();
@@ -331,6 +477,15 @@ pub struct SubscriptionExecutor {
     next_key: AtomicU64,
     projection: Arc<dyn Resolver>,
     loopback: Mutex<LoopbackWindow>,
+    shared: Arc<DispatchShared>,
+}
+
+/// What a dispatch, and every chunk of it, needs from its executor.
+#[derive(Debug)]
+struct DispatchShared {
+    filter: SecurityAwareEventFilter,
+    limiter: RateLimiter,
+    metrics: Metrics,
 }
 
 impl Default for SubscriptionExecutor {
@@ -343,11 +498,16 @@ impl SubscriptionExecutor {
     /// Create an executor with `config`.
     pub fn new(config: ExecutorConfig) -> Self {
         SubscriptionExecutor {
-            config,
             registry: RwLock::default(),
             next_key: AtomicU64::new(1),
             projection: Arc::new(ProjectionResolver),
             loopback: Mutex::default(),
+            shared: Arc::new(DispatchShared {
+                filter: config.security.event_filter(),
+                limiter: RateLimiter::new(config.rate_limits.clone(), config.clock.clone()),
+                metrics: Metrics::new(),
+            }),
+            config,
         }
     }
 
@@ -358,11 +518,39 @@ impl SubscriptionExecutor {
 
     /// Register a subscription; its frames queue from the next dispatch on.
     ///
-    /// Fails on an invalid document or variables, an invalid id or channel, or a
-    /// subscription id already registered on the same connection.
+    /// Fails on an invalid document, variables, id, channel or filter; a subscription id
+    /// already registered on the same connection; a missing security context (unless
+    /// anonymous subscribers are allowed); a scope or RBAC refusal; a rate or subscription
+    /// limit. [`Error::to_error_frame`] turns any of these into the `error` frame the
+    /// client gets.
     pub fn register_subscription(&self, request: SubscriptionRequest) -> Result<SubscriptionKey> {
         validate_id("connection id", &request.connection_id)?;
         validate_id("subscription id", &request.subscription_id)?;
+        let metrics = &self.shared.metrics;
+        let context = request.context.as_ref();
+        let authenticated = match context {
+            Some(context) => context.validate(),
+            None if self.config.allow_anonymous => Ok(()),
+            None => Err(Error::Unauthenticated),
+        };
+        if let Err(error) = authenticated {
+            metrics.record_violation(Policy::Authentication, 1);
+            return Err(error);
+        }
+        if let Some(filter) = &request.filter {
+            filter.validate()?;
+        }
+        let principal = match context {
+            Some(context) => Principal::User(context.user_arc().clone()),
+            None => Principal::Connection(request.connection_id.as_str().into()),
+        };
+        if let Err(retry_after) = self.shared.limiter.try_create(&principal) {
+            metrics.record_rate_limited(RateLimitKind::SubscriptionCreation, 1);
+            return Err(Error::RateLimited {
+                kind: RateLimitKind::SubscriptionCreation,
+                retry_after,
+            });
+        }
         let explicit_channels = request.channels.as_deref().map(normalize_channels).transpose()?;
         let resolver = request
             .resolver
@@ -377,13 +565,17 @@ impl SubscriptionExecutor {
         };
         // Parsing happens outside the lock; a cohort already built for the same key
         // carries an identical document and variables, so the parse is skipped.
+        let joins_existing = existing.is_some();
         let template = match existing {
             Some(cohort) => cohort,
             None => Arc::new(self.build_cohort(&request, resolver, explicit_channels, cohort_key)?),
         };
+        self.authorize(context, &template, joins_existing)?;
+        let buckets = self.shared.limiter.delivery_buckets(&principal);
 
         let mut registry = self.registry_mut();
         ensure_unique(&registry, &request)?;
+        self.check_subscription_limits(&registry, &request)?;
         let registry = &mut *registry;
         let mut announced = Vec::new();
         let cohort = match registry.cohorts.get(&template.key) {
@@ -406,6 +598,10 @@ impl SubscriptionExecutor {
             .connections
             .get_key_value(request.connection_id.as_str())
             .map_or_else(|| Arc::from(request.connection_id.as_str()), |(k, _)| k.clone());
+        let user = context.map(|c| c.user_arc().clone());
+        if let Some(user) = &user {
+            *registry.users.entry(user.clone()).or_default() += 1;
+        }
         let prefix = FramePrefix::new(&request.subscription_id);
         let subscription = Arc::new(Subscription {
             key,
@@ -418,6 +614,9 @@ impl SubscriptionExecutor {
                 self.config.queue_capacity,
                 self.config.overflow,
             )),
+            user,
+            buckets,
+            missed: AtomicU64::new(0),
         });
         {
             let mut members = write(&cohort.members);
@@ -430,10 +629,62 @@ impl SubscriptionExecutor {
             .or_default()
             .insert(request.subscription_id.into_boxed_str(), key);
         registry.subscriptions.insert(key, subscription);
+        metrics.subscription_added();
         for change in announced {
             registry.announce(change);
         }
         Ok(key)
+    }
+
+    /// Scope validation, then RBAC field access, counted in the metrics.
+    ///
+    /// A cohort's key holds the document, variables and roles, so every member of an
+    /// existing cohort got the same RBAC answer: only a new cohort is checked again.
+    fn authorize(
+        &self,
+        context: Option<&SecurityContext>,
+        cohort: &Cohort,
+        joins_existing: bool,
+    ) -> Result<()> {
+        let policies = &self.config.security;
+        let metrics = &self.shared.metrics;
+        if let Err(error) = policies.scope.check(context, &cohort.document, &cohort.variables) {
+            metrics.record_violation(Policy::Scope, 1);
+            return Err(error);
+        }
+        if !joins_existing {
+            if let Err(error) = policies.rbac.check(context, &cohort.document) {
+                metrics.record_violation(Policy::Rbac, 1);
+                return Err(error);
+            }
+        }
+        metrics.record_passed(1);
+        Ok(())
+    }
+
+    fn check_subscription_limits(&self, registry: &Registry, request: &SubscriptionRequest) -> Result<()> {
+        let limits = &self.config.rate_limits;
+        if let Some(limit) = limits.max_subscriptions_per_connection {
+            let held = registry
+                .connections
+                .get(request.connection_id.as_str())
+                .map_or(0, HashMap::len);
+            if held >= limit {
+                return Err(self.limit_reached(RateLimitKind::ConnectionSubscriptions, limit));
+            }
+        }
+        if let (Some(limit), Some(context)) = (limits.max_subscriptions_per_user, &request.context) {
+            let held = registry.users.get(context.user_id()).copied().unwrap_or(0);
+            if held >= limit {
+                return Err(self.limit_reached(RateLimitKind::UserSubscriptions, limit));
+            }
+        }
+        Ok(())
+    }
+
+    fn limit_reached(&self, kind: RateLimitKind, limit: usize) -> Error {
+        self.shared.metrics.record_rate_limited(kind, 1);
+        Error::SubscriptionLimit { kind, limit }
     }
 
     fn build_cohort(
@@ -456,6 +707,7 @@ impl SubscriptionExecutor {
                 vec![Arc::from(document.root_field())]
             }
         };
+        let context = request.context.as_ref();
         Ok(Cohort {
             key: key.into(),
             document: Arc::new(document),
@@ -463,6 +715,9 @@ impl SubscriptionExecutor {
             resolver,
             channels: channels.into_boxed_slice(),
             members: RwLock::default(),
+            tenant: context.and_then(|c| c.tenant_arc().cloned()),
+            federation: context.and_then(|c| c.federation_arc().cloned()),
+            filter: request.filter.clone().filter(|f| !f.is_empty()),
         })
     }
 
@@ -490,6 +745,7 @@ impl SubscriptionExecutor {
         }
         unlink(&mut registry, &subscription);
         subscription.queue.close();
+        self.shared.metrics.subscriptions_removed(1);
         Ok(())
     }
 
@@ -500,12 +756,15 @@ impl SubscriptionExecutor {
             .connections
             .remove(connection_id)
             .ok_or_else(|| Error::UnknownConnection(connection_id.to_owned()))?;
+        let mut removed = 0;
         for key in ids.values() {
             if let Some(subscription) = registry.subscriptions.remove(key) {
                 unlink(&mut registry, &subscription);
                 subscription.queue.close();
+                removed += 1;
             }
         }
+        self.shared.metrics.subscriptions_removed(removed);
         Ok(ids.len())
     }
 
@@ -529,7 +788,7 @@ impl SubscriptionExecutor {
             .get(event.channel.as_str())
             .cloned()
             .unwrap_or_default();
-        Ok(prepare(event, &cohorts))
+        Ok(prepare(event, &cohorts, &self.shared))
     }
 
     /// Dispatch `event` to one subscription, if it listens on the event's channel.
@@ -543,11 +802,23 @@ impl SubscriptionExecutor {
         if !subscription.cohort.channels.iter().any(|c| **c == *event.channel) {
             return Ok(DispatchReport::default());
         }
-        let prepared = prepare(event, std::slice::from_ref(&subscription.cohort));
+        let prepared = prepare(event, std::slice::from_ref(&subscription.cohort), &self.shared);
         let mut report = prepared.base.clone();
+        let now = self.shared.limiter.now();
         for resolved in &prepared.resolved {
-            deliver_frame(&subscription, &resolved.body, resolved.terminal, &mut report);
+            match &resolved.outcome {
+                Outcome::Refused(reason) => report.drop_many(*reason, 1),
+                Outcome::Frame { body, terminal } => deliver_event_frame(
+                    &subscription,
+                    body,
+                    *terminal,
+                    prepared.owner.as_deref(),
+                    now,
+                    &mut report,
+                ),
+            }
         }
+        self.shared.metrics.record_dispatch(&report, true);
         Ok(report)
     }
 
@@ -607,6 +878,7 @@ impl SubscriptionExecutor {
                 deliver_frame(subscription, body, terminal, &mut report);
             }
         }
+        self.shared.metrics.record_dispatch(&report, false);
         report
     }
 
@@ -633,6 +905,28 @@ impl SubscriptionExecutor {
             Err(RecvTimeoutError::Closed) => Ok(None),
             Err(RecvTimeoutError::Timeout) => Err(Error::Timeout(timeout)),
         }
+    }
+
+    /// The executor's counters, updated as it registers and dispatches.
+    pub fn metrics(&self) -> &Metrics {
+        &self.shared.metrics
+    }
+
+    /// The metrics now, with the queue-depth gauge refreshed (a walk of every queue).
+    pub fn metrics_snapshot(&self) -> MetricsSnapshot {
+        let queued = self.stats().queued_frames as u64;
+        self.shared.metrics.set_queue_depth(queued);
+        self.shared.metrics.snapshot()
+    }
+
+    /// The metrics now in the Prometheus text exposition format.
+    pub fn prometheus_metrics(&self) -> String {
+        self.metrics_snapshot().to_prometheus()
+    }
+
+    /// The rate limiter: its clock and the buckets of every principal.
+    pub fn rate_limiter(&self) -> &RateLimiter {
+        &self.shared.limiter
     }
 
     /// Count what the executor holds now.
@@ -687,10 +981,33 @@ impl SubscriptionExecutor {
     }
 }
 
-/// Resolve every cohort once, grouping cohorts that share a resolver into one batch call.
-fn prepare(event: &Event, cohorts: &[Arc<Cohort>]) -> PreparedDispatch {
+/// Check every cohort's security class against the event, then resolve each admitted
+/// cohort once, grouping cohorts that share a resolver into one batch call.
+fn prepare(event: &Event, cohorts: &[Arc<Cohort>], shared: &Arc<DispatchShared>) -> PreparedDispatch {
+    shared.metrics.record_event();
+    let security = shared.filter.inspect(event);
     let mut resolved = Vec::with_capacity(cohorts.len());
-    let mut pending: Vec<&Arc<Cohort>> = cohorts.iter().collect();
+    let mut pending: Vec<&Arc<Cohort>> = Vec::with_capacity(cohorts.len());
+    for cohort in cohorts {
+        let admitted = shared
+            .filter
+            .admits_class(
+                event,
+                &security,
+                cohort.tenant.as_deref(),
+                cohort.federation.as_deref(),
+                cohort.filter.as_ref(),
+            )
+            .and_then(|()| admits_some_member(cohort, &security.owner));
+        match admitted {
+            Ok(()) => pending.push(cohort),
+            Err(policy) => resolved.push(ResolvedCohort {
+                cohort: cohort.clone(),
+                outcome: Outcome::Refused(DropReason::refused_by(policy)),
+            }),
+        }
+    }
+    let mut frames = 0;
     while let Some(first) = pending.first() {
         let resolver = first.resolver.clone();
         let (batch, rest): (Vec<_>, Vec<_>) = pending
@@ -703,31 +1020,57 @@ fn prepare(event: &Event, cohorts: &[Arc<Cohort>]) -> PreparedDispatch {
                 Ok(data) => (FrameBody::next_data(data), false),
                 Err(error) => (FrameBody::error(&[GraphQLError::from(error)]), true),
             };
+            frames += 1;
             resolved.push(ResolvedCohort {
                 cohort: cohort.clone(),
-                body,
-                terminal,
+                outcome: Outcome::Frame { body, terminal },
             });
         }
     }
     let base = DispatchReport {
-        cohorts: resolved.len(),
+        cohorts: frames,
         ..DispatchReport::default()
     };
-    PreparedDispatch { resolved, base }
+    let owner = match security.owner {
+        EventOwner::User(owner) => Some(owner),
+        EventOwner::Unowned | EventOwner::Unreadable => None,
+    };
+    PreparedDispatch {
+        resolved,
+        base,
+        owner,
+        shared: shared.clone(),
+    }
 }
 
-/// An event resolved and encoded for every cohort on its channel, ready to be queued.
+/// The row filter at cohort level: an owned event is resolved only if a member owns it.
+fn admits_some_member(cohort: &Cohort, owner: &EventOwner) -> Result<(), Policy> {
+    let admitted = match owner {
+        EventOwner::Unowned => true,
+        EventOwner::User(owner) => read(&cohort.members)
+            .iter()
+            .any(|m| m.user.as_deref() == Some(&**owner)),
+        EventOwner::Unreadable => false,
+    };
+    if admitted {
+        Ok(())
+    } else {
+        Err(Policy::Row)
+    }
+}
+
+/// An event checked, resolved and encoded for every cohort on its channel, ready to be queued.
 ///
 /// # Examples
 ///
 /// ```
 /// use std::sync::Arc;
-/// use subcast_core::{Event, SubscriptionExecutor, SubscriptionRequest};
+/// use subcast_core::{Event, SecurityContext, SubscriptionExecutor, SubscriptionRequest};
 ///
 /// let executor = SubscriptionExecutor::default();
 /// for n in 0..10 {
-///     let request = SubscriptionRequest::new(format!("c{n}"), "1", "subscription { ticks }");
+///     let request = SubscriptionRequest::new(format!("c{n}"), "1", "subscription { ticks }")
+///         .security_context(SecurityContext::new(format!("user-{n}")));
 ///     executor.register_subscription(request).unwrap();
 /// }
 /// let event = Arc::new(Event::new("tick", "ticks", serde_json::json!(1)));
@@ -741,13 +1084,24 @@ fn prepare(event: &Event, cohorts: &[Arc<Cohort>]) -> PreparedDispatch {
 pub struct PreparedDispatch {
     resolved: Vec<ResolvedCohort>,
     base: DispatchReport,
+    /// The event's owner, when the row filter restricts it to one user.
+    owner: Option<Arc<str>>,
+    shared: Arc<DispatchShared>,
 }
 
 #[derive(Debug)]
 struct ResolvedCohort {
     cohort: Arc<Cohort>,
-    body: FrameBody,
-    terminal: bool,
+    outcome: Outcome,
+}
+
+/// What a cohort gets from one event.
+#[derive(Debug, Clone)]
+enum Outcome {
+    /// A frame, for each member the row filter and the rate limit admit.
+    Frame { body: FrameBody, terminal: bool },
+    /// Nothing: a policy refused the event for the whole cohort.
+    Refused(DropReason),
 }
 
 impl PreparedDispatch {
@@ -759,11 +1113,20 @@ impl PreparedDispatch {
     /// Queue every frame on this thread.
     pub fn deliver(&self) -> DispatchReport {
         let mut report = self.base.clone();
+        let now = self.shared.limiter.now();
+        let owner = self.owner.as_deref();
         for resolved in &self.resolved {
-            for subscription in read(&resolved.cohort.members).iter() {
-                deliver_frame(subscription, &resolved.body, resolved.terminal, &mut report);
+            let members = read(&resolved.cohort.members);
+            match &resolved.outcome {
+                Outcome::Refused(reason) => report.drop_many(*reason, members.len()),
+                Outcome::Frame { body, terminal } => {
+                    for subscription in members.iter() {
+                        deliver_event_frame(subscription, body, *terminal, owner, now, &mut report);
+                    }
+                }
             }
         }
+        self.shared.metrics.record_dispatch(&report, true);
         report
     }
 
@@ -773,13 +1136,29 @@ impl PreparedDispatch {
     /// thread, and the sum of their reports is the dispatch's report.
     pub fn into_chunks(self, chunk_size: usize) -> Vec<DispatchChunk> {
         let chunk_size = chunk_size.max(1);
-        let mut chunks = Vec::new();
-        let mut current = DispatchChunk {
+        let empty_chunk = |report| DispatchChunk {
             parts: Vec::new(),
-            report: self.base,
+            report,
+            owner: self.owner.clone(),
+            shared: self.shared.clone(),
         };
+        let mut chunks = Vec::new();
+        let mut current = empty_chunk(self.base.clone());
         let mut filled = 0;
-        for resolved in self.resolved {
+        for resolved in &self.resolved {
+            let (body, terminal) = match &resolved.outcome {
+                Outcome::Frame { body, terminal } => (body, *terminal),
+                Outcome::Refused(reason) => {
+                    // Refused members cost nothing to deliver: the first chunk counts them.
+                    let count = read(&resolved.cohort.members).len();
+                    let first = match chunks.first_mut() {
+                        Some(first) => first,
+                        None => &mut current,
+                    };
+                    first.report.drop_many(*reason, count);
+                    continue;
+                }
+            };
             let members: Arc<[Arc<Subscription>]> = read(&resolved.cohort.members).iter().cloned().collect();
             let mut start = 0;
             while start < members.len() {
@@ -787,18 +1166,15 @@ impl PreparedDispatch {
                 current.parts.push(ChunkPart {
                     members: members.clone(),
                     range: start..end,
-                    body: resolved.body.clone(),
-                    terminal: resolved.terminal,
+                    body: body.clone(),
+                    terminal,
                 });
                 filled += end - start;
                 start = end;
                 if filled == chunk_size {
                     chunks.push(std::mem::replace(
                         &mut current,
-                        DispatchChunk {
-                            parts: Vec::new(),
-                            report: DispatchReport::default(),
-                        },
+                        empty_chunk(DispatchReport::default()),
                     ));
                     filled = 0;
                 }
@@ -817,6 +1193,8 @@ pub struct DispatchChunk {
     parts: Vec<ChunkPart>,
     /// Counts that belong to the dispatch as a whole, carried by its first chunk.
     report: DispatchReport,
+    owner: Option<Arc<str>>,
+    shared: Arc<DispatchShared>,
 }
 
 #[derive(Debug)]
@@ -831,11 +1209,14 @@ impl DispatchChunk {
     /// Queue this chunk's frames on the calling thread.
     pub fn deliver(&self) -> DispatchReport {
         let mut report = self.report.clone();
+        let now = self.shared.limiter.now();
+        let owner = self.owner.as_deref();
         for part in &self.parts {
             for subscription in &part.members[part.range.clone()] {
-                deliver_frame(subscription, &part.body, part.terminal, &mut report);
+                deliver_event_frame(subscription, &part.body, part.terminal, owner, now, &mut report);
             }
         }
+        self.shared.metrics.record_dispatch(&report, true);
         report
     }
 
@@ -920,10 +1301,71 @@ fn resolve(resolver: &dyn Resolver, event: &Event, batch: &[&Arc<Cohort>]) -> Ve
     results
 }
 
+/// Queue one event frame for `subscription` if the row filter and its delivery bucket
+/// admit it, and count what happened. `owner` is the event's owner, if it has one.
+#[inline]
+fn deliver_event_frame(
+    subscription: &Subscription,
+    body: &FrameBody,
+    terminal: bool,
+    owner: Option<&str>,
+    now: Duration,
+    report: &mut DispatchReport,
+) {
+    report.matched += 1;
+    if let Some(owner) = owner {
+        if subscription.user.as_deref() != Some(owner) {
+            report.drop_for(DropReason::Row);
+            return;
+        }
+    }
+    // An error frame ends the subscription: it is never held back by the rate limit.
+    if !terminal {
+        if let Some(bucket) = subscription.buckets.as_ref().and_then(|b| b.deliveries.as_ref()) {
+            if subscription.queue.is_closed() {
+                report.drop_for(DropReason::QueueClosed);
+                return;
+            }
+            if !bucket.try_take(now) {
+                subscription.missed.fetch_add(1, Ordering::Relaxed);
+                report.drop_for(DropReason::RateLimited);
+                return;
+            }
+        }
+        if subscription.missed.load(Ordering::Relaxed) != 0 {
+            announce_missed(subscription);
+        }
+    }
+    queue_frame(subscription, body, terminal, report);
+}
+
+/// Tell a subscriber how many frames its rate limit held back, before the next one.
+#[cold]
+fn announce_missed(subscription: &Subscription) {
+    let missed = subscription.missed.swap(0, Ordering::Relaxed);
+    if missed == 0 {
+        return;
+    }
+    let notice = FrameBody::notice(
+        RATE_LIMITED,
+        &format!("{missed} events were not delivered: the delivery rate limit was exceeded"),
+        Some(missed),
+    );
+    let _ = subscription
+        .queue
+        .push(subscription.queue.prefix().splice(&notice));
+}
+
 /// Queue one frame for `subscription` and count what happened.
 #[inline]
 fn deliver_frame(subscription: &Subscription, body: &FrameBody, terminal: bool, report: &mut DispatchReport) {
     report.matched += 1;
+    queue_frame(subscription, body, terminal, report);
+}
+
+/// Queue a frame already counted as matched.
+#[inline]
+fn queue_frame(subscription: &Subscription, body: &FrameBody, terminal: bool, report: &mut DispatchReport) {
     let queue = &subscription.queue;
     if queue.is_closed() {
         report.drop_for(DropReason::QueueClosed);
@@ -947,8 +1389,17 @@ fn deliver_frame(subscription: &Subscription, body: &FrameBody, terminal: bool, 
     }
 }
 
-/// Remove `subscription` from its cohort, and the cohort from the index once empty.
+/// Remove `subscription` from its cohort and its user's count, and the cohort from the
+/// index once empty.
 fn unlink(registry: &mut Registry, subscription: &Subscription) {
+    if let Some(user) = &subscription.user {
+        if let Some(held) = registry.users.get_mut(user) {
+            *held -= 1;
+            if *held == 0 {
+                registry.users.remove(user);
+            }
+        }
+    }
     let cohort = &subscription.cohort;
     let now_empty = {
         let mut members = write(&cohort.members);
@@ -1019,7 +1470,9 @@ fn normalize_channels(channels: &[String]) -> Result<Vec<Arc<str>>> {
     Ok(unique)
 }
 
-/// Everything that can change a subscription's frame bytes, as one unambiguous string.
+/// Everything that can change a subscription's frame bytes or the per-event security
+/// decisions of its cohort (the security class: tenant, federation, roles, event filter),
+/// as one unambiguous string. The user is left out: the row filter is checked per member.
 fn cohort_key(
     request: &SubscriptionRequest,
     resolver: &Arc<dyn Resolver>,
@@ -1027,12 +1480,24 @@ fn cohort_key(
 ) -> String {
     let resolver_id = Arc::as_ptr(resolver) as *const () as usize;
     let channels: Option<Vec<&str>> = channels.map(|c| c.iter().map(|s| &**s).collect());
+    let context = request.context.as_ref();
+    let class = (
+        context.and_then(SecurityContext::tenant_id),
+        context.and_then(SecurityContext::federation_id),
+        context.map(SecurityContext::roles),
+        request
+            .filter
+            .as_ref()
+            .filter(|f| !f.is_empty())
+            .map(EventFilter::canonical_json),
+    );
     let parts = (
         resolver_id,
         &request.operation_name,
         channels,
         &request.variables,
         &request.query,
+        class,
     );
     serde_json::to_string(&parts).unwrap_or_default()
 }

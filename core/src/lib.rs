@@ -8,6 +8,10 @@
 //! - [`Resolver`] and [`ProjectionResolver`]: how an event becomes a subscription's `data`.
 //! - [`ResponseQueue`]: the bounded, lock-free frame queue each subscriber drains.
 //! - [`Runtime`]: the async runtime an application lends to subcast (adapters live elsewhere).
+//! - [`SecurityContext`] and [`SecurityPolicies`]: who subscribes, and the fail-closed
+//!   policies (tenant, row, scope, RBAC, federation, event filter) every frame passes.
+//! - [`RateLimiter`]: token buckets per user on an injected [`Clock`].
+//! - [`Metrics`]: lock-free counters, a snapshot and the Prometheus exposition.
 //! - [`EventPump`]: drives an executor from a bus on a runtime.
 //!
 //! The core has no async runtime, no sockets and no Python: adapters bring those.
@@ -20,10 +24,13 @@ pub mod error;
 pub mod event;
 pub mod executor;
 pub mod frame;
+pub mod metrics;
 pub mod pump;
 pub mod queue;
+pub mod rate_limit;
 pub mod resolve;
 pub mod runtime;
+pub mod security;
 
 pub use bus::{BusMessage, BusStats, EventBus, EventStream, InMemoryBus};
 pub use document::{
@@ -37,7 +44,16 @@ pub use executor::{
     PreparedDispatch, SubscriptionExecutor, SubscriptionKey, SubscriptionRequest,
 };
 pub use frame::{FrameBody, FramePrefix, GraphQLError};
+pub use metrics::{Metrics, MetricsSnapshot};
 pub use pump::{ChannelStatus, EventPump, PumpConfig, PumpStats};
 pub use queue::{OverflowPolicy, ResponseQueue};
+pub use rate_limit::{
+    BucketConfig, Clock, FakeClock, RateLimitKind, RateLimiter, RateLimits, SystemClock, TokenBucket,
+};
 pub use resolve::{ProjectionResolver, ResolveError, ResolveRequest, ResolveResult, Resolver};
 pub use runtime::Runtime;
+pub use security::{
+    Condition, EventFederation, EventFilter, EventOwner, FederationPolicy, FilterError, FilterErrorKind,
+    FilterOp, Policy, RbacPolicy, RowPolicy, ScopePolicy, SecurityAwareEventFilter, SecurityContext,
+    SecurityPolicies, TenantPolicy,
+};

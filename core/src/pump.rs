@@ -377,7 +377,7 @@ impl Shared {
 /// use std::time::Duration;
 /// use subcast_core::pump::{EventPump, PumpConfig};
 /// use subcast_core::runtime::{BoxFuture, Runtime};
-/// use subcast_core::{Event, EventBus, InMemoryBus, SubscriptionExecutor, SubscriptionRequest};
+/// use subcast_core::{Event, EventBus, InMemoryBus, SecurityContext, SubscriptionExecutor, SubscriptionRequest};
 ///
 /// # #[derive(Debug)]
 /// # struct ThreadPerTask;
@@ -395,7 +395,10 @@ impl Shared {
 ///     let bus = Arc::new(InMemoryBus::new());
 ///     let pump = EventPump::start(executor.clone(), bus.clone(), Arc::new(ThreadPerTask), PumpConfig::default());
 ///     let key = executor
-///         .register_subscription(SubscriptionRequest::new("conn", "1", "subscription { users { id } }"))
+///         .register_subscription(
+///             SubscriptionRequest::new("conn", "1", "subscription { users { id } }")
+///                 .security_context(SecurityContext::new("alice")),
+///         )
 ///         .unwrap();
 ///     assert!(pump.channel_ready("users").await);
 ///     // Published by any node: the pump receives it from the bus and dispatches it.
@@ -874,7 +877,8 @@ mod tests {
 
     #[test]
     fn a_split_fan_out_is_delivered_even_when_the_runtime_runs_nothing() {
-        let executor = Arc::new(SubscriptionExecutor::default());
+        let config = crate::executor::ExecutorConfig::default().allow_anonymous(true);
+        let executor = Arc::new(SubscriptionExecutor::new(config));
         let keys: Vec<_> = (0..3000)
             .map(|n| {
                 executor

@@ -14,7 +14,9 @@ fn stable_subscribers_get_every_event_while_their_cohort_churns() {
     const DISPATCHERS: usize = 2;
     const EVENTS_EACH: usize = 200;
     let executor = Arc::new(SubscriptionExecutor::new(
-        ExecutorConfig::default().queue_capacity(DISPATCHERS * EVENTS_EACH),
+        ExecutorConfig::default()
+            .queue_capacity(DISPATCHERS * EVENTS_EACH)
+            .allow_anonymous(true),
     ));
     let stable: Vec<_> = (0..STABLE)
         .map(|n| {
@@ -31,7 +33,8 @@ fn stable_subscribers_get_every_event_while_their_cohort_churns() {
             while !done.load(Ordering::Acquire) {
                 let keys: Vec<_> = (0..50)
                     .map(|n| {
-                        let request = SubscriptionRequest::new(format!("churn-{n}"), round.to_string(), QUERY);
+                        let request =
+                            SubscriptionRequest::new(format!("churn-{n}"), round.to_string(), QUERY);
                         executor.register_subscription(request).unwrap()
                     })
                     .collect();

@@ -12,6 +12,11 @@ use subcast_core::{
 
 const USERS: &str = "subscription { users { id name } }";
 
+/// These tests specify dispatch mechanics, not security: their subscribers are anonymous.
+fn anonymous_executor() -> SubscriptionExecutor {
+    SubscriptionExecutor::new(ExecutorConfig::default().allow_anonymous(true))
+}
+
 fn register(executor: &SubscriptionExecutor, conn: &str, sub: &str, query: &str) -> SubscriptionKey {
     executor
         .register_subscription(SubscriptionRequest::new(conn, sub, query))
@@ -37,7 +42,7 @@ fn assert_sums(report: &subcast_core::DispatchReport) {
 
 #[test]
 fn test_phase2_dispatch() {
-    let executor = SubscriptionExecutor::default();
+    let executor = anonymous_executor();
     let key = register(&executor, "conn1", "sub1", "subscription { test { id } }");
     let event = Arc::new(Event::new("test", "test", json!({"id": "1"})));
 
@@ -53,7 +58,7 @@ fn test_phase2_dispatch() {
 
 #[test]
 fn events_reach_only_subscriptions_on_their_channel() {
-    let executor = SubscriptionExecutor::default();
+    let executor = anonymous_executor();
     let users = register(&executor, "c", "1", USERS);
     let posts = register(&executor, "c", "2", "subscription { posts { id } }");
     let report = executor
@@ -66,7 +71,7 @@ fn events_reach_only_subscriptions_on_their_channel() {
 
 #[test]
 fn an_event_on_a_channel_without_subscriptions_matches_nothing() {
-    let executor = SubscriptionExecutor::default();
+    let executor = anonymous_executor();
     register(&executor, "c", "1", USERS);
     let report = executor
         .dispatch_event_to_subscriptions(&event("nobody", json!({})))
@@ -76,7 +81,7 @@ fn an_event_on_a_channel_without_subscriptions_matches_nothing() {
 
 #[test]
 fn hundred_subscriptions_are_all_served_by_one_resolution() {
-    let executor = SubscriptionExecutor::default();
+    let executor = anonymous_executor();
     let keys: Vec<_> = (0..100)
         .map(|n| register(&executor, &format!("conn{n}"), "1", USERS))
         .collect();
@@ -97,7 +102,7 @@ fn hundred_subscriptions_are_all_served_by_one_resolution() {
 
 #[test]
 fn explicit_channels_override_the_root_field() {
-    let executor = SubscriptionExecutor::default();
+    let executor = anonymous_executor();
     let key = executor
         .register_subscription(
             SubscriptionRequest::new("c", "1", USERS).channels(["tenant:1:users", "admin"]),
@@ -115,7 +120,7 @@ fn explicit_channels_override_the_root_field() {
 
 #[test]
 fn the_same_subscription_id_twice_on_one_connection_is_an_error() {
-    let executor = SubscriptionExecutor::default();
+    let executor = anonymous_executor();
     register(&executor, "c", "1", USERS);
     let err = executor
         .register_subscription(SubscriptionRequest::new("c", "1", USERS))
@@ -125,7 +130,7 @@ fn the_same_subscription_id_twice_on_one_connection_is_an_error() {
 
 #[test]
 fn the_same_subscription_id_on_two_connections_is_two_subscriptions() {
-    let executor = SubscriptionExecutor::default();
+    let executor = anonymous_executor();
     let a = register(&executor, "a", "1", USERS);
     let b = register(&executor, "b", "1", USERS);
     assert_ne!(a, b);
@@ -139,7 +144,7 @@ fn the_same_subscription_id_on_two_connections_is_two_subscriptions() {
 
 #[test]
 fn different_variables_form_different_cohorts() {
-    let executor = SubscriptionExecutor::default();
+    let executor = anonymous_executor();
     let query = "subscription($full: Boolean!) { users { id name @include(if: $full) } }";
     let full = executor
         .register_subscription(SubscriptionRequest::new("a", "1", query).variables(json!({"full": true})))
@@ -163,7 +168,7 @@ fn different_variables_form_different_cohorts() {
 
 #[test]
 fn invalid_documents_are_refused_with_their_kind() {
-    let executor = SubscriptionExecutor::default();
+    let executor = anonymous_executor();
     let cases = [
         ("subscription { users { id }", DocumentErrorKind::Syntax),
         ("query { users { id } }", DocumentErrorKind::NotSubscription),
@@ -188,7 +193,7 @@ fn invalid_documents_are_refused_with_their_kind() {
 
 #[test]
 fn missing_required_variables_are_refused() {
-    let executor = SubscriptionExecutor::default();
+    let executor = anonymous_executor();
     let query = "subscription($id: ID!) { user(id: $id) { name } }";
     let err = executor
         .register_subscription(SubscriptionRequest::new("c", "1", query))
@@ -203,7 +208,7 @@ fn missing_required_variables_are_refused() {
 
 #[test]
 fn empty_or_over_long_ids_and_channels_are_refused() {
-    let executor = SubscriptionExecutor::default();
+    let executor = anonymous_executor();
     let long = "x".repeat(300);
     let requests = [
         SubscriptionRequest::new("", "1", USERS),
@@ -225,7 +230,7 @@ fn empty_or_over_long_ids_and_channels_are_refused() {
 
 #[test]
 fn unknown_subscription_keys_are_errors() {
-    let executor = SubscriptionExecutor::default();
+    let executor = anonymous_executor();
     let key = register(&executor, "c", "1", USERS);
     executor.complete_subscription(key).unwrap();
     assert!(matches!(
@@ -249,7 +254,11 @@ fn unknown_subscription_keys_are_errors() {
 
 #[test]
 fn event_data_over_the_limit_is_refused_and_nothing_is_queued() {
-    let executor = SubscriptionExecutor::new(ExecutorConfig::default().max_event_bytes(64));
+    let executor = SubscriptionExecutor::new(
+        ExecutorConfig::default()
+            .max_event_bytes(64)
+            .allow_anonymous(true),
+    );
     let key = register(&executor, "c", "1", USERS);
     let big = event("users", json!({"name": "x".repeat(100)}));
     assert!(matches!(
@@ -261,7 +270,7 @@ fn event_data_over_the_limit_is_refused_and_nothing_is_queued() {
 
 #[test]
 fn non_object_data_under_a_selection_is_an_error_frame_for_that_cohort_only() {
-    let executor = SubscriptionExecutor::default();
+    let executor = anonymous_executor();
     let selecting = register(&executor, "c", "1", USERS);
     let scalar = register(&executor, "c", "2", "subscription { users }");
     let report = executor
@@ -280,7 +289,7 @@ fn non_object_data_under_a_selection_is_an_error_frame_for_that_cohort_only() {
 
 #[test]
 fn an_error_frame_ends_the_subscription() {
-    let executor = SubscriptionExecutor::default();
+    let executor = anonymous_executor();
     let key = register(&executor, "c", "1", USERS);
     executor
         .dispatch_event_to_subscriptions(&event("users", json!(3)))
@@ -315,7 +324,7 @@ impl Resolver for CountingResolver {
 
 #[test]
 fn a_custom_resolver_is_called_once_per_event_for_all_its_cohorts() {
-    let executor = SubscriptionExecutor::default();
+    let executor = anonymous_executor();
     let resolver = Arc::new(CountingResolver::default());
     let query = "subscription($n: Int) { users { n } }";
     for n in 0..30 {
@@ -355,7 +364,7 @@ impl Resolver for PanickingResolver {
 
 #[test]
 fn a_resolver_error_becomes_an_error_frame_without_the_raw_event() {
-    let executor = SubscriptionExecutor::default();
+    let executor = anonymous_executor();
     let failing = executor
         .register_subscription(SubscriptionRequest::new("a", "1", USERS).resolver(Arc::new(FailingResolver)))
         .unwrap();
@@ -379,7 +388,7 @@ fn a_resolver_error_becomes_an_error_frame_without_the_raw_event() {
 
 #[test]
 fn a_panicking_resolver_becomes_an_error_frame_and_others_are_served() {
-    let executor = SubscriptionExecutor::default();
+    let executor = anonymous_executor();
     let panicking = executor
         .register_subscription(
             SubscriptionRequest::new("a", "1", USERS).resolver(Arc::new(PanickingResolver)),
@@ -399,7 +408,7 @@ fn a_panicking_resolver_becomes_an_error_frame_and_others_are_served() {
 
 #[test]
 fn dispatch_to_single_serves_only_that_subscription() {
-    let executor = SubscriptionExecutor::default();
+    let executor = anonymous_executor();
     let one = register(&executor, "a", "1", USERS);
     let other = register(&executor, "b", "1", USERS);
     let report = executor
@@ -416,7 +425,7 @@ fn dispatch_to_single_serves_only_that_subscription() {
 
 #[test]
 fn completion_frees_everything_after_ten_thousand_subscriptions() {
-    let executor = SubscriptionExecutor::default();
+    let executor = anonymous_executor();
     for round in 0..2 {
         let keys: Vec<_> = (0..10_000)
             .map(|n| {
@@ -456,7 +465,7 @@ fn completion_frees_everything_after_ten_thousand_subscriptions() {
 
 #[test]
 fn completing_a_subscription_ends_its_waiting_receiver() {
-    let executor = Arc::new(SubscriptionExecutor::default());
+    let executor = Arc::new(anonymous_executor());
     let key = register(&executor, "c", "1", USERS);
     let queue = executor.response_queue(key).unwrap();
     let waiter = std::thread::spawn(move || futures_lite::future::block_on(queue.recv()));
@@ -466,7 +475,8 @@ fn completing_a_subscription_ends_its_waiting_receiver() {
 
 #[test]
 fn a_full_queue_drops_the_oldest_and_reports_the_lag() {
-    let executor = SubscriptionExecutor::new(ExecutorConfig::default().queue_capacity(2));
+    let executor =
+        SubscriptionExecutor::new(ExecutorConfig::default().queue_capacity(2).allow_anonymous(true));
     let key = register(&executor, "c", "1", "subscription { users }");
     let mut evicted = 0;
     for n in 0..5 {
@@ -489,7 +499,7 @@ fn drop_newest_counts_the_dropped_frames_in_the_report() {
     let config = ExecutorConfig::default()
         .queue_capacity(1)
         .overflow(OverflowPolicy::DropNewest);
-    let executor = SubscriptionExecutor::new(config);
+    let executor = SubscriptionExecutor::new(config.allow_anonymous(true));
     register(&executor, "c", "1", "subscription { users }");
     executor
         .dispatch_event_to_subscriptions(&event("users", json!(0)))
@@ -503,7 +513,7 @@ fn drop_newest_counts_the_dropped_frames_in_the_report() {
 
 #[test]
 fn chunks_of_a_prepared_dispatch_serve_every_subscription_once() {
-    let executor = SubscriptionExecutor::default();
+    let executor = anonymous_executor();
     let keys: Vec<_> = (0..1000)
         .map(|n| {
             let query = if n % 3 == 0 {
@@ -534,7 +544,7 @@ fn chunks_of_a_prepared_dispatch_serve_every_subscription_once() {
 
 #[test]
 fn channel_watch_reports_the_first_and_last_subscription_of_each_channel() {
-    let executor = SubscriptionExecutor::default();
+    let executor = anonymous_executor();
     let early = register(&executor, "c", "0", USERS);
     let watch = executor.watch_channels();
     assert_eq!(watch.try_next(), Some(ChannelChange::Added("users".into())));
@@ -551,7 +561,7 @@ fn channel_watch_reports_the_first_and_last_subscription_of_each_channel() {
 
 #[test]
 fn a_gap_reaches_every_subscriber_of_the_channel_as_a_notice() {
-    let executor = SubscriptionExecutor::default();
+    let executor = anonymous_executor();
     let key = register(&executor, "c", "1", USERS);
     let report = executor.signal_gap("users");
     assert_eq!(report.delivered, 1);
@@ -562,7 +572,7 @@ fn a_gap_reaches_every_subscriber_of_the_channel_as_a_notice() {
 
 #[test]
 fn failing_a_channel_ends_its_subscriptions_with_an_error_frame() {
-    let executor = SubscriptionExecutor::default();
+    let executor = anonymous_executor();
     let users = register(&executor, "c", "1", USERS);
     let posts = register(&executor, "c", "2", "subscription { posts { id } }");
     let report = executor.fail_channel(

@@ -7,17 +7,22 @@ use futures_lite::future::block_on;
 use futures_lite::StreamExt;
 use serde_json::json;
 use subcast_core::{
-    BusStats, Error, Event, EventBus, EventStream, InMemoryBus, Result, SubscriptionExecutor,
+    BusStats, Error, Event, EventBus, EventStream, ExecutorConfig, InMemoryBus, Result, SubscriptionExecutor,
     SubscriptionRequest,
 };
 
 const USERS: &str = "subscription { users { id } }";
 
+/// These tests specify dispatch mechanics, not security: their subscribers are anonymous.
+fn anonymous_executor() -> SubscriptionExecutor {
+    SubscriptionExecutor::new(ExecutorConfig::default().allow_anonymous(true))
+}
+
 #[test]
 fn local_subscribers_have_their_frame_when_publish_returns() {
     block_on(async {
         let bus = InMemoryBus::new();
-        let executor = SubscriptionExecutor::default();
+        let executor = anonymous_executor();
         let key = executor
             .register_subscription(SubscriptionRequest::new("c", "1", USERS))
             .unwrap();
@@ -32,7 +37,7 @@ fn local_subscribers_have_their_frame_when_publish_returns() {
 fn the_bus_copy_of_a_locally_dispatched_event_is_not_dispatched_again() {
     block_on(async {
         let bus = InMemoryBus::new();
-        let executor = SubscriptionExecutor::default();
+        let executor = anonymous_executor();
         let key = executor
             .register_subscription(SubscriptionRequest::new("c", "1", USERS))
             .unwrap();
@@ -53,7 +58,7 @@ fn another_node_dispatches_the_bus_copy_exactly_once() {
     block_on(async {
         let node_a = InMemoryBus::new();
         let node_b = node_a.connect();
-        let (executor_a, executor_b) = (SubscriptionExecutor::default(), SubscriptionExecutor::default());
+        let (executor_a, executor_b) = (anonymous_executor(), anonymous_executor());
         let on_a = executor_a
             .register_subscription(SubscriptionRequest::new("c", "1", USERS))
             .unwrap();
@@ -81,7 +86,7 @@ fn another_node_dispatches_the_bus_copy_exactly_once() {
 fn an_event_published_without_the_executor_is_dispatched_from_the_bus() {
     block_on(async {
         let bus = InMemoryBus::new();
-        let executor = SubscriptionExecutor::default();
+        let executor = anonymous_executor();
         let key = executor
             .register_subscription(SubscriptionRequest::new("c", "1", USERS))
             .unwrap();
@@ -122,7 +127,7 @@ impl EventBus for DownBus {
 #[test]
 fn a_failed_publish_dispatches_nothing() {
     block_on(async {
-        let executor = SubscriptionExecutor::default();
+        let executor = anonymous_executor();
         let key = executor
             .register_subscription(SubscriptionRequest::new("c", "1", USERS))
             .unwrap();

@@ -1,0 +1,451 @@
+//! Properties over random events, security contexts and filters: no frame ever reaches a
+//! subscriber whose tenant, owner, federation or filter excludes it; every allowed frame
+//! arrives; the report's sums hold and the metrics agree with the reports.
+//!
+//! The expected outcome is computed by a model written here, independently of the engine.
+
+use std::sync::Arc;
+
+use proptest::prelude::*;
+use serde_json::{json, Map, Value};
+use subcast_core::{
+    DispatchReport, DropReason, Event, EventFilter, ExecutorConfig, Policy, SecurityContext,
+    SubscriptionExecutor, SubscriptionKey, SubscriptionRequest,
+};
+
+const QUERY: &str = "subscription { orders { seq } }";
+const USERS: [&str; 3] = ["u0", "u1", "42"];
+const TENANTS: [&str; 2] = ["acme", "globex"];
+const FEDERATIONS: [&str; 2] = ["eu", "us"];
+const EVENTS_PER_CASE: usize = 64;
+const CASES: u32 = 160;
+
+#[derive(Debug, Clone)]
+enum FilterSpec {
+    AmountGt(i64),
+    AmountLte(i64),
+    StatusEq(&'static str),
+    StatusNe(&'static str),
+    StatusIn(Vec<&'static str>),
+    StatusNotIn(Vec<&'static str>),
+    TagsContain(&'static str),
+    NoteExists,
+    NoteNotExists,
+    Both(Box<FilterSpec>, Box<FilterSpec>),
+}
+
+#[derive(Debug, Clone)]
+struct SubscriberSpec {
+    user: Option<usize>,
+    tenant: Option<usize>,
+    federation: Option<usize>,
+    filter: Option<FilterSpec>,
+}
+
+#[derive(Debug, Clone)]
+enum OwnerSpec {
+    Absent,
+    Null,
+    User(usize),
+    Integer42,
+    Unreadable,
+}
+
+#[derive(Debug, Clone)]
+enum FederationSpec {
+    Absent,
+    Federation(usize),
+    Unreadable,
+}
+
+#[derive(Debug, Clone)]
+struct EventSpec {
+    tenant: Option<usize>,
+    owner: OwnerSpec,
+    federation: FederationSpec,
+    amount: Option<Value>,
+    status: Option<Value>,
+    tags: Option<Vec<&'static str>>,
+    note: Option<Value>,
+    chunk_size: Option<usize>,
+}
+
+const STATUSES: [&str; 3] = ["paid", "open", "void"];
+const TAGS: [&str; 3] = ["vip", "new", "late"];
+
+fn status() -> impl Strategy<Value = &'static str> {
+    prop::sample::select(&STATUSES[..])
+}
+
+fn filter_leaf() -> impl Strategy<Value = FilterSpec> {
+    prop_oneof![
+        (-5i64..20).prop_map(FilterSpec::AmountGt),
+        (-5i64..20).prop_map(FilterSpec::AmountLte),
+        status().prop_map(FilterSpec::StatusEq),
+        status().prop_map(FilterSpec::StatusNe),
+        prop::collection::vec(status(), 1..3).prop_map(FilterSpec::StatusIn),
+        prop::collection::vec(status(), 1..3).prop_map(FilterSpec::StatusNotIn),
+        prop::sample::select(&TAGS[..]).prop_map(FilterSpec::TagsContain),
+        Just(FilterSpec::NoteExists),
+        Just(FilterSpec::NoteNotExists),
+    ]
+}
+
+fn filter_spec() -> impl Strategy<Value = FilterSpec> {
+    prop_oneof![
+        3 => filter_leaf(),
+        1 => (filter_leaf(), filter_leaf()).prop_map(|(a, b)| FilterSpec::Both(Box::new(a), Box::new(b))),
+    ]
+}
+
+fn subscriber() -> impl Strategy<Value = SubscriberSpec> {
+    (
+        prop::option::weighted(0.85, 0..USERS.len()),
+        prop::option::of(0..TENANTS.len()),
+        prop::option::weighted(0.3, 0..FEDERATIONS.len()),
+        prop::option::weighted(0.5, filter_spec()),
+    )
+        .prop_map(|(user, tenant, federation, filter)| SubscriberSpec {
+            user,
+            tenant,
+            federation,
+            filter,
+        })
+}
+
+fn event_spec() -> impl Strategy<Value = EventSpec> {
+    let owner = prop_oneof![
+        4 => Just(OwnerSpec::Absent),
+        1 => Just(OwnerSpec::Null),
+        3 => (0..USERS.len()).prop_map(OwnerSpec::User),
+        1 => Just(OwnerSpec::Integer42),
+        1 => Just(OwnerSpec::Unreadable),
+    ];
+    let federation = prop_oneof![
+        4 => Just(FederationSpec::Absent),
+        2 => (0..FEDERATIONS.len()).prop_map(FederationSpec::Federation),
+        1 => Just(FederationSpec::Unreadable),
+    ];
+    let amount = prop::option::of(prop_oneof![
+        4 => (-5i64..20).prop_map(Value::from),
+        1 => (-5i64..20).prop_map(|n| Value::from(n as f64 + 0.5)),
+        1 => Just(json!("7")),
+    ]);
+    let status = prop::option::of(prop_oneof![4 => status().prop_map(Value::from), 1 => Just(json!(3))]);
+    let tags = prop::option::of(prop::collection::vec(prop::sample::select(&TAGS[..]), 0..3));
+    let note = prop::option::of(prop_oneof![Just(Value::Null), Just(json!("n"))]);
+    (
+        prop::option::of(0..TENANTS.len()),
+        owner,
+        federation,
+        amount,
+        status,
+        tags,
+        note,
+        prop::option::of(1usize..6),
+    )
+        .prop_map(
+            |(tenant, owner, federation, amount, status, tags, note, chunk_size)| EventSpec {
+                tenant,
+                owner,
+                federation,
+                amount,
+                status,
+                tags,
+                note,
+                chunk_size,
+            },
+        )
+}
+
+fn build_filter(spec: &FilterSpec, filter: EventFilter) -> EventFilter {
+    match spec {
+        FilterSpec::AmountGt(n) => filter.gt("amount", *n),
+        FilterSpec::AmountLte(n) => filter.lte("amount", *n),
+        FilterSpec::StatusEq(s) => filter.eq("status", *s),
+        FilterSpec::StatusNe(s) => filter.ne("status", *s),
+        FilterSpec::StatusIn(list) => filter.is_in("status", list.iter().copied()),
+        FilterSpec::StatusNotIn(list) => filter.not_in("status", list.iter().copied()),
+        FilterSpec::TagsContain(tag) => filter.contains("tags", *tag),
+        FilterSpec::NoteExists => filter.exists("note"),
+        FilterSpec::NoteNotExists => filter.not_exists("note"),
+        FilterSpec::Both(a, b) => build_filter(b, build_filter(a, filter)),
+    }
+}
+
+fn event_data(spec: &EventSpec, seq: usize) -> Value {
+    let mut data = Map::new();
+    data.insert("seq".into(), seq.into());
+    match spec.owner {
+        OwnerSpec::Absent => {}
+        OwnerSpec::Null => {
+            data.insert("user_id".into(), Value::Null);
+        }
+        OwnerSpec::User(u) => {
+            data.insert("user_id".into(), USERS[u].into());
+        }
+        OwnerSpec::Integer42 => {
+            data.insert("user_id".into(), 42.into());
+        }
+        OwnerSpec::Unreadable => {
+            data.insert("user_id".into(), json!({"id": "u0"}));
+        }
+    }
+    match spec.federation {
+        FederationSpec::Absent => {}
+        FederationSpec::Federation(f) => {
+            data.insert("federation_id".into(), FEDERATIONS[f].into());
+        }
+        FederationSpec::Unreadable => {
+            data.insert("federation_id".into(), json!([FEDERATIONS[0]]));
+        }
+    }
+    for (key, value) in [
+        ("amount", &spec.amount),
+        ("status", &spec.status),
+        ("note", &spec.note),
+    ] {
+        if let Some(value) = value {
+            data.insert(key.into(), value.clone());
+        }
+    }
+    if let Some(tags) = &spec.tags {
+        data.insert("tags".into(), json!(tags));
+    }
+    Value::Object(data)
+}
+
+/// The model of the event filter, written from the documented semantics.
+fn model_filter(spec: &FilterSpec, event: &EventSpec) -> bool {
+    let amount = event.amount.as_ref().and_then(Value::as_f64);
+    let status = event.status.as_ref().and_then(Value::as_str);
+    match spec {
+        FilterSpec::AmountGt(n) => amount.is_some_and(|a| a > *n as f64),
+        FilterSpec::AmountLte(n) => amount.is_some_and(|a| a <= *n as f64),
+        FilterSpec::StatusEq(s) => status == Some(*s),
+        FilterSpec::StatusNe(s) => status.is_some_and(|status| status != *s),
+        FilterSpec::StatusIn(list) => status.is_some_and(|status| list.contains(&status)),
+        FilterSpec::StatusNotIn(list) => status.is_some_and(|status| !list.contains(&status)),
+        FilterSpec::TagsContain(tag) => event.tags.as_ref().is_some_and(|tags| tags.contains(tag)),
+        FilterSpec::NoteExists => event.note.as_ref().is_some_and(|n| !n.is_null()),
+        FilterSpec::NoteNotExists => event.note.as_ref().is_none_or(Value::is_null),
+        FilterSpec::Both(a, b) => model_filter(a, event) && model_filter(b, event),
+    }
+}
+
+/// What should happen to `subscriber` for `event`: `Ok` (a frame) or the refusing policy,
+/// checked in the documented order: tenant, federation, filter, row.
+fn model(subscriber: &SubscriberSpec, event: &EventSpec) -> Result<(), DropReason> {
+    if subscriber.tenant != event.tenant {
+        return Err(DropReason::Tenant);
+    }
+    let federation_ok = match event.federation {
+        FederationSpec::Absent => true,
+        FederationSpec::Federation(f) => subscriber.federation == Some(f),
+        FederationSpec::Unreadable => false,
+    };
+    if !federation_ok {
+        return Err(DropReason::Federation);
+    }
+    if let Some(filter) = &subscriber.filter {
+        if !model_filter(filter, event) {
+            return Err(DropReason::Filter);
+        }
+    }
+    let user = subscriber.user.map(|u| USERS[u]);
+    let row_ok = match event.owner {
+        OwnerSpec::Absent | OwnerSpec::Null => true,
+        OwnerSpec::User(u) => user == Some(USERS[u]),
+        OwnerSpec::Integer42 => user == Some("42"),
+        OwnerSpec::Unreadable => false,
+    };
+    if !row_ok {
+        return Err(DropReason::Row);
+    }
+    Ok(())
+}
+
+fn register(executor: &SubscriptionExecutor, n: usize, spec: &SubscriberSpec) -> SubscriptionKey {
+    let mut request = SubscriptionRequest::new(format!("conn-{n}"), format!("sub-{n}"), QUERY);
+    if let Some(user) = spec.user {
+        let mut context = SecurityContext::new(USERS[user]);
+        if let Some(tenant) = spec.tenant {
+            context = context.with_tenant(TENANTS[tenant]);
+        }
+        if let Some(federation) = spec.federation {
+            context = context.with_federation(FEDERATIONS[federation]);
+        }
+        request = request.security_context(context);
+    }
+    if let Some(filter) = &spec.filter {
+        request = request.filter(build_filter(filter, EventFilter::new()));
+    }
+    executor
+        .register_subscription(request)
+        .expect("valid subscription")
+}
+
+fn dispatch(
+    executor: &SubscriptionExecutor,
+    event: &Arc<Event>,
+    chunk_size: Option<usize>,
+) -> DispatchReport {
+    match chunk_size {
+        None => executor.dispatch_event_to_subscriptions(event).unwrap(),
+        Some(size) => {
+            let mut report = DispatchReport::default();
+            for chunk in executor.prepare_dispatch(event).unwrap().into_chunks(size) {
+                report.merge(&chunk.deliver());
+            }
+            report
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: CASES, ..ProptestConfig::default() })]
+
+    #[test]
+    fn no_frame_reaches_an_excluded_subscriber_and_the_counts_agree(
+        subscribers in prop::collection::vec(subscriber(), 1..12),
+        events in prop::collection::vec(event_spec(), EVENTS_PER_CASE),
+    ) {
+        let executor = SubscriptionExecutor::new(ExecutorConfig::default().allow_anonymous(true));
+        // Anonymous subscribers have no tenant or federation of their own.
+        let subscribers: Vec<SubscriberSpec> = subscribers
+            .into_iter()
+            .map(|s| if s.user.is_none() { SubscriberSpec { tenant: None, federation: None, ..s } } else { s })
+            .collect();
+        let keys: Vec<_> = subscribers.iter().enumerate().map(|(n, s)| register(&executor, n, s)).collect();
+        let mut total = DispatchReport::default();
+        for (seq, spec) in events.iter().enumerate() {
+            let mut event = Event::new("orderPaid", "orders", event_data(spec, seq));
+            if let Some(tenant) = spec.tenant {
+                event = event.with_tenant(TENANTS[tenant]);
+            }
+            let report = dispatch(&executor, &Arc::new(event), spec.chunk_size);
+            prop_assert_eq!(report.matched, report.delivered + report.errors + report.dropped_total());
+            prop_assert_eq!(report.matched, subscribers.len());
+            let mut expected = DispatchReport::default();
+            for (n, (subscriber, key)) in subscribers.iter().zip(&keys).enumerate() {
+                let frame = executor.next_response(*key).unwrap();
+                match model(subscriber, spec) {
+                    Ok(()) => {
+                        let frame: Value = serde_json::from_slice(&frame.expect("an allowed frame arrives")).unwrap();
+                        prop_assert_eq!(&frame["id"], &json!(format!("sub-{n}")));
+                        prop_assert_eq!(&frame["payload"]["data"]["orders"]["seq"], &json!(seq));
+                        expected.delivered += 1;
+                    }
+                    Err(reason) => {
+                        prop_assert!(frame.is_none(), "{:?} got {:?} for {:?}", subscriber, frame, spec);
+                        prop_assert!(report.dropped(reason) > 0, "{:?} not counted: {:?}", reason, report);
+                    }
+                }
+                prop_assert_eq!(executor.next_response(*key).unwrap(), None);
+            }
+            prop_assert_eq!(report.delivered, expected.delivered);
+            for reason in [DropReason::Tenant, DropReason::Federation, DropReason::Filter, DropReason::Row] {
+                let want = subscribers.iter().filter(|s| model(s, spec) == Err(reason)).count();
+                prop_assert_eq!(report.dropped(reason), want, "{:?}", reason);
+            }
+            total.merge(&report);
+        }
+
+        let metrics = executor.metrics_snapshot();
+        prop_assert_eq!(metrics.events_dispatched, events.len() as u64);
+        prop_assert_eq!(metrics.frames_delivered, total.delivered as u64);
+        prop_assert_eq!(metrics.error_frames, total.errors as u64);
+        for reason in DropReason::ALL {
+            prop_assert_eq!(metrics.dropped(reason), total.dropped(reason) as u64);
+        }
+        for (policy, reason) in [
+            (Policy::Tenant, DropReason::Tenant),
+            (Policy::Row, DropReason::Row),
+            (Policy::Federation, DropReason::Federation),
+            (Policy::Filter, DropReason::Filter),
+        ] {
+            prop_assert_eq!(metrics.violations(policy), total.dropped(reason) as u64);
+        }
+        let refused = total.refused_total() as u64;
+        prop_assert_eq!(metrics.validations_rejected, refused);
+        prop_assert_eq!(
+            metrics.validations_passed,
+            subscribers.len() as u64 + total.matched as u64 - refused
+        );
+        prop_assert_eq!(metrics.active_subscriptions, subscribers.len() as u64);
+    }
+}
+
+fn json_value() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        any::<f64>()
+            .prop_filter("finite", |f| f.is_finite())
+            .prop_map(Value::from),
+        "[a-z.0-9]{0,6}".prop_map(Value::from),
+    ];
+    leaf.prop_recursive(3, 24, 4, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
+            prop::collection::btree_map("[a-z0-9]{1,3}", inner, 0..4)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+fn filter_json() -> impl Strategy<Value = Value> {
+    let op = prop_oneof![
+        prop::sample::select(
+            &[
+                "eq",
+                "ne",
+                "gt",
+                "lt",
+                "gte",
+                "lte",
+                "exists",
+                "not_exists",
+                "contains",
+                "in",
+                "not_in"
+            ][..]
+        )
+        .prop_map(Value::from),
+        json_value(),
+    ];
+    let condition = ("[a-z0-9.]{0,8}", op, prop::option::of(json_value())).prop_map(|(path, op, value)| {
+        let mut object = Map::new();
+        object.insert("path".into(), path.into());
+        object.insert("op".into(), op);
+        if let Some(value) = value {
+            object.insert("value".into(), value);
+        }
+        Value::Object(object)
+    });
+    prop_oneof![
+        4 => prop::collection::vec(condition, 0..4).prop_map(Value::from),
+        1 => json_value(),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn arbitrary_filters_and_data_never_panic_and_invalid_filters_are_typed_errors(
+        filter in filter_json(),
+        data in json_value(),
+    ) {
+        match EventFilter::from_json(&filter) {
+            Ok(filter) => {
+                prop_assert!(filter.validate().is_ok());
+                let _ = filter.matches(&data);
+                let reread = EventFilter::from_json(&filter.to_json());
+                prop_assert_eq!(reread.as_ref(), Ok(&filter));
+            }
+            Err(error) => prop_assert!(!error.message().is_empty()),
+        }
+    }
+}
