@@ -12,8 +12,8 @@ use std::sync::Arc;
 use async_executor::Executor;
 use serde_json::json;
 use subcast::{
-    Error, Event, EventBus, EventPump, InMemoryBus, PumpConfig, SmolRuntime, SubscriptionExecutor,
-    SubscriptionRequest,
+    Error, Event, EventBus, EventPump, ExecutorConfig, InMemoryBus, PumpConfig, SmolRuntime,
+    SubscriptionExecutor, SubscriptionRequest,
 };
 
 const EVENTS: usize = 3;
@@ -25,7 +25,9 @@ fn main() -> Result<(), Error> {
 }
 
 async fn run(tasks: Arc<Executor<'static>>, runtime: Arc<SmolRuntime>) -> Result<(), Error> {
-    let subscriptions = Arc::new(SubscriptionExecutor::default());
+    let subscriptions = Arc::new(SubscriptionExecutor::new(
+        ExecutorConfig::default().allow_anonymous(true),
+    ));
     let bus = Arc::new(InMemoryBus::new());
     let pump = EventPump::start(subscriptions.clone(), bus.clone(), runtime, PumpConfig::default());
 

@@ -13,8 +13,8 @@ use futures_lite::future::block_on;
 use serde_json::json;
 use subcast::runtime::BoxFuture;
 use subcast::{
-    Error, Event, EventBus, EventPump, InMemoryBus, PumpConfig, Runtime, SubscriptionExecutor,
-    SubscriptionRequest,
+    Error, Event, EventBus, EventPump, ExecutorConfig, InMemoryBus, PumpConfig, Runtime,
+    SubscriptionExecutor, SubscriptionRequest,
 };
 
 /// The host's runtime: each task on its own thread. No tokio, no smol.
@@ -39,7 +39,9 @@ impl Runtime for ThreadPerTask {
 const EVENTS: usize = 3;
 
 fn main() -> Result<(), Error> {
-    let executor = Arc::new(SubscriptionExecutor::default());
+    let executor = Arc::new(SubscriptionExecutor::new(
+        ExecutorConfig::default().allow_anonymous(true),
+    ));
     let bus = Arc::new(InMemoryBus::new());
     let pump = EventPump::start(
         executor.clone(),

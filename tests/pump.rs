@@ -79,12 +79,7 @@ async fn bus_channel_is_subscribed_for_the_first_subscription_and_released_after
 async fn large_fan_out_is_split_across_workers_and_reaches_every_subscriber(runtime: Arc<dyn Runtime>) {
     const SUBSCRIBERS: usize = 3000;
     let config = PumpConfig::default().parallel_threshold(64).parallelism(2);
-    let node = Node::start(
-        runtime,
-        InMemoryBus::new(),
-        SubscriptionExecutor::default(),
-        config,
-    );
+    let node = Node::start(runtime, InMemoryBus::new(), common::anonymous_executor(), config);
     let keys: Vec<_> = (0..SUBSCRIBERS)
         .map(|n| subscribe(&node, &format!("c{n}")))
         .collect();
@@ -141,12 +136,7 @@ async fn resolver_panic_becomes_an_error_frame_and_the_pump_keeps_serving(runtim
 
 async fn lost_bus_stream_is_resubscribed_and_the_gap_signalled(runtime: Arc<dyn Runtime>) {
     let config = PumpConfig::default().backoff(Duration::from_millis(1), Duration::from_millis(10));
-    let node = Node::start(
-        runtime,
-        InMemoryBus::new(),
-        SubscriptionExecutor::default(),
-        config,
-    );
+    let node = Node::start(runtime, InMemoryBus::new(), common::anonymous_executor(), config);
     let key = subscribe(&node, "a");
     assert!(node.pump.channel_ready("users").await);
 
@@ -196,7 +186,7 @@ impl EventBus for RefusingBus {
 
 async fn channel_is_failed_when_the_bus_keeps_refusing_to_resubscribe(runtime: Arc<dyn Runtime>) {
     let bus = Arc::new(RefusingBus::default());
-    let executor = Arc::new(SubscriptionExecutor::default());
+    let executor = Arc::new(common::anonymous_executor());
     let config = PumpConfig::default()
         .backoff(Duration::from_millis(1), Duration::from_millis(4))
         .max_attempts(3);
@@ -223,7 +213,11 @@ async fn channel_is_failed_when_the_bus_keeps_refusing_to_resubscribe(runtime: A
 }
 
 async fn invalid_bus_event_is_counted_and_the_pump_keeps_serving(runtime: Arc<dyn Runtime>) {
-    let executor = SubscriptionExecutor::new(ExecutorConfig::default().max_event_bytes(64));
+    let executor = SubscriptionExecutor::new(
+        ExecutorConfig::default()
+            .allow_anonymous(true)
+            .max_event_bytes(64),
+    );
     let node = Node::start(runtime, InMemoryBus::new(), executor, PumpConfig::default());
     let key = subscribe(&node, "a");
     assert!(node.pump.channel_ready("users").await);
@@ -244,13 +238,13 @@ async fn each_event_is_dispatched_once_on_every_node(runtime: Arc<dyn Runtime>) 
     let a = Node::start(
         runtime.clone(),
         hub.connect(),
-        SubscriptionExecutor::default(),
+        common::anonymous_executor(),
         PumpConfig::default(),
     );
     let b = Node::start(
         runtime,
         hub.connect(),
-        SubscriptionExecutor::default(),
+        common::anonymous_executor(),
         PumpConfig::default(),
     );
     let (on_a, on_b) = (subscribe(&a, "a"), subscribe(&b, "b"));

@@ -50,9 +50,13 @@ use crate::runtime::Runtime;
 /// could not be restored.
 pub const BUS_CHANNEL_LOST: &str = "BUS_CHANNEL_LOST";
 
-/// Fan-out from which a dispatch is split across the runtime's workers, measured on 2 cores
-/// with `cargo bench --bench cross_runtime --all-features -- chunking`: below it, waking the
-/// workers costs more than they save.
+/// Fan-out from which a dispatch is split across the runtime's workers.
+///
+/// Measured on 2 (shared, loaded) cores, tokio with 2 workers, one consumer task per
+/// subscription (`cargo bench --bench cross_runtime --all-features -- chunking`): splitting
+/// costs more than it saves at 1,000 subscribers, first pays from 2,000–4,000 (up to a
+/// third faster) and up to 16,000; at 64,000 the helpers crowd out the consumer tasks on
+/// 2 workers and runs disagree. Re-measure on the target machine before changing it.
 pub const DEFAULT_PARALLEL_THRESHOLD: usize = 4096;
 
 /// Smallest chunk a fan-out is split into.

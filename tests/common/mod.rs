@@ -15,8 +15,8 @@ use async_executor::Executor;
 use serde_json::{json, Value};
 use subcast::runtime::BoxFuture;
 use subcast::{
-    Event, EventPump, InMemoryBus, PumpConfig, Runtime, SmolRuntime, SubscriptionExecutor, SubscriptionKey,
-    TokioRuntime,
+    Event, EventPump, ExecutorConfig, InMemoryBus, PumpConfig, Runtime, SmolRuntime, SubscriptionExecutor,
+    SubscriptionKey, TokioRuntime,
 };
 
 /// How long a scenario may take before it is declared stuck.
@@ -193,7 +193,7 @@ impl Node {
         Node::start(
             runtime,
             InMemoryBus::new(),
-            SubscriptionExecutor::default(),
+            anonymous_executor(),
             PumpConfig::default(),
         )
     }
@@ -208,6 +208,12 @@ impl Node {
             .expect("the subscription ended");
         serde_json::from_slice(&frame).unwrap()
     }
+}
+
+/// An executor that accepts subscriptions without a security context: these scenarios
+/// are about the pump, not about authentication.
+pub fn anonymous_executor() -> SubscriptionExecutor {
+    SubscriptionExecutor::new(ExecutorConfig::default().allow_anonymous(true))
 }
 
 pub const USERS: &str = "subscription { users { id } }";
