@@ -555,9 +555,9 @@ impl Inner {
                 Ok(Some((row_channel, wire))) if row_channel == channel => Cow::Owned(wire),
                 Ok(Some(_)) => return self.invalid(&channel, "the outbox row belongs to another channel"),
                 Ok(None) => return self.invalid(&channel, "no outbox row has the notified id"),
-                // The session is gone: the reconnection replays from the unchanged cursor.
                 Err(error) => {
-                    return log::warn!("subcast-postgres: reading outbox row {id} failed: {error}");
+                    log::warn!("subcast-postgres: reading outbox row {id} failed, replaying: {error}");
+                    return self.replay_later(&channel);
                 }
             },
         };
@@ -606,25 +606,35 @@ impl Inner {
             return;
         };
         let read = async {
-            let rows = listener
-                .query(&self.outbox.replay(), &[&channel, &cursor])
-                .await?;
+            // Ids behind the cursor mean the server lost commits (a crash without
+            // synchronous_commit): start again from what it has, and report a gap.
+            let newest: i64 = listener.query_one(&self.outbox.newest(), &[]).await?.get(0);
+            let from = cursor.min(newest);
+            let rows = listener.query(&self.outbox.replay(), &[&channel, &from]).await?;
             // Read after the rows: a cleanup past the cursor since then is reported as a gap too.
             let oldest: i64 = listener.query_one(&self.outbox.oldest(), &[]).await?.get(0);
-            Ok::<_, tokio_postgres::Error>((rows, oldest))
+            Ok::<_, tokio_postgres::Error>((rows, oldest, from))
         };
-        let (rows, oldest) = match within(&*self.runtime, self.config.timeout, "outbox replay", read).await {
-            Ok(Ok(read)) => read,
-            Ok(Err(error)) if error.is_closed() || listener.is_closed() => return,
-            Ok(Err(error)) => return self.replay_failed(channel, &describe(&error)),
-            Err(error) => return self.replay_failed(channel, &error.to_string()),
-        };
+        let (rows, oldest, from) =
+            match within(&*self.runtime, self.config.timeout, "outbox replay", read).await {
+                Ok(Ok(read)) => read,
+                Ok(Err(error)) if error.is_closed() || listener.is_closed() => {
+                    return self.replay_later(channel);
+                }
+                Ok(Err(error)) => return self.replay_failed(channel, &describe(&error)),
+                Err(error) => return self.replay_failed(channel, &error.to_string()),
+            };
         let mut state = self.state();
         let Some(local) = state.channels.get_mut(channel) else {
             return;
         };
         local.pending_replay = false;
-        if cursor > 0 && oldest > cursor + 1 {
+        let rewound = from < cursor;
+        if rewound {
+            log::warn!("subcast-postgres: the outbox is behind this node's position on {channel:?}");
+            local.cursor = Some(from);
+        }
+        if rewound || (from > 0 && oldest > from + 1) {
             log::warn!(
                 "subcast-postgres: outbox rows after this node's position on {channel:?} were deleted"
             );
@@ -656,6 +666,16 @@ impl Inner {
                 }
             }
         }
+    }
+
+    /// Delivery from the cursor on broke off (an outbox read failed): hold the channel's live
+    /// notifications back and queue a replay. If the session died, the reconnection's replay
+    /// comes first; either way nothing after the cursor is skipped.
+    fn replay_later(&self, channel: &str) {
+        if let Some(local) = self.state().channels.get_mut(channel) {
+            local.pending_replay = true;
+        }
+        let _ = self.notes.push(Note::Replay(channel.to_owned()));
     }
 
     fn replay_failed(&self, channel: &str, reason: &str) {

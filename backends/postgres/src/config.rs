@@ -36,10 +36,12 @@ pub struct PostgresConfig {
     pub reconnect_min: Duration,
     /// Longest delay between reconnection attempts (default 5 s).
     pub reconnect_max: Duration,
-    /// Wait for the outbox row to be flushed to disk before a publish returns (default `true`).
+    /// Wait for the outbox row to be flushed to disk before a publish returns (default `false`).
     ///
-    /// With `false` the publishing session runs with `synchronous_commit = off`: publishes
-    /// are faster, and a server crash may lose the last events of the outbox.
+    /// With `false` the publishing session runs with `synchronous_commit = off`: a publish
+    /// costs no disk flush (about 0.1 ms instead of a few ms on ordinary disks), and a
+    /// server crash may lose the last events written; nodes then receive a gap notice.
+    /// Lost connections lose nothing either way.
     pub synchronous_commit: bool,
 }
 
@@ -54,7 +56,7 @@ impl Default for PostgresConfig {
             timeout: Duration::from_secs(5),
             reconnect_min: Duration::from_millis(50),
             reconnect_max: Duration::from_secs(5),
-            synchronous_commit: true,
+            synchronous_commit: false,
         }
     }
 }

@@ -17,10 +17,10 @@ use tokio_postgres::{Client, Config, Connection, NoTls};
 compile_error!("subcast-postgres needs the `tokio` or the `smol` feature to open sockets");
 
 /// The socket a session runs over.
-#[cfg(feature = "tokio")]
+#[cfg(all(feature = "tokio", not(feature = "smol")))]
 pub(crate) type Socket = tokio::net::TcpStream;
 /// The socket a session runs over: async-net's, seen through tokio's io traits.
-#[cfg(all(feature = "smol", not(feature = "tokio")))]
+#[cfg(feature = "smol")]
 pub(crate) type Socket = tokio_util::compat::Compat<async_net::TcpStream>;
 
 /// A session's driver half: poll it for the client to make progress.
@@ -107,14 +107,14 @@ pub(crate) async fn connect(
     .await?
 }
 
-#[cfg(feature = "tokio")]
+#[cfg(all(feature = "tokio", not(feature = "smol")))]
 async fn open_socket(host: &str, port: u16) -> std::io::Result<Socket> {
     let stream = tokio::net::TcpStream::connect((host, port)).await?;
     stream.set_nodelay(true)?;
     Ok(stream)
 }
 
-#[cfg(all(feature = "smol", not(feature = "tokio")))]
+#[cfg(feature = "smol")]
 async fn open_socket(host: &str, port: u16) -> std::io::Result<Socket> {
     use tokio_util::compat::FuturesAsyncReadCompatExt;
     let stream = async_net::TcpStream::connect((host, port)).await?;

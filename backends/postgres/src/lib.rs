@@ -18,7 +18,8 @@
 //!   `LISTEN` identifiers are quoted, and `pg_notify` takes the channel as a parameter.
 //! - Notifications that are not valid events are counted in
 //!   [`BusStats::invalid_messages`](subcast_core::BusStats) and skipped with a log line.
-//! - Features: `tokio` (default) opens sockets with tokio, `smol` with async-net; enable one.
+//! - Features: `tokio` (default) opens sockets with tokio, `smol` with async-net (which
+//!   works under any runtime, so it is used when both are enabled).
 //!   tokio-postgres runs over them through `connect_raw`: no tokio runtime is needed.
 
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]

@@ -1,1 +1,171 @@
-fn main() {}
+//! Publish → frame on a second node, over Redis and PostgreSQL on loopback.
+//!
+//! For each bus: node A publishes, node B's executor (fed by B's bus stream) queues the frame.
+//! Latency is one event at a time (publish start → frame on B); throughput is 8 concurrent
+//! publishers on A until B has every frame. Run with
+//! `cargo bench -p subcast-redis --bench backends` (env `SUBCAST_REDIS_URL`,
+//! `SUBCAST_POSTGRES_URL`, `SUBCAST_BENCH_EVENTS` to override the defaults).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_lite::StreamExt;
+use subcast_core::runtime::BoxFuture;
+use subcast_core::{Event, EventBus, Runtime, SubscriptionExecutor, SubscriptionRequest};
+use subcast_postgres::{PostgresBus, PostgresConfig};
+use subcast_redis::{RedisBus, RedisConfig};
+
+#[derive(Debug)]
+struct BenchRuntime(tokio::runtime::Handle);
+
+impl Runtime for BenchRuntime {
+    fn spawn(&self, future: BoxFuture<'static, ()>) {
+        self.0.spawn(future);
+    }
+    fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {
+        Box::pin(tokio::time::sleep(duration))
+    }
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
+}
+
+struct Row {
+    name: &'static str,
+    p50: Duration,
+    p99: Duration,
+    per_second: f64,
+}
+
+async fn measure(
+    name: &'static str,
+    node_a: Arc<dyn EventBus>,
+    node_b: Arc<dyn EventBus>,
+    events: usize,
+) -> Row {
+    let runtime: Arc<dyn Runtime> = Arc::new(BenchRuntime(tokio::runtime::Handle::current()));
+    let channel = format!("bench-{:016x}", fastrand::u64(..));
+    let executor = Arc::new(SubscriptionExecutor::default());
+    let key = executor
+        .register_subscription(
+            SubscriptionRequest::new("bench", "1", "subscription { tick { n } }")
+                .channels([channel.as_str()]),
+        )
+        .unwrap();
+    let mut stream = node_b.subscribe(&channel).await.unwrap();
+    {
+        let executor = executor.clone();
+        runtime.spawn(Box::pin(async move {
+            while let Some(message) = stream.next().await {
+                let _ = executor.dispatch_bus_message(&message);
+            }
+        }));
+    }
+    let queue = executor.response_queue(key).unwrap();
+    let tick = |n: usize| {
+        Arc::new(Event::new(
+            "tick",
+            channel.as_str(),
+            serde_json::json!({ "n": n }),
+        ))
+    };
+
+    let mut latencies = Vec::with_capacity(events);
+    for n in 0..events + events / 10 {
+        let start = Instant::now();
+        node_a.publish(tick(n)).await.unwrap();
+        queue.recv().await.unwrap();
+        if n >= events / 10 {
+            latencies.push(start.elapsed());
+        }
+    }
+    latencies.sort_unstable();
+
+    let start = Instant::now();
+    let publishers: Vec<_> = (0..8)
+        .map(|p| {
+            let node_a = node_a.clone();
+            let tick: Vec<_> = (0..events / 8).map(|n| tick(p * events + n)).collect();
+            tokio::spawn(async move {
+                for event in tick {
+                    node_a.publish(event).await.unwrap();
+                }
+            })
+        })
+        .collect();
+    for _ in 0..(events / 8) * 8 {
+        queue.recv().await.unwrap();
+    }
+    for publisher in publishers {
+        publisher.await.unwrap();
+    }
+    let per_second = ((events / 8) * 8) as f64 / start.elapsed().as_secs_f64();
+    Row {
+        name,
+        p50: latencies[latencies.len() / 2],
+        p99: latencies[latencies.len() * 99 / 100],
+        per_second,
+    }
+}
+
+fn main() {
+    let events: usize = std::env::var("SUBCAST_BENCH_EVENTS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(5000);
+    let redis_url =
+        std::env::var("SUBCAST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
+    let postgres_url = std::env::var("SUBCAST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let rows =
+        tokio.block_on(async {
+            let runtime: Arc<dyn Runtime> = Arc::new(BenchRuntime(tokio::runtime::Handle::current()));
+            let mut rows = Vec::new();
+            let redis_node = |config: RedisConfig| {
+                let (url, runtime) = (redis_url.clone(), runtime.clone());
+                async move {
+                    Arc::new(RedisBus::connect(&url, runtime, config).await.unwrap()) as Arc<dyn EventBus>
+                }
+            };
+            let postgres_node = |config: PostgresConfig| {
+                let (url, runtime) = (postgres_url.clone(), runtime.clone());
+                async move {
+                    Arc::new(PostgresBus::connect(&url, runtime, config).await.unwrap()) as Arc<dyn EventBus>
+                }
+            };
+            for (name, config) in [
+                ("redis (pub/sub)", RedisConfig::default()),
+                ("redis (replay stream)", RedisConfig::default().replay(10_000)),
+            ] {
+                let (a, b) = (redis_node(config.clone()).await, redis_node(config).await);
+                rows.push(measure(name, a, b, events).await);
+            }
+            for (name, config) in [
+                ("postgres (default)", PostgresConfig::default()),
+                (
+                    "postgres (synchronous_commit on)",
+                    PostgresConfig::default().synchronous_commit(true),
+                ),
+            ] {
+                let (a, b) = (postgres_node(config.clone()).await, postgres_node(config).await);
+                rows.push(measure(name, a, b, events).await);
+            }
+            rows
+        });
+    println!("publish on node A → frame on node B, {events} events, loopback");
+    println!("{:<36} {:>10} {:>10} {:>12}", "bus", "p50", "p99", "events/s");
+    for row in rows {
+        println!(
+            "{:<36} {:>8.3}ms {:>8.3}ms {:>12.0}",
+            row.name,
+            row.p50.as_secs_f64() * 1e3,
+            row.p99.as_secs_f64() * 1e3,
+            row.per_second
+        );
+    }
+}

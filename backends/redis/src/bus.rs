@@ -492,7 +492,9 @@ impl Inner {
         };
         let (entries, info) = match within(&*self.runtime, self.config.timeout, "XRANGE", read).await {
             Ok(Ok(read)) => read,
-            Ok(Err(error)) if error.is_connection_dropped() || error.is_io_error() => return,
+            Ok(Err(error)) if error.is_connection_dropped() || error.is_io_error() => {
+                return self.replay_after_reconnecting(channel);
+            }
             Ok(Err(error)) => return self.replay_failed(channel, &error.to_string()),
             Err(error) => return self.replay_failed(channel, &error.to_string()),
         };
@@ -536,6 +538,14 @@ impl Inner {
                     self.invalid(channel, &reason);
                 }
             }
+        }
+    }
+
+    /// The connection died under a replay: hold live messages back until the reconnection's
+    /// replay, or the ones still queued from this connection would skip what was missed.
+    fn replay_after_reconnecting(&self, channel: &str) {
+        if let Some(local) = self.state().channels.get_mut(channel) {
+            local.pending_replay = true;
         }
     }
 

@@ -98,14 +98,14 @@ pub(crate) async fn connect(
 
 type Socket = Pin<Box<dyn redis::aio::AsyncStream + Send + Sync>>;
 
-#[cfg(feature = "tokio")]
+#[cfg(all(feature = "tokio", not(feature = "smol")))]
 async fn open_socket(host: &str, port: u16) -> std::io::Result<Socket> {
     let stream = tokio::net::TcpStream::connect((host, port)).await?;
     stream.set_nodelay(true)?;
     Ok(Box::pin(stream))
 }
 
-#[cfg(all(feature = "smol", not(feature = "tokio")))]
+#[cfg(feature = "smol")]
 async fn open_socket(host: &str, port: u16) -> std::io::Result<Socket> {
     use tokio_util::compat::FuturesAsyncReadCompatExt;
     let stream = async_net::TcpStream::connect((host, port)).await?;

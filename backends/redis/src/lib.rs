@@ -14,7 +14,8 @@
 //!   disconnection is reported to every stream as [`BusMessage::Gap`](subcast_core::BusMessage::Gap).
 //! - Messages that are not valid events are counted in
 //!   [`BusStats::invalid_messages`](subcast_core::BusStats) and skipped with a log line.
-//! - Features: `tokio` (default) opens sockets with tokio, `smol` with async-net; enable one.
+//! - Features: `tokio` (default) opens sockets with tokio, `smol` with async-net (which
+//!   works under any runtime, so it is used when both are enabled).
 //!   Background work always runs on the `Runtime` the host passes in.
 
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
