@@ -1,0 +1,600 @@
+//! `subcast._native.SubscriptionExecutor`: the engine as Python sees it.
+//!
+//! - Registration by `(connection_id, subscription_id)`; frames are then taken by
+//!   subscription id alone when it is unique, or with `connection_id=` when it is not.
+//! - `publish_event` converts the data with the GIL held, then publishes and dispatches
+//!   with it released; Python resolvers attach again, once per dispatch.
+//! - `next_event` (non-blocking), `recv_blocking` (GIL released), `recv` (an asyncio
+//!   future woken by the bridge thread, see [`crate::inbox`]).
+//! - `close()` completes every subscription, resolves every waiting future and joins the
+//!   bridge thread with the GIL released.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict};
+use serde_json::{json, Value};
+use subcast_core::{
+    Event, EventFilter, ExecutorConfig, OverflowPolicy, Resolver, SecurityContext,
+    SubscriptionExecutor as CoreExecutor, SubscriptionKey, SubscriptionRequest,
+};
+
+use crate::bridge::Bridge;
+use crate::bus::{EventBusConfig, Transport};
+use crate::convert::{self, Identifier};
+use crate::errors::{closed_error, conversion_error, raise, to_py_err};
+use crate::inbox::{Inbox, Taken, Wait};
+use crate::metrics::{self, Sample};
+use crate::resolver::PythonResolver;
+
+/// Distributes published events to registered GraphQL subscriptions as graphql-transport-ws frames.
+#[pyclass(frozen, subclass, module = "subcast._native")]
+#[derive(Debug)]
+pub struct SubscriptionExecutor {
+    core: Arc<CoreExecutor>,
+    transport: Transport,
+    bridge: Arc<Bridge>,
+    resolver: Arc<PythonResolver>,
+    handles: Mutex<Handles>,
+    closed: AtomicBool,
+}
+
+#[derive(Debug, Default)]
+struct Handles {
+    by_key: HashMap<SubscriptionKey, Handle>,
+    by_id: HashMap<String, Vec<SubscriptionKey>>,
+    by_connection: HashMap<String, Vec<SubscriptionKey>>,
+}
+
+#[derive(Debug)]
+struct Handle {
+    connection_id: String,
+    subscription_id: String,
+    inbox: Arc<Inbox>,
+    binding: Option<u64>,
+}
+
+impl Handles {
+    fn insert(&mut self, key: SubscriptionKey, handle: Handle) {
+        self.by_id
+            .entry(handle.subscription_id.clone())
+            .or_default()
+            .push(key);
+        self.by_connection
+            .entry(handle.connection_id.clone())
+            .or_default()
+            .push(key);
+        self.by_key.insert(key, handle);
+    }
+
+    fn remove(&mut self, key: SubscriptionKey) -> Option<Handle> {
+        let handle = self.by_key.remove(&key)?;
+        for (map, name) in [
+            (&mut self.by_id, &handle.subscription_id),
+            (&mut self.by_connection, &handle.connection_id),
+        ] {
+            if let Some(keys) = map.get_mut(name) {
+                keys.retain(|k| *k != key);
+                if keys.is_empty() {
+                    map.remove(name);
+                }
+            }
+        }
+        Some(handle)
+    }
+}
+
+#[pymethods]
+impl SubscriptionExecutor {
+    #[new]
+    #[pyo3(signature = (bus=None, *, queue_capacity=None, overflow=None, allow_anonymous=false))]
+    fn new(
+        py: Python<'_>,
+        bus: Option<&Bound<'_, PyAny>>,
+        queue_capacity: Option<usize>,
+        overflow: Option<&str>,
+        allow_anonymous: bool,
+    ) -> PyResult<Self> {
+        let bus = match bus.filter(|b| !b.is_none()) {
+            None => EventBusConfig {
+                kind: crate::bus::BusKind::Memory,
+            },
+            Some(bus) => bus
+                .cast::<EventBusConfig>()
+                .map(|b| b.get().clone())
+                .map_err(|_| {
+                    let message = format!("bus must be an EventBusConfig, not {}", convert::type_name(bus));
+                    conversion_error(py, message)
+                })?,
+        };
+        let mut config = ExecutorConfig::default().allow_anonymous(allow_anonymous);
+        if let Some(capacity) = queue_capacity {
+            if capacity == 0 {
+                return Err(raise(
+                    py,
+                    "InvalidRequestError",
+                    "queue_capacity must be at least 1",
+                    "BAD_REQUEST",
+                ));
+            }
+            config = config.queue_capacity(capacity);
+        }
+        if let Some(overflow) = overflow {
+            config = config.overflow(match overflow {
+                "drop_oldest" => OverflowPolicy::DropOldest,
+                "drop_newest" => OverflowPolicy::DropNewest,
+                "close" => OverflowPolicy::Close,
+                other => {
+                    let message = format!(
+                        "overflow must be \"drop_oldest\", \"drop_newest\" or \"close\", not {other:?}"
+                    );
+                    return Err(raise(py, "InvalidRequestError", message, "BAD_REQUEST"));
+                }
+            });
+        }
+        let core = Arc::new(CoreExecutor::new(config));
+        let transport = py
+            .detach(|| Transport::open(&bus, &core))
+            .map_err(|e| to_py_err(py, &e))?;
+        let bridge = Bridge::start().map_err(|e| {
+            raise(
+                py,
+                "SubcastError",
+                format!("cannot start the asyncio bridge thread: {e}"),
+                "INTERNAL_ERROR",
+            )
+        })?;
+        Ok(SubscriptionExecutor {
+            core,
+            transport,
+            bridge: Arc::new(bridge),
+            resolver: Arc::default(),
+            handles: Mutex::default(),
+            closed: AtomicBool::new(false),
+        })
+    }
+
+    /// Register a subscription; its frames are then taken by `subscription_id`.
+    #[pyo3(signature = (
+        connection_id, subscription_id, query, operation_name=None, variables=None, user_id=None,
+        tenant_id=None, roles=None, scopes=None, channels=None, resolver=None, filter=None, *,
+        federation_id=None, claims=None,
+    ))]
+    #[allow(clippy::too_many_arguments)]
+    fn register_subscription(
+        &self,
+        py: Python<'_>,
+        connection_id: &Bound<'_, PyAny>,
+        subscription_id: &Bound<'_, PyAny>,
+        query: &Bound<'_, PyAny>,
+        operation_name: Option<&Bound<'_, PyAny>>,
+        variables: Option<&Bound<'_, PyAny>>,
+        user_id: Option<&Bound<'_, PyAny>>,
+        tenant_id: Option<&Bound<'_, PyAny>>,
+        roles: Option<&Bound<'_, PyAny>>,
+        scopes: Option<&Bound<'_, PyAny>>,
+        channels: Option<&Bound<'_, PyAny>>,
+        resolver: Option<&Bound<'_, PyAny>>,
+        filter: Option<&Bound<'_, PyAny>>,
+        federation_id: Option<&Bound<'_, PyAny>>,
+        claims: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        self.ensure_open(py)?;
+        let connection_id = Identifier::extract(connection_id, "connection_id")?.0;
+        let subscription_id = Identifier::extract(subscription_id, "subscription_id")?.0;
+        let query = convert::optional_string(Some(query), "query")?
+            .ok_or_else(|| conversion_error(py, "query must be a str, not None"))?;
+        let operation_name = convert::optional_string(operation_name, "operation_name")?;
+        let variables = convert::to_json_object(variables, "variables")?;
+        let user_id = Identifier::extract_optional(user_id, "user_id")?.map(|i| i.0);
+        let tenant_id = Identifier::extract_optional(tenant_id, "tenant_id")?.map(|i| i.0);
+        let roles = convert::string_list(roles, "roles")?.unwrap_or_default();
+        let scopes = convert::string_list(scopes, "scopes")?.unwrap_or_default();
+        let channels = convert::string_list(channels, "channels")?;
+        let federation_id = Identifier::extract_optional(federation_id, "federation_id")?.map(|i| i.0);
+        let claims = convert::to_json_object(claims, "claims")?;
+        let filter = event_filter(py, filter)?;
+        let resolver = match resolver.filter(|r| !r.is_none()) {
+            None => None,
+            Some(callable) if callable.is_callable() => Some(callable.clone().unbind()),
+            Some(other) => {
+                let message = format!("resolver must be callable, not {}", convert::type_name(other));
+                return Err(conversion_error(py, message));
+            }
+        };
+        let context = json!({
+            "user_id": user_id,
+            "tenant_id": tenant_id,
+            "roles": roles,
+            "scopes": scopes,
+            "federation_id": federation_id,
+            "claims": claims,
+        });
+        let security = match user_id {
+            Some(user_id) => {
+                let mut security = SecurityContext::new(user_id)
+                    .with_roles(roles)
+                    .with_scopes(scopes);
+                if let Some(tenant) = tenant_id {
+                    security = security.with_tenant(tenant);
+                }
+                if let Some(federation) = federation_id {
+                    security = security.with_federation(federation);
+                }
+                if let Value::Object(claims) = claims {
+                    for (name, value) in claims {
+                        security = security.with_claim(name, value);
+                    }
+                }
+                Some(security)
+            }
+            None if tenant_id.is_some()
+                || federation_id.is_some()
+                || !roles.is_empty()
+                || !scopes.is_empty() =>
+            {
+                let message = "tenant_id, federation_id, roles and scopes describe a user: pass user_id too";
+                return Err(raise(py, "InvalidRequestError", message, "BAD_REQUEST"));
+            }
+            None => None,
+        };
+
+        let binding = resolver.map(|callable| self.resolver.bind(callable, context));
+        let mut request = SubscriptionRequest::new(
+            connection_id.as_str(),
+            subscription_id.as_str(),
+            match binding {
+                Some(id) => PythonResolver::tag_query(&query, id),
+                None => query,
+            },
+        )
+        .variables(variables);
+        if let Some(security) = security {
+            request = request.security_context(security);
+        }
+        if let Some(filter) = filter {
+            request = request.filter(filter);
+        }
+        if let Some(name) = operation_name {
+            request = request.operation_name(name);
+        }
+        if let Some(channels) = channels {
+            request = request.channels(channels);
+        }
+        if binding.is_some() {
+            request = request.resolver(self.resolver.clone() as Arc<dyn Resolver>);
+        }
+        let core = self.core.clone();
+        let registered = py.detach(move || {
+            let key = core.register_subscription(request)?;
+            core.response_queue(key).map(|queue| (key, queue))
+        });
+        let (key, queue) = match registered {
+            Ok(registered) => registered,
+            Err(error) => {
+                if let Some(id) = binding {
+                    self.resolver.release(id);
+                }
+                return Err(to_py_err(py, &error));
+            }
+        };
+        let handle = Handle {
+            connection_id,
+            subscription_id,
+            inbox: Inbox::new(queue, self.bridge.clone()),
+            binding,
+        };
+        self.handles().insert(key, handle);
+        Ok(())
+    }
+
+    /// End one subscription; its waiting `recv` calls return `None`.
+    #[pyo3(signature = (subscription_id, *, connection_id=None))]
+    fn complete_subscription(
+        &self,
+        py: Python<'_>,
+        subscription_id: &Bound<'_, PyAny>,
+        connection_id: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        self.ensure_open(py)?;
+        let (key, _) = self.lookup(py, subscription_id, connection_id)?;
+        self.complete_keys(py, &[key]);
+        Ok(())
+    }
+
+    /// End every subscription of a connection; returns how many there were.
+    fn complete_connection(&self, py: Python<'_>, connection_id: &Bound<'_, PyAny>) -> PyResult<usize> {
+        self.ensure_open(py)?;
+        let connection_id = Identifier::extract(connection_id, "connection_id")?.0;
+        let keys = self.handles().by_connection.get(&connection_id).cloned();
+        match keys {
+            Some(keys) => Ok(self.complete_keys(py, &keys)),
+            None => Err(to_py_err(
+                py,
+                &subcast_core::Error::UnknownConnection(connection_id),
+            )),
+        }
+    }
+
+    /// Publish an event; returns the number of frames queued for this process's subscribers.
+    #[pyo3(signature = (event_type, channel, data=None, tenant_id=None, *, correlation_id=None, event_id=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn publish_event(
+        &self,
+        py: Python<'_>,
+        event_type: &Bound<'_, PyAny>,
+        channel: &Bound<'_, PyAny>,
+        data: Option<&Bound<'_, PyAny>>,
+        tenant_id: Option<&Bound<'_, PyAny>>,
+        correlation_id: Option<&Bound<'_, PyAny>>,
+        event_id: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<usize> {
+        self.ensure_open(py)?;
+        let event_type = convert::optional_string(Some(event_type), "event_type")?
+            .ok_or_else(|| conversion_error(py, "event_type must be a str, not None"))?;
+        let channel = convert::optional_string(Some(channel), "channel")?
+            .ok_or_else(|| conversion_error(py, "channel must be a str, not None"))?;
+        let data = match data {
+            Some(data) => convert::to_json(data, "data")?,
+            None => Value::Null,
+        };
+        let mut event = Event::new(event_type, channel, data);
+        if let Some(tenant) = Identifier::extract_optional(tenant_id, "tenant_id")? {
+            event = event.with_tenant(tenant.0);
+        }
+        if let Some(correlation) = convert::optional_string(correlation_id, "correlation_id")? {
+            event = event.with_correlation_id(correlation);
+        }
+        if let Some(id) = Identifier::extract_optional(event_id, "event_id")? {
+            event = event.with_id(id.0);
+        }
+        let event = Arc::new(event);
+        let report = py
+            .detach(|| self.transport.publish(event, &self.core))
+            .map_err(|e| to_py_err(py, &e))?;
+        Ok(report.delivered)
+    }
+
+    /// The next frame of a subscription without waiting: `bytes`, or `None` if there is none.
+    #[pyo3(signature = (subscription_id, *, connection_id=None))]
+    fn next_event<'py>(
+        &self,
+        py: Python<'py>,
+        subscription_id: &Bound<'py, PyAny>,
+        connection_id: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Option<Bound<'py, PyBytes>>> {
+        self.ensure_open(py)?;
+        let (_, inbox) = self.lookup(py, subscription_id, connection_id)?;
+        Ok(match inbox.take() {
+            Taken::Frame(frame) => Some(PyBytes::new(py, &frame)),
+            Taken::Empty | Taken::Ended => None,
+        })
+    }
+
+    /// Wait for the next frame with the GIL released; `None` once the subscription ended.
+    #[pyo3(signature = (subscription_id, timeout=None, *, connection_id=None))]
+    fn recv_blocking<'py>(
+        &self,
+        py: Python<'py>,
+        subscription_id: &Bound<'py, PyAny>,
+        timeout: Option<f64>,
+        connection_id: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Option<Bound<'py, PyBytes>>> {
+        self.ensure_open(py)?;
+        let timeout = match timeout {
+            None => None,
+            Some(t) if t.is_finite() && t >= 0.0 => Some(Duration::from_secs_f64(t)),
+            Some(t) => {
+                let message = format!("timeout must be a non-negative number of seconds, not {t}");
+                return Err(raise(py, "InvalidRequestError", message, "BAD_REQUEST"));
+            }
+        };
+        let (_, inbox) = self.lookup(py, subscription_id, connection_id)?;
+        let mut signal = Ok(());
+        let waited = py.detach(|| {
+            inbox.recv_blocking(timeout, || {
+                signal = Python::attach(|py| py.check_signals());
+                signal.is_err()
+            })
+        });
+        match waited {
+            Ok(frame) => Ok(frame.map(|f| PyBytes::new(py, &f))),
+            Err(Wait::Interrupted) => Err(signal.err().unwrap_or_else(|| closed_error(py))),
+            Err(Wait::TimedOut) => {
+                let error = subcast_core::Error::Timeout(timeout.unwrap_or_default());
+                Err(to_py_err(py, &error))
+            }
+        }
+    }
+
+    /// An awaitable of the next frame (`bytes`), or `None` once the subscription ended.
+    #[pyo3(signature = (subscription_id, *, connection_id=None))]
+    fn recv<'py>(
+        &self,
+        py: Python<'py>,
+        subscription_id: &Bound<'py, PyAny>,
+        connection_id: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        self.ensure_open(py)?;
+        let (_, inbox) = self.lookup(py, subscription_id, connection_id)?;
+        inbox.recv_future(py)
+    }
+
+    /// Every metric by name (security decisions, frames, rate limits, bus and pump counters).
+    fn get_metrics<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let engine = self.core.metrics_snapshot();
+        let registry = self.core.stats();
+        let (bus, pump) = self.transport.stats();
+        let dict = PyDict::new(py);
+        for (name, sample) in metrics::snapshot(&engine, &registry, &bus, pump.as_ref()) {
+            match sample {
+                Sample::Int(value) => dict.set_item(name, value)?,
+                Sample::Float(value) => dict.set_item(name, value)?,
+            }
+        }
+        Ok(dict)
+    }
+
+    /// The metrics in the Prometheus text exposition format.
+    fn metrics_prometheus(&self, py: Python<'_>) -> String {
+        py.detach(|| {
+            let (bus, pump) = self.transport.stats();
+            metrics::prometheus(&self.core.metrics_snapshot(), &bus, pump.as_ref())
+        })
+    }
+
+    /// Wait (GIL released) until the bus delivers `channel`'s events to this node; `False`
+    /// after `timeout` seconds. Subscribing a bus channel is asynchronous: a test that
+    /// publishes from another node waits for this first. Always `True` in memory.
+    #[pyo3(signature = (channel, timeout=5.0))]
+    fn wait_channel_ready(&self, py: Python<'_>, channel: &str, timeout: f64) -> PyResult<bool> {
+        self.ensure_open(py)?;
+        let timeout = Duration::try_from_secs_f64(timeout).map_err(|_| {
+            raise(
+                py,
+                "InvalidRequestError",
+                "timeout must be a non-negative number of seconds",
+                "BAD_REQUEST",
+            )
+        })?;
+        Ok(py.detach(|| self.transport.channel_ready(channel, timeout)))
+    }
+
+    /// Whether `close()` was called.
+    #[getter]
+    fn closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// End every subscription, wake every waiter and stop the executor's threads.
+    fn close(&self, py: Python<'_>) {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let handles = std::mem::take(&mut *self.handles());
+        let core = self.core.clone();
+        let keys: Vec<_> = handles.by_key.keys().copied().collect();
+        py.detach(|| {
+            for key in keys {
+                let _ = core.complete_subscription(key);
+            }
+        });
+        for handle in handles.by_key.values() {
+            handle.inbox.end(py);
+            if let Some(id) = handle.binding {
+                self.resolver.release(id);
+            }
+        }
+        py.detach(|| {
+            self.bridge.stop();
+            self.transport.shutdown();
+        });
+    }
+
+    fn __enter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    #[pyo3(signature = (*_exc))]
+    fn __exit__(&self, py: Python<'_>, _exc: &Bound<'_, pyo3::types::PyTuple>) -> bool {
+        self.close(py);
+        false
+    }
+}
+
+impl SubscriptionExecutor {
+    fn ensure_open(&self, py: Python<'_>) -> PyResult<()> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(closed_error(py));
+        }
+        Ok(())
+    }
+
+    fn handles(&self) -> MutexGuard<'_, Handles> {
+        self.handles.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn lookup(
+        &self,
+        py: Python<'_>,
+        subscription_id: &Bound<'_, PyAny>,
+        connection_id: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<(SubscriptionKey, Arc<Inbox>)> {
+        let subscription_id = Identifier::extract(subscription_id, "subscription_id")?.0;
+        let connection_id = Identifier::extract_optional(connection_id, "connection_id")?.map(|c| c.0);
+        let handles = self.handles();
+        let keys = handles.by_id.get(&subscription_id).map_or(&[][..], Vec::as_slice);
+        let mut matching = keys.iter().filter(|k| {
+            connection_id
+                .as_ref()
+                .is_none_or(|c| handles.by_key[k].connection_id == *c)
+        });
+        let (Some(key), None) = (matching.next(), matching.clone().next()) else {
+            let registered = keys.len();
+            drop(handles);
+            return Err(if registered == 0 || connection_id.is_some() {
+                let on = connection_id
+                    .map(|c| format!(" on connection {c:?}"))
+                    .unwrap_or_default();
+                let message = format!("unknown subscription {subscription_id:?}{on}");
+                raise(py, "UnknownSubscriptionError", message, "BAD_REQUEST")
+            } else {
+                let message = format!(
+                    "subscription id {subscription_id:?} is registered on {registered} connections: pass connection_id="
+                );
+                raise(py, "AmbiguousSubscriptionError", message, "BAD_REQUEST")
+            });
+        };
+        Ok((*key, handles.by_key[key].inbox.clone()))
+    }
+
+    fn complete_keys(&self, py: Python<'_>, keys: &[SubscriptionKey]) -> usize {
+        let removed: Vec<Handle> = {
+            let mut handles = self.handles();
+            keys.iter().filter_map(|k| handles.remove(*k)).collect()
+        };
+        let core = self.core.clone();
+        let keys = keys.to_vec();
+        py.detach(move || {
+            for key in keys {
+                let _ = core.complete_subscription(key);
+            }
+        });
+        for handle in &removed {
+            if let Some(id) = handle.binding {
+                self.resolver.release(id);
+            }
+        }
+        removed.len()
+    }
+}
+
+/// Read `filter=`: a dict (the JSON form) or its JSON text.
+fn event_filter(py: Python<'_>, filter: Option<&Bound<'_, PyAny>>) -> PyResult<Option<EventFilter>> {
+    let Some(filter) = filter.filter(|f| !f.is_none()) else {
+        return Ok(None);
+    };
+    let parsed = match filter.cast::<pyo3::types::PyString>() {
+        Ok(text) => EventFilter::from_json_str(text.to_str()?),
+        Err(_) => EventFilter::from_json(&convert::to_json(filter, "filter")?),
+    };
+    parsed
+        .map(Some)
+        .map_err(|e| to_py_err(py, &subcast_core::Error::InvalidFilter(e)))
+}
+
+impl Drop for SubscriptionExecutor {
+    fn drop(&mut self) {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        for key in self.handles().by_key.keys() {
+            let _ = self.core.complete_subscription(*key);
+        }
+        // Never join here: the bridge thread may be waiting for the GIL this thread holds.
+        self.bridge.request_stop();
+    }
+}

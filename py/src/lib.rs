@@ -1,0 +1,40 @@
+//! subcast-py: the `subcast._native` extension module behind the Python package `subcast`.
+//!
+//! - [`executor`]: `SubscriptionExecutor`, the engine as Python sees it.
+//! - [`bus`]: `EventBusConfig` and the opened bus.
+//! - [`resolver`]: Python callables as the engine's batch resolver.
+//! - [`inbox`] and [`bridge`]: frames for `next_event`, `recv_blocking` and asyncio `recv`.
+//! - [`convert`]: every conversion between Python objects and JSON.
+//! - [`errors`]: engine errors as `subcast.errors` exceptions.
+//! - [`metrics`]: the metrics dict and its Prometheus exposition.
+//! - [`runtime`]: the async runtime each executor owns.
+
+#![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
+
+use pyo3::prelude::*;
+
+pub mod bridge;
+pub mod bus;
+pub mod convert;
+pub mod errors;
+pub mod executor;
+pub mod inbox;
+pub mod metrics;
+pub mod resolver;
+pub mod runtime;
+
+/// The async runtime this build runs its background work on: `"smol"` or `"tokio"`.
+#[pyfunction(name = "runtime")]
+fn runtime_name() -> &'static str {
+    runtime::NAME
+}
+
+/// The engine of the `subcast` package.
+#[pymodule]
+fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
+    module.add_class::<executor::SubscriptionExecutor>()?;
+    module.add_class::<bus::EventBusConfig>()?;
+    module.add_function(wrap_pyfunction!(runtime_name, module)?)?;
+    module.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}

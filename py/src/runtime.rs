@@ -1,0 +1,104 @@
+//! The async runtime an executor owns: smol by default, tokio with the `tokio` feature.
+//!
+//! - [`OwnedRuntime`]: the runtime as `Arc<dyn Runtime>` for the bus and the pump, a way to
+//!   block on a future from a Python thread, and a `shutdown` that joins its threads.
+//! - [`NAME`]: which adapter this build uses.
+//!
+//! Each executor starts its own (no process-global runtime); nothing Python runs on it.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use subcast_core::Runtime;
+
+/// The adapter this build runs on.
+pub const NAME: &str = if cfg!(feature = "tokio") { "tokio" } else { "smol" };
+
+/// A runtime started for one executor.
+#[derive(Debug)]
+pub struct OwnedRuntime {
+    inner: Inner,
+}
+
+#[cfg(feature = "tokio")]
+#[derive(Debug)]
+struct Inner {
+    runtime: Arc<subcast_tokio::TokioRuntime>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+#[cfg(all(feature = "smol", not(feature = "tokio")))]
+#[derive(Debug)]
+struct Inner {
+    runtime: Arc<subcast_smol::SmolRuntime>,
+}
+
+#[cfg(not(any(feature = "smol", feature = "tokio")))]
+compile_error!("subcast-py needs the `smol` or the `tokio` feature");
+
+impl OwnedRuntime {
+    /// Start the runtime's thread.
+    #[cfg(feature = "tokio")]
+    pub fn start() -> std::io::Result<Self> {
+        let tokio = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let runtime = Arc::new(subcast_tokio::TokioRuntime::new(tokio.handle().clone()));
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("subcast-tokio".into())
+            .spawn(move || {
+                let _ = tokio.block_on(stopped);
+            })?;
+        Ok(OwnedRuntime {
+            inner: Inner {
+                runtime,
+                stop: Some(stop),
+                thread: Some(thread),
+            },
+        })
+    }
+
+    /// Start the runtime's thread.
+    #[cfg(all(feature = "smol", not(feature = "tokio")))]
+    pub fn start() -> std::io::Result<Self> {
+        Ok(OwnedRuntime {
+            inner: Inner {
+                runtime: Arc::new(subcast_smol::SmolRuntime::with_threads(1)),
+            },
+        })
+    }
+
+    /// The runtime as the engine takes it.
+    pub fn runtime(&self) -> Arc<dyn Runtime> {
+        self.inner.runtime.clone()
+    }
+
+    /// Run `future` to completion on the calling thread (which must not hold the GIL).
+    pub fn block_on<F: Future>(&self, future: F) -> F::Output {
+        #[cfg(feature = "tokio")]
+        {
+            self.inner.runtime.handle().block_on(future)
+        }
+        #[cfg(not(feature = "tokio"))]
+        {
+            futures_lite::future::block_on(future)
+        }
+    }
+
+    /// Stop the runtime and join its threads.
+    pub fn shutdown(&mut self) {
+        #[cfg(feature = "tokio")]
+        {
+            if let Some(stop) = self.inner.stop.take() {
+                let _ = stop.send(());
+            }
+            if let Some(thread) = self.inner.thread.take() {
+                let _ = thread.join();
+            }
+        }
+        #[cfg(not(feature = "tokio"))]
+        self.inner.runtime.shutdown();
+    }
+}
