@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use common::*;
 use serde_json::json;
-use subcast_core::{Event, EventBus, SubscriptionExecutor, SubscriptionRequest};
+use subcast_core::{Event, EventBus, ExecutorConfig, SubscriptionExecutor, SubscriptionRequest};
 use subcast_postgres::{PostgresBus, PostgresConfig};
 
 async fn bus(config: PostgresConfig) -> PostgresBus {
@@ -33,8 +33,12 @@ async fn an_event_published_on_one_node_reaches_every_subscriber_on_every_node_o
         bus(PostgresConfig::default()).await,
     );
     let (node_a, node_b) = (
-        Arc::new(SubscriptionExecutor::default()),
-        Arc::new(SubscriptionExecutor::default()),
+        Arc::new(SubscriptionExecutor::new(
+            ExecutorConfig::default().allow_anonymous(true),
+        )),
+        Arc::new(SubscriptionExecutor::new(
+            ExecutorConfig::default().allow_anonymous(true),
+        )),
     );
     let on_a = node_a
         .register_subscription(subscribe_request("a", &channel))

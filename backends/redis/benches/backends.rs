@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use futures_lite::StreamExt;
 use subcast_core::runtime::BoxFuture;
-use subcast_core::{Event, EventBus, Runtime, SubscriptionExecutor, SubscriptionRequest};
+use subcast_core::{Event, EventBus, ExecutorConfig, Runtime, SubscriptionExecutor, SubscriptionRequest};
 use subcast_postgres::{PostgresBus, PostgresConfig};
 use subcast_redis::{RedisBus, RedisConfig};
 
@@ -45,7 +45,9 @@ async fn measure(
 ) -> Row {
     let runtime: Arc<dyn Runtime> = Arc::new(BenchRuntime(tokio::runtime::Handle::current()));
     let channel = format!("bench-{:016x}", fastrand::u64(..));
-    let executor = Arc::new(SubscriptionExecutor::default());
+    let executor = Arc::new(SubscriptionExecutor::new(
+        ExecutorConfig::default().allow_anonymous(true),
+    ));
     let key = executor
         .register_subscription(
             SubscriptionRequest::new("bench", "1", "subscription { tick { n } }")

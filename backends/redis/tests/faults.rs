@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use common::*;
 use serde_json::json;
-use subcast_core::{BusMessage, Event, EventBus, SubscriptionExecutor, SubscriptionRequest};
+use subcast_core::{BusMessage, Event, EventBus, ExecutorConfig, SubscriptionExecutor, SubscriptionRequest};
 use subcast_redis::{RedisBus, RedisConfig};
 
 static ONE_KILL_AT_A_TIME: async_lock::Mutex<()> = async_lock::Mutex::new(());
@@ -89,7 +89,9 @@ async fn without_replay_a_killed_connection_is_signalled_as_a_gap_and_delivery_r
     let subscriber = bus(RedisConfig::default()).await;
     let channel = unique("gapped");
     let runtime = TokioTestRuntime::current();
-    let node = Arc::new(SubscriptionExecutor::default());
+    let node = Arc::new(SubscriptionExecutor::new(
+        ExecutorConfig::default().allow_anonymous(true),
+    ));
     let key = node
         .register_subscription(
             SubscriptionRequest::new("c", "1", "subscription { counted { n } }").channels([channel.as_str()]),
