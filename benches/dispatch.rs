@@ -3,7 +3,12 @@
 //! Series, for N = 100, 10k, 100k subscriptions to the same document:
 //! - `subcast`: `SubscriptionExecutor::dispatch_event_to_subscriptions` (projection resolver,
 //!   one resolution and encoding per cohort, id spliced per subscriber); every queue has a
-//!   registered listener, so each push also wakes a waiter.
+//!   registered listener, so each push also wakes a waiter. Anonymous subscribers, security
+//!   policies off.
+//! - `policies_on`: the same dispatch with every policy on: each subscriber is its own user
+//!   of one tenant and federation, with roles, scopes and an event filter; RBAC map, required
+//!   scopes, row filter, per-user delivery buckets and subscription maxima are all enforced
+//!   (limits high enough that nothing is refused).
 //! - `naive`: the seed's design: per subscriber, project, build the frame as a
 //!   `serde_json::Value`, serialize it, push it into a `Mutex<VecDeque>`, all as futures
 //!   joined with `join_all`.
@@ -19,8 +24,9 @@ use std::time::{Duration, Instant};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use serde_json::{json, Map, Value};
 use subcast::{
-    DocumentLimits, Event, ProjectionResolver, ResponseQueue, SubscriptionDocument, SubscriptionExecutor,
-    SubscriptionRequest,
+    BucketConfig, DocumentLimits, Event, EventFilter, ExecutorConfig, ProjectionResolver, RateLimits,
+    RbacPolicy, ResponseQueue, ScopePolicy, SecurityContext, SecurityPolicies, SubscriptionDocument,
+    SubscriptionExecutor, SubscriptionRequest,
 };
 
 const QUERY: &str = "subscription { users { id name email } }";
@@ -34,9 +40,13 @@ fn event() -> Arc<Event> {
     ))
 }
 
-/// An executor with `n` subscriptions, one per connection, and their queues.
+/// An executor with `n` anonymous subscriptions, one per connection, policies off, and
+/// their queues.
 fn executor_with(n: usize) -> (SubscriptionExecutor, Vec<Arc<ResponseQueue>>) {
-    let executor = SubscriptionExecutor::default();
+    let config = ExecutorConfig::default()
+        .allow_anonymous(true)
+        .security(SecurityPolicies::disabled());
+    let executor = SubscriptionExecutor::new(config);
     let queues = (0..n)
         .map(|i| {
             let key = executor
@@ -46,6 +56,52 @@ fn executor_with(n: usize) -> (SubscriptionExecutor, Vec<Arc<ResponseQueue>>) {
         })
         .collect();
     (executor, queues)
+}
+
+/// An executor with `n` subscriptions of `n` users, every policy and limit on, and their queues.
+fn executor_with_policies(n: usize) -> (SubscriptionExecutor, Vec<Arc<ResponseQueue>>) {
+    let policies = SecurityPolicies::default()
+        .scope(ScopePolicy::default().require_scopes("users", ["users:read"]))
+        .rbac(RbacPolicy::default().allow("users.email", ["support"]));
+    let plenty = BucketConfig::new(u32::MAX, 1e9);
+    let limits = RateLimits::default()
+        .deliveries(plenty)
+        .subscription_creation(plenty)
+        .max_subscriptions_per_connection(100)
+        .max_subscriptions_per_user(100);
+    let executor =
+        SubscriptionExecutor::new(ExecutorConfig::default().security(policies).rate_limits(limits));
+    let filter = EventFilter::new().exists("id").contains("email", "@");
+    let queues = (0..n)
+        .map(|i| {
+            let context = SecurityContext::new(format!("user-{i}"))
+                .with_tenant("acme")
+                .with_federation("eu")
+                .with_roles(["support"])
+                .with_scopes(["users:read"]);
+            let request = SubscriptionRequest::new(format!("conn-{i}"), "1", QUERY)
+                .security_context(context)
+                .filter(filter.clone());
+            let key = executor
+                .register_subscription(request)
+                .expect("valid subscription");
+            executor.response_queue(key).expect("registered")
+        })
+        .collect();
+    (executor, queues)
+}
+
+/// The event of `policies_on`: of the subscribers' tenant and federation, owned by nobody.
+fn tenant_event() -> Arc<Event> {
+    Arc::new(
+        Event::new(
+            "userCreated",
+            "users",
+            json!({"id": "u-123", "name": "Alice", "email": "alice@example.com", "password_hash": "x",
+                   "federation_id": "eu"}),
+        )
+        .with_tenant("acme"),
+    )
 }
 
 /// Register a waiting listener on every queue, as a WebSocket task blocked in `recv` would.
@@ -69,28 +125,45 @@ fn subcast_dispatch(c: &mut Criterion) {
     group.sample_size(20).measurement_time(Duration::from_secs(4));
     for n in SIZES {
         group.throughput(Throughput::Elements(n as u64));
-        let (executor, queues) = executor_with(n);
-        let mut listeners: Vec<_> = (0..n).map(|_| None).collect();
         let event = event();
-        group.bench_function(BenchmarkId::new("subcast", n), |b| {
-            b.iter_custom(|iters| {
-                let mut total = Duration::ZERO;
-                for _ in 0..iters {
-                    listen_all(&queues, &mut listeners);
-                    let start = Instant::now();
-                    let report = executor.dispatch_event_to_subscriptions(black_box(&event));
-                    total += start.elapsed();
-                    assert_eq!(report.expect("valid event").delivered, n);
-                    drain_all(&queues, &mut listeners);
-                }
-                total
-            })
-        });
+        executor_dispatch(&mut group, "subcast", n, executor_with(n), &event);
+        executor_dispatch(
+            &mut group,
+            "policies_on",
+            n,
+            executor_with_policies(n),
+            &tenant_event(),
+        );
         if n <= 10_000 {
             naive_dispatch(&mut group, n, &event);
         }
     }
     group.finish();
+}
+
+/// One series of `SubscriptionExecutor::dispatch_event_to_subscriptions`, every queue listened to.
+fn executor_dispatch(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    series: &str,
+    n: usize,
+    (executor, queues): (SubscriptionExecutor, Vec<Arc<ResponseQueue>>),
+    event: &Arc<Event>,
+) {
+    let mut listeners: Vec<_> = (0..n).map(|_| None).collect();
+    group.bench_function(BenchmarkId::new(series, n), |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                listen_all(&queues, &mut listeners);
+                let start = Instant::now();
+                let report = executor.dispatch_event_to_subscriptions(black_box(event));
+                total += start.elapsed();
+                assert_eq!(report.expect("valid event").delivered, n);
+                drain_all(&queues, &mut listeners);
+            }
+            total
+        })
+    });
 }
 
 /// The seed checklist's design: per-subscriber work joined with `join_all`.
