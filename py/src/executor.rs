@@ -423,6 +423,20 @@ impl SubscriptionExecutor {
         inbox.recv_future(py)
     }
 
+    /// A receiver of one subscription's frames that outlives its registration: after
+    /// `complete_subscription`, its `recv()` returns what was queued, then `None`.
+    #[pyo3(signature = (subscription_id, *, connection_id=None))]
+    fn receiver(
+        &self,
+        py: Python<'_>,
+        subscription_id: &Bound<'_, PyAny>,
+        connection_id: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<FrameReceiver> {
+        self.ensure_open(py)?;
+        let (_, inbox) = self.lookup(py, subscription_id, connection_id)?;
+        Ok(FrameReceiver { inbox })
+    }
+
     /// Every metric by name (security decisions, frames, rate limits, bus and pump counters).
     fn get_metrics<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let engine = self.core.metrics_snapshot();
@@ -569,6 +583,29 @@ impl SubscriptionExecutor {
             }
         }
         removed.len()
+    }
+}
+
+/// One subscription's frames, held past its completion (what `frames()` iterates).
+#[pyclass(frozen, module = "subcast._native")]
+#[derive(Debug)]
+pub struct FrameReceiver {
+    inbox: Arc<Inbox>,
+}
+
+#[pymethods]
+impl FrameReceiver {
+    /// An awaitable of the next frame, or `None` once the subscription ended.
+    fn recv<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        self.inbox.recv_future(py)
+    }
+
+    /// The next frame without waiting, or `None`.
+    fn next_event<'py>(&self, py: Python<'py>) -> Option<Bound<'py, PyBytes>> {
+        match self.inbox.take() {
+            Taken::Frame(frame) => Some(PyBytes::new(py, &frame)),
+            Taken::Empty | Taken::Ended => None,
+        }
     }
 }
 

@@ -34,6 +34,7 @@ fn runtime_name() -> &'static str {
 fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<executor::SubscriptionExecutor>()?;
     module.add_class::<bus::EventBusConfig>()?;
+    module.add_class::<executor::FrameReceiver>()?;
     module.add_function(wrap_pyfunction!(runtime_name, module)?)?;
     module.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())

@@ -72,10 +72,8 @@ class SubscriptionExecutor(_native.SubscriptionExecutor):
 
         Waiting is a wake-up, not a poll; cancelling the consuming task loses no frame.
         """
-        while True:
-            frame = await self.recv(subscription_id, connection_id=connection_id)
-            if frame is None:
-                return
+        receiver = self.receiver(subscription_id, connection_id=connection_id)
+        while (frame := await receiver.recv()) is not None:
             yield frame
 
     async def __aenter__(self) -> SubscriptionExecutor:

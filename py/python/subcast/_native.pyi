@@ -48,6 +48,14 @@ class EventBusConfig:
     def url(self) -> str | None:
         """The connection URL (``None`` for the in-memory bus)."""
 
+class FrameReceiver:
+    """One subscription's frames, held past its completion."""
+
+    def recv(self) -> asyncio.Future[bytes | None]:
+        """Await the next frame; ``None`` once the subscription ended."""
+    def next_event(self) -> bytes | None:
+        """The next frame without waiting, or ``None``."""
+
 class SubscriptionExecutor:
     """Distributes published events to registered GraphQL subscriptions as graphql-transport-ws frames."""
 
@@ -153,7 +161,16 @@ class SubscriptionExecutor:
         Call it from a running event loop. It wakes when a frame is queued; cancelling it
         loses no frame.
         """
-    def get_metrics(self) -> dict[str, int]:
+    def receiver(
+        self, subscription_id: Identifier, *, connection_id: Identifier | None = None
+    ) -> FrameReceiver:
+        """A receiver of this subscription's frames that outlives ``complete_subscription``."""
+    def wait_channel_ready(self, channel: str, timeout: float = 5.0) -> bool:
+        """Wait (GIL released) until the bus delivers ``channel``'s events to this node.
+
+        Subscribing a bus channel is asynchronous; always ``True`` for the in-memory bus.
+        """
+    def get_metrics(self) -> dict[str, int | float]:
         """Every metric by name: subscriptions, frames delivered and dropped, bus counters."""
     def metrics_prometheus(self) -> str:
         """The metrics in the Prometheus text exposition format."""
