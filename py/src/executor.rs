@@ -537,6 +537,13 @@ impl SubscriptionExecutor {
         subscription_id: &Bound<'_, PyAny>,
         connection_id: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<(SubscriptionKey, Arc<Inbox>)> {
+        // The common case, a `str` id unique across connections, allocates nothing.
+        if let (Ok(id), None) = (subscription_id.cast::<pyo3::types::PyString>(), connection_id) {
+            let handles = self.handles();
+            if let Some([key]) = handles.by_id.get(id.to_str()?).map(Vec::as_slice) {
+                return Ok((*key, handles.by_key[key].inbox.clone()));
+            }
+        }
         let subscription_id = Identifier::extract(subscription_id, "subscription_id")?.0;
         let connection_id = Identifier::extract_optional(connection_id, "connection_id")?.map(|c| c.0);
         let handles = self.handles();
