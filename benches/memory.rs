@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicIsize, Ordering};
 
 use std::sync::Arc;
 
-use subcast::{Event, SubscriptionExecutor, SubscriptionRequest};
+use subcast::{Event, ExecutorConfig, SubscriptionExecutor, SubscriptionRequest};
 
 struct Counting;
 
@@ -34,7 +34,7 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
     }
-    let executor = SubscriptionExecutor::default();
+    let executor = SubscriptionExecutor::new(ExecutorConfig::default().allow_anonymous(true));
     let before = LIVE.load(Ordering::Relaxed);
     let keys: Vec<_> = (0..N)
         .map(|i| {

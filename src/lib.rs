@@ -10,7 +10,10 @@
 //! - `TokioRuntime` (feature `tokio`) and `SmolRuntime` (feature `smol`): the runtimes
 //!   subcast runs on; [`default_runtime`] picks one the way quinn does.
 //!
-//! Neither feature, one or both may be enabled. Without any, bring your own [`Runtime`]:
+//! - `RedisBus` (feature `redis`) and `PostgresBus` (feature `postgres`): buses that carry
+//!   events between nodes; they open sockets with whichever of `tokio` / `smol` is enabled.
+//!
+//! Neither runtime feature, one or both may be enabled. Without any, bring your own [`Runtime`]:
 //! the trait's documentation shows a complete one.
 
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
@@ -21,6 +24,11 @@ pub use subcast_core::*;
 pub use subcast_smol::SmolRuntime;
 #[cfg(feature = "tokio")]
 pub use subcast_tokio::TokioRuntime;
+
+#[cfg(feature = "postgres")]
+pub use subcast_postgres::{PostgresBus, PostgresConfig};
+#[cfg(feature = "redis")]
+pub use subcast_redis::{RedisBus, RedisConfig};
 
 use std::sync::Arc;
 

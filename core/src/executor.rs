@@ -842,7 +842,7 @@ impl SubscriptionExecutor {
     pub fn dispatch_bus_message(&self, message: &BusMessage) -> Result<DispatchReport> {
         match message {
             BusMessage::Event(event) => {
-                if event.origin == node_id() && self.take_loopback(&event.id) {
+                if self.take_local_echo(event) {
                     return Ok(DispatchReport {
                         duplicate: true,
                         ..DispatchReport::default()
@@ -956,12 +956,23 @@ impl SubscriptionExecutor {
 
     /// Forget an expected loop-back copy (the publish failed).
     pub(crate) fn forget_loopback(&self, event: &Event) {
-        self.take_loopback(&event.id);
+        self.loopback
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .ids
+            .remove(&event.id);
     }
 
-    fn take_loopback(&self, id: &str) -> bool {
-        let mut window = self.loopback.lock().unwrap_or_else(|e| e.into_inner());
-        window.ids.remove(id)
+    /// Whether `event`, received from a bus, is the copy of an event this executor already
+    /// dispatched through `publish_with_executor`; a copy is recognised once.
+    pub fn take_local_echo(&self, event: &Event) -> bool {
+        event.origin == node_id()
+            && self
+                .loopback
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .ids
+                .remove(&event.id)
     }
 
     fn subscription(&self, key: SubscriptionKey) -> Result<Arc<Subscription>> {

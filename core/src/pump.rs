@@ -40,7 +40,7 @@ use event_listener::{Event as Notify, EventListener, Listener};
 
 use crate::bus::{BusMessage, EventBus, EventStream};
 use crate::error::Result;
-use crate::event::{node_id, Event};
+use crate::event::Event;
 use crate::executor::{ChannelChange, DispatchChunk, DispatchReport, PreparedDispatch, SubscriptionExecutor};
 use crate::frame::GraphQLError;
 use crate::queue::{Mailbox, RecvTimeoutError};
@@ -715,17 +715,8 @@ fn handle(shared: &Shared, work: Work) {
 
 fn dispatch(shared: &Shared, event: &Arc<Event>) {
     let (executor, counters) = (&shared.executor, &shared.counters);
-    if event.origin == node_id() {
-        // Only the executor knows whether it already dispatched this event itself (its
-        // loop-back window is private), so it dispatches it in one go.
-        match executor.dispatch_bus_message(&BusMessage::Event(event.clone())) {
-            Ok(report) if report.duplicate => bump(&counters.duplicates_skipped),
-            Ok(report) => {
-                bump(&counters.events_dispatched);
-                counters.record(&report);
-            }
-            Err(_) => bump(&counters.invalid_events),
-        }
+    if executor.take_local_echo(event) {
+        bump(&counters.duplicates_skipped);
         return;
     }
     let prepared = match executor.prepare_dispatch(event) {
