@@ -420,6 +420,8 @@ struct Cohort {
     tenant: Option<Arc<str>>,
     federation: Option<Arc<str>>,
     filter: Option<EventFilter>,
+    /// The one context of every member, kept for resolvers that depend on it.
+    context: Option<SecurityContext>,
 }
 
 #[derive(Debug, Default)]
@@ -708,6 +710,7 @@ impl SubscriptionExecutor {
             }
         };
         let context = request.context.as_ref();
+        let resolver_reads_context = resolver.depends_on_context();
         Ok(Cohort {
             key: key.into(),
             document: Arc::new(document),
@@ -718,6 +721,7 @@ impl SubscriptionExecutor {
             tenant: context.and_then(|c| c.tenant_arc().cloned()),
             federation: context.and_then(|c| c.federation_arc().cloned()),
             filter: request.filter.clone().filter(|f| !f.is_empty()),
+            context: context.filter(|_| resolver_reads_context).cloned(),
         })
     }
 
@@ -1289,7 +1293,7 @@ impl Drop for ChannelWatch {
 fn resolve(resolver: &dyn Resolver, event: &Event, batch: &[&Arc<Cohort>]) -> Vec<ResolveResult> {
     let requests: Vec<ResolveRequest<'_>> = batch
         .iter()
-        .map(|c| ResolveRequest::new(&c.document, &c.variables))
+        .map(|c| ResolveRequest::new(&c.document, &c.variables).with_context(c.context.as_ref()))
         .collect();
     let (mut results, failure) =
         match catch_unwind(AssertUnwindSafe(|| resolver.resolve_batch(event, &requests))) {
@@ -1502,6 +1506,11 @@ fn cohort_key(
             .filter(|f| !f.is_empty())
             .map(EventFilter::canonical_json),
     );
+    // A resolver that reads the context makes frames per subscriber: the whole context is
+    // part of the key, so no frame crosses users.
+    let subscriber = context
+        .filter(|_| resolver.depends_on_context())
+        .map(|c| (c.user_id(), c.scopes(), c.claims()));
     let parts = (
         resolver_id,
         &request.operation_name,
@@ -1509,6 +1518,7 @@ fn cohort_key(
         &request.variables,
         &request.query,
         class,
+        subscriber,
     );
     serde_json::to_string(&parts).unwrap_or_default()
 }

@@ -12,6 +12,7 @@ use serde_json::{Map, Value};
 use crate::document::{SelectionSet, SubscriptionDocument};
 use crate::event::Event;
 use crate::frame::GraphQLError;
+use crate::security::SecurityContext;
 
 /// Code of the error returned when event data cannot be shaped by the selection set.
 pub const NON_OBJECT_DATA: &str = "NON_OBJECT_DATA";
@@ -27,12 +28,25 @@ pub struct ResolveRequest<'a> {
     pub document: &'a SubscriptionDocument,
     /// The subscription's variables, defaults applied.
     pub variables: &'a Map<String, Value>,
+    /// The subscriber's security context, given only to resolvers that
+    /// [depend on it](Resolver::depends_on_context): their cohorts hold one context each.
+    pub context: Option<&'a SecurityContext>,
 }
 
 impl<'a> ResolveRequest<'a> {
     /// A request for `document` with `variables`.
     pub fn new(document: &'a SubscriptionDocument, variables: &'a Map<String, Value>) -> Self {
-        ResolveRequest { document, variables }
+        ResolveRequest {
+            document,
+            variables,
+            context: None,
+        }
+    }
+
+    /// The same request, made on behalf of `context`.
+    pub fn with_context(mut self, context: Option<&'a SecurityContext>) -> Self {
+        self.context = context;
+        self
     }
 }
 
@@ -89,6 +103,13 @@ impl From<&ResolveError> for GraphQLError {
 pub trait Resolver: Send + Sync + Debug + 'static {
     /// Resolve `event` for each request; return exactly one result per request, in order.
     fn resolve_batch(&self, event: &Event, requests: &[ResolveRequest<'_>]) -> Vec<ResolveResult>;
+
+    /// Whether results depend on who subscribed. If so, subscribers with different security
+    /// contexts never share a cohort, and each request carries its context; otherwise
+    /// requests carry none, and one result serves every subscriber of a cohort.
+    fn depends_on_context(&self) -> bool {
+        false
+    }
 }
 
 /// The built-in resolver: `{<alias or field>: <event.data projected to the selection set>}`.

@@ -590,3 +590,53 @@ fn failing_a_channel_ends_its_subscriptions_with_an_error_frame() {
     );
     assert_eq!(executor.next_response(posts).unwrap(), None);
 }
+
+#[derive(Debug)]
+struct GreetingResolver;
+
+impl Resolver for GreetingResolver {
+    fn resolve_batch(&self, _event: &Event, requests: &[ResolveRequest<'_>]) -> Vec<ResolveResult> {
+        requests
+            .iter()
+            .map(|r| match r.context {
+                Some(context) => {
+                    Ok(json!({ r.document.response_key(): format!("hello {}", context.user_id()) }))
+                }
+                None => Err(ResolveError::new(
+                    "NO_CONTEXT",
+                    "the resolver needs the subscriber",
+                )),
+            })
+            .collect()
+    }
+
+    fn depends_on_context(&self) -> bool {
+        true
+    }
+}
+
+#[test]
+fn a_resolver_that_depends_on_the_context_resolves_per_subscriber_and_never_shares_frames() {
+    let executor = SubscriptionExecutor::default();
+    let resolver: Arc<dyn Resolver> = Arc::new(GreetingResolver);
+    let mut keys = Vec::new();
+    for user in ["ann", "bob", "ann"] {
+        let context = subcast_core::SecurityContext::new(user).with_tenant("t");
+        let request =
+            SubscriptionRequest::new(format!("conn-{}", keys.len()), "1", "subscription { greeting }")
+                .security_context(context)
+                .resolver(resolver.clone());
+        keys.push(executor.register_subscription(request).unwrap());
+    }
+    let event = Arc::new(Event::new("greeted", "greeting", json!({})).with_tenant("t"));
+    let report = executor.dispatch_event_to_subscriptions(&event).unwrap();
+    assert_eq!((report.delivered, report.cohorts), (3, 2));
+    let greetings: Vec<_> = keys
+        .iter()
+        .map(|key| frame(&executor, *key)["payload"]["data"]["greeting"].clone())
+        .collect();
+    assert_eq!(
+        greetings,
+        [json!("hello ann"), json!("hello bob"), json!("hello ann")]
+    );
+}
