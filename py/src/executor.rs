@@ -3,9 +3,10 @@
 //! - Registration by `(connection_id, subscription_id)`; frames are then taken by
 //!   subscription id alone when it is unique, or with `connection_id=` when it is not.
 //! - `publish_event` converts the data with the GIL held, then publishes and dispatches
-//!   with it released; Python resolvers attach again, once per dispatch.
+//!   with it released; Python resolvers attach again, once per callable the event reaches.
 //! - `next_event` (non-blocking), `recv_blocking` (GIL released), `recv` (an asyncio
-//!   future woken by the bridge thread, see [`crate::inbox`]).
+//!   future woken by the bridge thread, see [`crate::inbox`]); `next_events` and
+//!   `drain_connection` take many subscriptions' queued frames in one call.
 //! - `close()` completes every subscription, resolves every waiting future and joins the
 //!   bridge thread with the GIL released.
 
@@ -15,8 +16,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict};
-use serde_json::{json, Value};
+use pyo3::types::{PyBytes, PyDict, PyList, PyString};
+use serde_json::Value;
 use subcast_core::{
     Event, EventFilter, ExecutorConfig, OverflowPolicy, Resolver, SecurityContext,
     SubscriptionExecutor as CoreExecutor, SubscriptionKey, SubscriptionRequest,
@@ -28,7 +29,7 @@ use crate::convert::{self, Identifier};
 use crate::errors::{closed_error, conversion_error, raise, to_py_err};
 use crate::inbox::{Inbox, Taken, Wait};
 use crate::metrics::{self, Sample};
-use crate::resolver::PythonResolver;
+use crate::resolver::{CallableId, PythonResolvers};
 
 /// Distributes published events to registered GraphQL subscriptions as graphql-transport-ws frames.
 #[pyclass(frozen, subclass, module = "subcast._native")]
@@ -37,7 +38,7 @@ pub struct SubscriptionExecutor {
     core: Arc<CoreExecutor>,
     transport: Transport,
     bridge: Arc<Bridge>,
-    resolver: Arc<PythonResolver>,
+    resolvers: PythonResolvers,
     handles: Mutex<Handles>,
     closed: AtomicBool,
 }
@@ -54,7 +55,8 @@ struct Handle {
     connection_id: String,
     subscription_id: String,
     inbox: Arc<Inbox>,
-    binding: Option<u64>,
+    /// The Python resolver's callable, held until the subscription ends.
+    callable: Option<CallableId>,
 }
 
 impl Handles {
@@ -68,6 +70,14 @@ impl Handles {
             .or_default()
             .push(key);
         self.by_key.insert(key, handle);
+    }
+
+    /// The inbox of `subscription_id` if exactly one connection registered it.
+    fn unique_inbox(&self, subscription_id: &str) -> Option<Arc<Inbox>> {
+        match self.by_id.get(subscription_id).map(Vec::as_slice) {
+            Some([key]) => Some(self.by_key[key].inbox.clone()),
+            _ => None,
+        }
     }
 
     fn remove(&mut self, key: SubscriptionKey) -> Option<Handle> {
@@ -151,7 +161,7 @@ impl SubscriptionExecutor {
             core,
             transport,
             bridge: Arc::new(bridge),
-            resolver: Arc::default(),
+            resolvers: PythonResolvers::default(),
             handles: Mutex::default(),
             closed: AtomicBool::new(false),
         })
@@ -205,14 +215,6 @@ impl SubscriptionExecutor {
                 return Err(conversion_error(py, message));
             }
         };
-        let context = json!({
-            "user_id": user_id,
-            "tenant_id": tenant_id,
-            "roles": roles,
-            "scopes": scopes,
-            "federation_id": federation_id,
-            "claims": claims,
-        });
         let security = match user_id {
             Some(user_id) => {
                 let mut security = SecurityContext::new(user_id)
@@ -242,16 +244,8 @@ impl SubscriptionExecutor {
             None => None,
         };
 
-        let binding = resolver.map(|callable| self.resolver.bind(callable, context));
-        let mut request = SubscriptionRequest::new(
-            connection_id.as_str(),
-            subscription_id.as_str(),
-            match binding {
-                Some(id) => PythonResolver::tag_query(&query, id),
-                None => query,
-            },
-        )
-        .variables(variables);
+        let mut request = SubscriptionRequest::new(connection_id.as_str(), subscription_id.as_str(), query)
+            .variables(variables);
         if let Some(security) = security {
             request = request.security_context(security);
         }
@@ -264,9 +258,11 @@ impl SubscriptionExecutor {
         if let Some(channels) = channels {
             request = request.channels(channels);
         }
-        if binding.is_some() {
-            request = request.resolver(self.resolver.clone() as Arc<dyn Resolver>);
+        let resolver = resolver.map(|callable| self.resolvers.acquire(callable));
+        if let Some((_, resolver)) = &resolver {
+            request = request.resolver(resolver.clone() as Arc<dyn Resolver>);
         }
+        let callable = resolver.map(|(id, _)| id);
         let core = self.core.clone();
         let registered = py.detach(move || {
             let key = core.register_subscription(request)?;
@@ -275,8 +271,8 @@ impl SubscriptionExecutor {
         let (key, queue) = match registered {
             Ok(registered) => registered,
             Err(error) => {
-                if let Some(id) = binding {
-                    self.resolver.release(id);
+                if let Some(id) = callable {
+                    self.resolvers.release(id);
                 }
                 return Err(to_py_err(py, &error));
             }
@@ -285,7 +281,7 @@ impl SubscriptionExecutor {
             connection_id,
             subscription_id,
             inbox: Inbox::new(queue, self.bridge.clone()),
-            binding,
+            callable,
         };
         self.handles().insert(key, handle);
         Ok(())
@@ -374,6 +370,85 @@ impl SubscriptionExecutor {
         })
     }
 
+    /// The queued frames of many subscriptions in one call: `[(subscription_id, frame), ...]`,
+    /// each id as given, in the order of `subscription_ids`, then of the frames.
+    #[pyo3(signature = (subscription_ids, *, max_per_subscription=None))]
+    fn next_events<'py>(
+        &self,
+        py: Python<'py>,
+        subscription_ids: &Bound<'py, PyAny>,
+        max_per_subscription: Option<usize>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        self.ensure_open(py)?;
+        let limit = frame_limit(py, max_per_subscription)?;
+        let ids = subscription_ids.try_iter()?.collect::<PyResult<Vec<_>>>()?;
+        // One lock for every id found by the allocation-free path; the rest go through
+        // `lookup`, which raises for unknown and ambiguous ids.
+        let found: Vec<Option<Arc<Inbox>>> = {
+            let handles = self.handles();
+            ids.iter()
+                .map(|id| {
+                    let id = id.cast::<PyString>().ok()?;
+                    handles.unique_inbox(id.to_str().ok()?)
+                })
+                .collect()
+        };
+        let frames = PyList::empty(py);
+        let mut taken = Vec::new();
+        for (id, inbox) in ids.iter().zip(found) {
+            let inbox = match inbox {
+                Some(inbox) => inbox,
+                None => self.lookup(py, id, None)?.1,
+            };
+            inbox.take_into(limit, &mut taken);
+            for frame in taken.drain(..) {
+                frames.append((id, PyBytes::new(py, &frame)))?;
+            }
+        }
+        Ok(frames)
+    }
+
+    /// The queued frames of every subscription of a connection in one call:
+    /// `[(subscription_id, frame), ...]`, subscriptions in registration order. A
+    /// connection with no subscriptions has no frames.
+    #[pyo3(signature = (connection_id, *, max_per_subscription=None))]
+    fn drain_connection<'py>(
+        &self,
+        py: Python<'py>,
+        connection_id: &Bound<'py, PyAny>,
+        max_per_subscription: Option<usize>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        self.ensure_open(py)?;
+        let limit = frame_limit(py, max_per_subscription)?;
+        let connection_id = Identifier::extract(connection_id, "connection_id")?.0;
+        let subscriptions: Vec<(String, Arc<Inbox>)> = {
+            let handles = self.handles();
+            let keys = handles
+                .by_connection
+                .get(&connection_id)
+                .map_or(&[][..], Vec::as_slice);
+            keys.iter()
+                .map(|key| {
+                    let handle = &handles.by_key[key];
+                    (handle.subscription_id.clone(), handle.inbox.clone())
+                })
+                .collect()
+        };
+        let frames = PyList::empty(py);
+        let mut taken = Vec::new();
+        for (id, inbox) in subscriptions {
+            inbox.take_into(limit, &mut taken);
+            if taken.is_empty() {
+                continue;
+            }
+            let id = PyString::new(py, &id);
+            for frame in taken.drain(..) {
+                frames.append((&id, PyBytes::new(py, &frame)))?;
+            }
+        }
+        Ok(frames)
+    }
+
     /// Wait for the next frame with the GIL released; `None` once the subscription ended.
     #[pyo3(signature = (subscription_id, timeout=None, *, connection_id=None))]
     fn recv_blocking<'py>(
@@ -443,7 +518,9 @@ impl SubscriptionExecutor {
         let registry = self.core.stats();
         let (bus, pump) = self.transport.stats();
         let dict = PyDict::new(py);
-        for (name, sample) in metrics::snapshot(&engine, &registry, &bus, pump.as_ref()) {
+        for (name, sample) in
+            metrics::snapshot(&engine, &registry, &bus, pump.as_ref(), self.resolvers.stats())
+        {
             match sample {
                 Sample::Int(value) => dict.set_item(name, value)?,
                 Sample::Float(value) => dict.set_item(name, value)?,
@@ -456,7 +533,12 @@ impl SubscriptionExecutor {
     fn metrics_prometheus(&self, py: Python<'_>) -> String {
         py.detach(|| {
             let (bus, pump) = self.transport.stats();
-            metrics::prometheus(&self.core.metrics_snapshot(), &bus, pump.as_ref())
+            metrics::prometheus(
+                &self.core.metrics_snapshot(),
+                &bus,
+                pump.as_ref(),
+                self.resolvers.stats(),
+            )
         })
     }
 
@@ -498,8 +580,8 @@ impl SubscriptionExecutor {
         });
         for handle in handles.by_key.values() {
             handle.inbox.end(py);
-            if let Some(id) = handle.binding {
-                self.resolver.release(id);
+            if let Some(id) = handle.callable {
+                self.resolvers.release(id);
             }
         }
         py.detach(|| {
@@ -538,7 +620,7 @@ impl SubscriptionExecutor {
         connection_id: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<(SubscriptionKey, Arc<Inbox>)> {
         // The common case, a `str` id unique across connections, allocates nothing.
-        if let (Ok(id), None) = (subscription_id.cast::<pyo3::types::PyString>(), connection_id) {
+        if let (Ok(id), None) = (subscription_id.cast::<PyString>(), connection_id) {
             let handles = self.handles();
             if let Some([key]) = handles.by_id.get(id.to_str()?).map(Vec::as_slice) {
                 return Ok((*key, handles.by_key[key].inbox.clone()));
@@ -585,8 +667,8 @@ impl SubscriptionExecutor {
             }
         });
         for handle in &removed {
-            if let Some(id) = handle.binding {
-                self.resolver.release(id);
+            if let Some(id) = handle.callable {
+                self.resolvers.release(id);
             }
         }
         removed.len()
@@ -616,12 +698,26 @@ impl FrameReceiver {
     }
 }
 
+/// Read `max_per_subscription=`: at least 1, every queued frame when `None`.
+fn frame_limit(py: Python<'_>, max_per_subscription: Option<usize>) -> PyResult<usize> {
+    match max_per_subscription {
+        None => Ok(usize::MAX),
+        Some(0) => Err(raise(
+            py,
+            "InvalidRequestError",
+            "max_per_subscription must be at least 1",
+            "BAD_REQUEST",
+        )),
+        Some(limit) => Ok(limit),
+    }
+}
+
 /// Read `filter=`: a dict (the JSON form) or its JSON text.
 fn event_filter(py: Python<'_>, filter: Option<&Bound<'_, PyAny>>) -> PyResult<Option<EventFilter>> {
     let Some(filter) = filter.filter(|f| !f.is_none()) else {
         return Ok(None);
     };
-    let parsed = match filter.cast::<pyo3::types::PyString>() {
+    let parsed = match filter.cast::<PyString>() {
         Ok(text) => EventFilter::from_json_str(text.to_str()?),
         Err(_) => EventFilter::from_json(&convert::to_json(filter, "filter")?),
     };

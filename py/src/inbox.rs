@@ -1,6 +1,7 @@
 //! Inboxes: one subscription's frames as every kind of Python consumer takes them.
 //!
-//! - [`Inbox::take`]: the non-blocking take (`next_event`).
+//! - [`Inbox::take`] and [`Inbox::take_into`]: non-blocking takes (`next_event`,
+//!   `next_events`, `drain_connection`).
 //! - [`Inbox::recv_blocking`]: a blocking wait with the GIL released (`recv_blocking`).
 //! - [`Inbox::recv_future`]: an asyncio future resolved with the next frame (`recv`).
 //!
@@ -79,6 +80,17 @@ impl Inbox {
     pub fn take(&self) -> Taken {
         let mut state = self.lock();
         self.take_locked(&mut state)
+    }
+
+    /// Take up to `limit` frames without waiting, appending them to `frames`.
+    pub fn take_into(&self, limit: usize, frames: &mut Vec<Bytes>) {
+        let mut state = self.lock();
+        for _ in 0..limit {
+            match self.take_locked(&mut state) {
+                Taken::Frame(frame) => frames.push(frame),
+                Taken::Empty | Taken::Ended => return,
+            }
+        }
     }
 
     fn take_locked(&self, state: &mut State) -> Taken {

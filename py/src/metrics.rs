@@ -1,9 +1,11 @@
 //! The executor's metrics as a dict and as Prometheus text.
 //!
 //! - [`snapshot`]: every metric by name: the engine's (security decisions, frames, rate
-//!   limits), the registry's sizes, the bus's and the event pump's counters.
-//! - [`prometheus`]: the engine's exposition followed by the bus and pump families.
+//!   limits), the registry's sizes, the bus's and the event pump's counters, and the
+//!   calls into Python resolvers.
+//! - [`prometheus`]: the engine's exposition followed by the bus, pump and resolver families.
 
+use crate::resolver::ResolverStats;
 use subcast_core::{BusStats, ExecutorStats, MetricsSnapshot, Policy, PumpStats, RateLimitKind};
 
 /// One metric's value.
@@ -21,6 +23,7 @@ pub fn snapshot(
     registry: &ExecutorStats,
     bus: &BusStats,
     pump: Option<&PumpStats>,
+    resolvers: &ResolverStats,
 ) -> Vec<(String, Sample)> {
     let mut metrics: Vec<(String, Sample)> = Vec::new();
     let mut int = |name: &str, value: u64| metrics.push((name.to_owned(), Sample::Int(value)));
@@ -56,6 +59,7 @@ pub fn snapshot(
     for (name, _, value) in bus_samples(bus)
         .into_iter()
         .chain(pump.map(pump_samples).unwrap_or_default())
+        .chain(resolver_samples(resolvers))
     {
         int(name, value);
     }
@@ -66,12 +70,19 @@ pub fn snapshot(
     metrics
 }
 
-/// The engine's Prometheus exposition, then `subcast_bus_*` and `subcast_pump_*`.
-pub fn prometheus(engine: &MetricsSnapshot, bus: &BusStats, pump: Option<&PumpStats>) -> String {
+/// The engine's Prometheus exposition, then `subcast_bus_*`, `subcast_pump_*` and
+/// `subcast_python_resolver_*`.
+pub fn prometheus(
+    engine: &MetricsSnapshot,
+    bus: &BusStats,
+    pump: Option<&PumpStats>,
+    resolvers: &ResolverStats,
+) -> String {
     let mut text = engine.to_prometheus();
     for (name, kind, value) in bus_samples(bus)
         .into_iter()
         .chain(pump.map(pump_samples).unwrap_or_default())
+        .chain(resolver_samples(resolvers))
     {
         let name = match kind {
             "counter" => format!("subcast_{name}_total"),
@@ -104,5 +115,12 @@ fn pump_samples(pump: &PumpStats) -> Vec<(&'static str, &'static str, u64)> {
         ("pump_gaps_signalled", "counter", pump.gaps_signalled),
         ("pump_dispatcher_panics", "counter", pump.dispatcher_panics),
         ("pump_pending_messages", "gauge", pump.pending_messages as u64),
+    ]
+}
+
+fn resolver_samples(resolvers: &ResolverStats) -> Vec<(&'static str, &'static str, u64)> {
+    vec![
+        ("python_resolver_batches", "counter", resolvers.batches()),
+        ("python_resolver_calls", "counter", resolvers.calls()),
     ]
 }

@@ -206,3 +206,67 @@ def test_unreachable_bus_raises_a_bus_error() -> None:
 def test_wrong_bus_argument_raises_type_error() -> None:
     with pytest.raises(TypeError):
         SubscriptionExecutor(bus="redis://127.0.0.1")  # type: ignore[arg-type]
+
+
+def test_next_events_takes_the_queued_frames_of_many_subscriptions_in_order(ex: SubscriptionExecutor) -> None:
+    for sid in ("a", "b", "c"):
+        subscribe(ex, sid=sid, conn=f"conn-{sid}")
+    ex.publish_event("userCreated", "users", {"id": "1"}, "t1")
+    ex.publish_event("userCreated", "users", {"id": "2"}, "t1")
+    frames = ex.next_events(["c", "a"])
+    assert [(sid, json.loads(frame)["payload"]["data"]["users"]["id"]) for sid, frame in frames] == [
+        ("c", "1"), ("c", "2"), ("a", "1"), ("a", "2"),
+    ]
+    assert ex.next_events(["a", "c"]) == []
+    assert [sid for sid, _ in ex.next_events(["b"])] == ["b", "b"]
+
+
+def test_next_events_gives_each_id_back_as_it_was_passed(ex: SubscriptionExecutor) -> None:
+    subscribe(ex, sid=7, conn=3)
+    ex.publish_event("userCreated", "users", {"id": "1"}, "t1")
+    [(sid, frame)] = ex.next_events(iter([7]))
+    assert sid == 7 and json.loads(frame)["id"] == "7"
+
+
+def test_next_events_takes_at_most_max_per_subscription_frames_each(ex: SubscriptionExecutor) -> None:
+    subscribe(ex, sid="a", conn="ca")
+    subscribe(ex, sid="b", conn="cb")
+    for n in range(3):
+        ex.publish_event("userCreated", "users", {"id": str(n)}, "t1")
+    assert [sid for sid, _ in ex.next_events(["a", "b"], max_per_subscription=2)] == ["a", "a", "b", "b"]
+    assert [sid for sid, _ in ex.next_events(["a", "b"], max_per_subscription=2)] == ["a", "b"]
+
+
+def test_next_events_rejects_a_limit_below_one(ex: SubscriptionExecutor) -> None:
+    subscribe(ex)
+    with pytest.raises(subcast.InvalidRequestError):
+        ex.next_events(["s1"], max_per_subscription=0)
+
+
+def test_next_events_raises_for_an_unknown_or_ambiguous_id(ex: SubscriptionExecutor) -> None:
+    subscribe(ex, sid="1", conn="a")
+    subscribe(ex, sid="1", conn="b")
+    subscribe(ex, sid="2", conn="a")
+    with pytest.raises(UnknownSubscriptionError):
+        ex.next_events(["2", "nope"])
+    with pytest.raises(AmbiguousSubscriptionError):
+        ex.next_events(["1"])
+
+
+def test_drain_connection_takes_every_frame_of_its_subscriptions_only(ex: SubscriptionExecutor) -> None:
+    subscribe(ex, sid="a", conn="mine", query="subscription { users { id } }")
+    subscribe(ex, sid="b", conn="mine", query="subscription { users { name } }")
+    subscribe(ex, sid="a", conn="theirs")
+    ex.publish_event("userCreated", "users", {"id": "1", "name": "Ann"}, "t1")
+    ex.publish_event("userCreated", "users", {"id": "2", "name": "Bob"}, "t1")
+    frames = [(sid, json.loads(frame)["payload"]["data"]["users"]) for sid, frame in ex.drain_connection("mine")]
+    assert frames == [("a", {"id": "1"}), ("a", {"id": "2"}), ("b", {"name": "Ann"}), ("b", {"name": "Bob"})]
+    assert ex.drain_connection("mine") == []
+    assert len(ex.drain_connection("theirs")) == 2
+
+
+def test_drain_connection_of_a_connection_without_subscriptions_is_empty(ex: SubscriptionExecutor) -> None:
+    assert ex.drain_connection("nobody") == []
+    subscribe(ex, sid=1, conn=9)
+    ex.publish_event("userCreated", "users", {"id": "1"}, "t1")
+    assert [sid for sid, _ in ex.drain_connection(9, max_per_subscription=1)] == ["1"]

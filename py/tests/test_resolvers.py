@@ -95,3 +95,80 @@ def test_resolver_runs_on_the_publishing_thread_not_an_async_worker(ex: Subscrip
     publisher.start()
     publisher.join()
     assert threads == ["pub"]
+
+
+def test_different_callables_never_share_a_frame(ex: SubscriptionExecutor) -> None:
+    subscribe(ex, sid="a", conn="ca", resolver=lambda e, v, c: {"by": "a"})
+    subscribe(ex, sid="b", conn="cb", resolver=lambda e, v, c: {"by": "b"})
+    ex.publish_event("userCreated", "users", {"id": "1"}, "t1")
+    assert frame_of(ex, "a")["payload"]["data"] == {"by": "a"}
+    assert frame_of(ex, "b")["payload"]["data"] == {"by": "b"}
+
+
+def test_subscribers_whose_claims_differ_are_resolved_separately(ex: SubscriptionExecutor) -> None:
+    def resolver(event: dict[str, Any], variables: dict[str, Any], context: dict[str, Any]) -> dict[str, Any]:
+        return {"plan": context["claims"]["plan"]}
+
+    subscribe(ex, sid="free", conn="c1", resolver=resolver, claims={"plan": "free"})
+    subscribe(ex, sid="pro", conn="c2", resolver=resolver, claims={"plan": "pro"})
+    ex.publish_event("userCreated", "users", {"id": "1"}, "t1")
+    assert frame_of(ex, "free")["payload"]["data"] == {"plan": "free"}
+    assert frame_of(ex, "pro")["payload"]["data"] == {"plan": "pro"}
+
+
+def test_subscribers_with_one_context_share_one_resolver_call(ex: SubscriptionExecutor) -> None:
+    calls: list[str] = []
+
+    def resolver(event: dict[str, Any], variables: dict[str, Any], context: dict[str, Any]) -> dict[str, Any]:
+        calls.append(context["user_id"])
+        return {"ok": True}
+
+    for n in range(3):
+        subscribe(ex, sid=f"s{n}", conn=f"c{n}", resolver=resolver)
+    assert ex.publish_event("userCreated", "users", {"id": "1"}, "t1") == 3
+    assert calls == ["u1"]
+
+
+def test_one_interpreter_attach_resolves_every_context_of_a_callable(ex: SubscriptionExecutor) -> None:
+    def resolver(event: dict[str, Any], variables: dict[str, Any], context: dict[str, Any]) -> dict[str, Any]:
+        return {"me": context["user_id"]}
+
+    for n in range(5):
+        subscribe(ex, sid=f"s{n}", conn=f"c{n}", resolver=resolver, user_id=f"u{n}")
+    ex.publish_event("userCreated", "users", {"id": "1"}, "t1")
+    metrics = ex.get_metrics()
+    assert (metrics["python_resolver_batches"], metrics["python_resolver_calls"]) == (1, 5)
+    assert [frame_of(ex, f"s{n}")["payload"]["data"]["me"] for n in range(5)] == [f"u{n}" for n in range(5)]
+
+
+def test_an_event_attaches_once_per_distinct_callable(ex: SubscriptionExecutor) -> None:
+    callables = [lambda e, v, c: {"by": "first"}, lambda e, v, c: {"by": "second"}]
+    for n in range(4):
+        subscribe(ex, sid=f"s{n}", conn=f"c{n}", resolver=callables[n % 2], user_id=f"u{n}")
+    ex.publish_event("userCreated", "users", {"id": "1"}, "t1")
+    metrics = ex.get_metrics()
+    assert (metrics["python_resolver_batches"], metrics["python_resolver_calls"]) == (2, 4)
+    assert "subcast_python_resolver_batches_total 2" in ex.metrics_prometheus()
+
+
+def test_anonymous_subscriber_gets_an_empty_context() -> None:
+    seen: list[dict[str, Any]] = []
+    with SubscriptionExecutor(allow_anonymous=True) as ex:
+        ex.register_subscription("c1", "s1", "subscription { users { id } }",
+                                 resolver=lambda e, v, c: seen.append(c) or {})
+        ex.publish_event("userCreated", "users", {"id": "1"})
+    assert seen == [{"user_id": None, "tenant_id": None, "roles": [], "scopes": [],
+                     "federation_id": None, "claims": {}}]
+
+
+def test_completing_a_resolver_subscription_keeps_its_callables_other_subscribers(
+    ex: SubscriptionExecutor,
+) -> None:
+    def resolver(event: dict[str, Any], variables: dict[str, Any], context: dict[str, Any]) -> dict[str, Any]:
+        return {"me": context["user_id"]}
+
+    subscribe(ex, sid="a", conn="ca", resolver=resolver, user_id="ann")
+    subscribe(ex, sid="b", conn="cb", resolver=resolver, user_id="bob")
+    ex.complete_subscription("a")
+    ex.publish_event("userCreated", "users", {"id": "1"}, "t1")
+    assert frame_of(ex, "b")["payload"]["data"] == {"me": "bob"}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Final, Literal, Self, TypeAlias
 
@@ -21,9 +21,14 @@ Resolver: TypeAlias = Callable[[dict[str, Any], dict[str, Any], dict[str, Any]],
 ``event`` has ``id``, ``event_type``, ``channel``, ``data``, ``tenant_id``, ``timestamp``
 (ms since the epoch), ``correlation_id`` and ``origin``; ``variables`` are the
 subscription's variables with defaults applied; ``context`` is the subscriber's
-``user_id``, ``tenant_id``, ``roles`` and ``scopes``. The returned dict is the ``data`` of
-the ``next`` frame. An exception, or a value that is not a JSON dict, becomes an ``error``
-frame (class and message) that ends that subscription only.
+``user_id``, ``tenant_id``, ``roles`` and ``scopes`` (sorted lists), ``federation_id`` and
+``claims`` (every field empty for an anonymous subscriber). The returned dict is the
+``data`` of the ``next`` frame. An exception, or a value that is not a JSON dict, becomes an
+``error`` frame (class and message) that ends that subscription only.
+
+Subscribers share a resolver call only if they share the callable, the document, the
+variables and the whole context. All the calls one event needs of one callable happen in a
+single attach to the interpreter (see the ``python_resolver_batches`` metric).
 """
 
 def runtime() -> Literal["smol", "tokio"]:
@@ -65,12 +70,14 @@ class SubscriptionExecutor:
         *,
         queue_capacity: int | None = None,
         overflow: Literal["drop_oldest", "drop_newest", "close"] | None = None,
+        allow_anonymous: bool = False,
     ) -> None:
         """Open ``bus`` (in-memory by default) and start the executor's own threads.
 
         ``queue_capacity`` frames (1024 by default) wait per subscription; past that,
         ``overflow`` drops the oldest (default, with an ``EVENTS_LAGGED`` notice), drops the
-        newest, or closes the subscription with an error frame.
+        newest, or closes the subscription with an error frame. ``allow_anonymous`` accepts
+        subscriptions without ``user_id``.
         """
     def register_subscription(
         self,
@@ -129,8 +136,8 @@ class SubscriptionExecutor:
     ) -> int:
         """Publish an event; return the number of frames queued for this process's subscribers.
 
-        The data is converted with the GIL held; publishing and dispatch (resolvers
-        included, which attach again once per dispatch) run with it released.
+        The data is converted with the GIL held; publishing and dispatch run with it
+        released (Python resolvers attach again, once per callable the event reaches).
 
         Raises:
             ConversionError: ``data`` holds something JSON cannot carry (the path is named).
@@ -141,6 +148,34 @@ class SubscriptionExecutor:
         self, subscription_id: Identifier, *, connection_id: Identifier | None = None
     ) -> bytes | None:
         """The next frame without waiting, or ``None`` if none is queued (or the subscription ended)."""
+    def next_events(
+        self, subscription_ids: Iterable[Identifier], *, max_per_subscription: int | None = None
+    ) -> list[tuple[Identifier, bytes]]:
+        """The queued frames of many subscriptions in one call, without waiting.
+
+        Returns ``(subscription_id, frame)`` pairs, each id as given, in the order of
+        ``subscription_ids`` and, per subscription, of its frames; at most
+        ``max_per_subscription`` frames each (every queued frame by default). One call
+        replaces a ``next_event`` per subscription: a server that writes many subscribers'
+        frames after each wake-up pays one crossing into the engine instead of one per frame.
+
+        Raises:
+            UnknownSubscriptionError: an id is not registered.
+            AmbiguousSubscriptionError: an id is on several connections.
+            InvalidRequestError: ``max_per_subscription`` is less than 1.
+        """
+    def drain_connection(
+        self, connection_id: Identifier, *, max_per_subscription: int | None = None
+    ) -> list[tuple[str, bytes]]:
+        """The queued frames of every subscription of a connection, without waiting.
+
+        Returns ``(subscription_id, frame)`` pairs, subscriptions in registration order and
+        ids as ``str``; what a connection's WebSocket task sends after a wake-up. A
+        connection with no subscriptions has none.
+
+        Raises:
+            InvalidRequestError: ``max_per_subscription`` is less than 1.
+        """
     def recv_blocking(
         self,
         subscription_id: Identifier,
@@ -171,7 +206,9 @@ class SubscriptionExecutor:
         Subscribing a bus channel is asynchronous; always ``True`` for the in-memory bus.
         """
     def get_metrics(self) -> dict[str, int | float]:
-        """Every metric by name: subscriptions, frames delivered and dropped, bus counters."""
+        """Every metric by name: subscriptions, frames delivered and dropped, bus counters,
+        and ``python_resolver_batches`` (attaches to the interpreter) and
+        ``python_resolver_calls`` (resolver calls)."""
     def metrics_prometheus(self) -> str:
         """The metrics in the Prometheus text exposition format."""
     @property
