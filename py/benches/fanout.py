@@ -3,6 +3,10 @@
 Run after `pip install ./py broadcaster`:  python py/benches/fanout.py
 Each row publishes events and drains every subscriber's frame; times are wall clock
 (time.perf_counter) and include draining, so frames/s is delivered frames per second.
+The subcast series drain either with one `next_event` call per frame (per-frame) or with
+one `next_events` call per event for every subscriber (batch), as a server writing all its
+subscribers' frames after each wake-up would. "× broadcaster" compares frames/s at the
+same subscriber count.
 """
 
 from __future__ import annotations
@@ -23,7 +27,9 @@ def events_for(n: int) -> int:
     return max(5, min(2000, 200_000 // n))
 
 
-def subcast_run(n: int, resolver: Callable[..., Any] | None, distinct_users: bool) -> tuple[float, int, int]:
+def subcast_run(
+    n: int, resolver: Callable[..., Any] | None, distinct_users: bool, batch: bool
+) -> tuple[float, int, int]:
     with SubscriptionExecutor() as ex:
         for i in range(n):
             ex.register_subscription(
@@ -36,6 +42,9 @@ def subcast_run(n: int, resolver: Callable[..., Any] | None, distinct_users: boo
         frames = 0
         for _ in range(events):
             ex.publish_event("userCreated", "users", DATA, "t")
+            if batch:
+                frames += len(ex.next_events(ids))
+                continue
             for sid in ids:
                 if ex.next_event(sid) is not None:
                     frames += 1
@@ -93,23 +102,37 @@ def trivial(event: dict[str, Any], variables: dict[str, Any], context: dict[str,
 def main() -> None:
     rows = []
     for n in (1, 100, 1000, 10_000):
-        for label, run in (
-            ("subcast projection", lambda: subcast_run(n, None, True)),
-            ("subcast resolver, 1 context", lambda: subcast_run(n, trivial, False)),
-            ("subcast resolver, N contexts", lambda: subcast_run(n, trivial, True)),
+        series: list[tuple[str, Callable[[], tuple[float, int, int]]]] = [
             ("broadcaster memory://", lambda: broadcaster_run(n)),
-        ):
+        ]
+        for drain, batch in (("per-frame", False), ("batch", True)):
+            series += [
+                (f"subcast projection, {drain}", lambda b=batch: subcast_run(n, None, True, b)),
+                (f"subcast resolver 1 ctx, {drain}", lambda b=batch: subcast_run(n, trivial, False, b)),
+                (f"subcast resolver N ctx, {drain}", lambda b=batch: subcast_run(n, trivial, True, b)),
+            ]
+        baseline = None
+        for label, run in series:
             if label.startswith("broadcaster") and n > 1000:
                 continue
             elapsed, frames, events = run()
+            assert frames == n * events, f"{label}: {frames} frames, expected {n * events}"
+            fps = frames / elapsed
+            if label.startswith("broadcaster"):
+                baseline = fps
+            ratio = f"{fps / baseline:7.1f}×" if baseline else "       -"
             per_event = elapsed / events
-            calls = n if "N contexts" in label else (1 if "resolver" in label else 0)
+            calls = n if "N ctx" in label else (1 if "resolver" in label else 0)
             per_call = f"{per_event / calls * 1e6:8.2f}" if calls else "       -"
-            rows.append((n, label, events, frames / elapsed, per_event * 1e6, per_call))
-    print(f"{'subs':>6} | {'implementation':<30} | {'events':>6} | {'frames/s':>12} | {'µs/event':>10} | µs/resolver call")
-    print("-" * 95)
-    for n, label, events, fps, us, per_call in rows:
-        print(f"{n:>6} | {label:<30} | {events:>6} | {fps:>12,.0f} | {us:>10.1f} | {per_call}")
+            rows.append((n, label, events, fps, ratio, per_event * 1e6, per_call))
+    header = (
+        f"{'subs':>6} | {'implementation':<34} | {'events':>6} | {'frames/s':>12} | "
+        f"× broadcaster | {'µs/event':>10} | µs/resolver call"
+    )
+    print(header)
+    print("-" * len(header))
+    for n, label, events, fps, ratio, us, per_call in rows:
+        print(f"{n:>6} | {label:<34} | {events:>6} | {fps:>12,.0f} | {ratio:>13} | {us:>10.1f} | {per_call}")
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use bytes::Bytes;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString};
 use serde_json::Value;
@@ -73,9 +74,9 @@ impl Handles {
     }
 
     /// The inbox of `subscription_id` if exactly one connection registered it.
-    fn unique_inbox(&self, subscription_id: &str) -> Option<Arc<Inbox>> {
+    fn unique_inbox(&self, subscription_id: &str) -> Option<&Inbox> {
         match self.by_id.get(subscription_id).map(Vec::as_slice) {
-            Some([key]) => Some(self.by_key[key].inbox.clone()),
+            Some([key]) => Some(&self.by_key[key].inbox),
             _ => None,
         }
     }
@@ -382,30 +383,40 @@ impl SubscriptionExecutor {
         self.ensure_open(py)?;
         let limit = frame_limit(py, max_per_subscription)?;
         let ids = subscription_ids.try_iter()?.collect::<PyResult<Vec<_>>>()?;
-        // One lock for every id found by the allocation-free path; the rest go through
-        // `lookup`, which raises for unknown and ambiguous ids.
-        let found: Vec<Option<Arc<Inbox>>> = {
+        // One lock for every id the allocation-free path finds, and no Python object made
+        // while it is held; the other ids go through `lookup`, which raises for unknown and
+        // ambiguous ones.
+        let mut taken: Vec<(usize, Bytes)> = Vec::with_capacity(ids.len());
+        let mut others = Vec::new();
+        {
             let handles = self.handles();
-            ids.iter()
-                .map(|id| {
-                    let id = id.cast::<PyString>().ok()?;
-                    handles.unique_inbox(id.to_str().ok()?)
-                })
-                .collect()
-        };
-        let frames = PyList::empty(py);
-        let mut taken = Vec::new();
-        for (id, inbox) in ids.iter().zip(found) {
-            let inbox = match inbox {
-                Some(inbox) => inbox,
-                None => self.lookup(py, id, None)?.1,
-            };
-            inbox.take_into(limit, &mut taken);
-            for frame in taken.drain(..) {
-                frames.append((id, PyBytes::new(py, &frame)))?;
+            for (index, id) in ids.iter().enumerate() {
+                let inbox = id
+                    .cast::<PyString>()
+                    .ok()
+                    .and_then(|id| id.to_str().ok())
+                    .and_then(|id| handles.unique_inbox(id));
+                match inbox {
+                    Some(inbox) => inbox.take_into(limit, |frame| taken.push((index, frame))),
+                    None => others.push(index),
+                }
             }
         }
-        Ok(frames)
+        for &index in &others {
+            let (_, inbox) = self.lookup(py, &ids[index], None)?;
+            inbox.take_into(limit, |frame| taken.push((index, frame)));
+        }
+        if !others.is_empty() {
+            // Those frames were appended last: restore the order of `ids` (the sort is
+            // stable, so each subscription's frames stay in order).
+            taken.sort_by_key(|(index, _)| *index);
+        }
+        PyList::new(
+            py,
+            taken
+                .iter()
+                .map(|(index, frame)| (&ids[*index], PyBytes::new(py, frame))),
+        )
     }
 
     /// The queued frames of every subscription of a connection in one call:
@@ -437,7 +448,7 @@ impl SubscriptionExecutor {
         let frames = PyList::empty(py);
         let mut taken = Vec::new();
         for (id, inbox) in subscriptions {
-            inbox.take_into(limit, &mut taken);
+            inbox.take_into(limit, |frame| taken.push(frame));
             if taken.is_empty() {
                 continue;
             }

@@ -82,12 +82,12 @@ impl Inbox {
         self.take_locked(&mut state)
     }
 
-    /// Take up to `limit` frames without waiting, appending them to `frames`.
-    pub fn take_into(&self, limit: usize, frames: &mut Vec<Bytes>) {
+    /// Take up to `limit` frames without waiting, handing each to `frame`.
+    pub fn take_into(&self, limit: usize, mut frame: impl FnMut(Bytes)) {
         let mut state = self.lock();
         for _ in 0..limit {
             match self.take_locked(&mut state) {
-                Taken::Frame(frame) => frames.push(frame),
+                Taken::Frame(taken) => frame(taken),
                 Taken::Empty | Taken::Ended => return,
             }
         }
