@@ -13,126 +13,35 @@
 //!   `serde_json::Value`, serialize it, push it into a `Mutex<VecDeque>`, all as futures
 //!   joined with `join_all`.
 //!
-//! Run: `cargo bench --bench dispatch`
+//! Run: `cargo bench --bench dispatch`. Series run one after another, so load that changes
+//! between them skews their ratio; `cargo bench --bench policy_overhead` interleaves them.
+
+mod common;
 
 use std::collections::VecDeque;
 use std::hint::black_box;
 use std::sync::Arc;
-use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
+use common::{Checks, Fanout, QUERY};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use serde_json::{json, Map, Value};
-use subcast::{
-    BucketConfig, DocumentLimits, Event, EventFilter, ExecutorConfig, ProjectionResolver, RateLimits,
-    RbacPolicy, ResponseQueue, ScopePolicy, SecurityContext, SecurityPolicies, SubscriptionDocument,
-    SubscriptionExecutor, SubscriptionRequest,
-};
+use subcast::{DocumentLimits, Event, ProjectionResolver, SubscriptionDocument};
 
-const QUERY: &str = "subscription { users { id name email } }";
 const SIZES: [usize; 3] = [100, 10_000, 100_000];
-
-fn event() -> Arc<Event> {
-    Arc::new(Event::new(
-        "userCreated",
-        "users",
-        json!({"id": "u-123", "name": "Alice", "email": "alice@example.com", "password_hash": "x"}),
-    ))
-}
-
-/// An executor with `n` anonymous subscriptions, one per connection, policies off, and
-/// their queues.
-fn executor_with(n: usize) -> (SubscriptionExecutor, Vec<Arc<ResponseQueue>>) {
-    let config = ExecutorConfig::default()
-        .allow_anonymous(true)
-        .security(SecurityPolicies::disabled());
-    let executor = SubscriptionExecutor::new(config);
-    let queues = (0..n)
-        .map(|i| {
-            let key = executor
-                .register_subscription(SubscriptionRequest::new(format!("conn-{i}"), "1", QUERY))
-                .expect("valid subscription");
-            executor.response_queue(key).expect("registered")
-        })
-        .collect();
-    (executor, queues)
-}
-
-/// An executor with `n` subscriptions of `n` users, every policy and limit on, and their queues.
-fn executor_with_policies(n: usize) -> (SubscriptionExecutor, Vec<Arc<ResponseQueue>>) {
-    let policies = SecurityPolicies::default()
-        .scope(ScopePolicy::default().require_scopes("users", ["users:read"]))
-        .rbac(RbacPolicy::default().allow("users.email", ["support"]));
-    let plenty = BucketConfig::new(u32::MAX, 1e9);
-    let limits = RateLimits::default()
-        .deliveries(plenty)
-        .subscription_creation(plenty)
-        .max_subscriptions_per_connection(100)
-        .max_subscriptions_per_user(100);
-    let executor =
-        SubscriptionExecutor::new(ExecutorConfig::default().security(policies).rate_limits(limits));
-    let filter = EventFilter::new().exists("id").contains("email", "@");
-    let queues = (0..n)
-        .map(|i| {
-            let context = SecurityContext::new(format!("user-{i}"))
-                .with_tenant("acme")
-                .with_federation("eu")
-                .with_roles(["support"])
-                .with_scopes(["users:read"]);
-            let request = SubscriptionRequest::new(format!("conn-{i}"), "1", QUERY)
-                .security_context(context)
-                .filter(filter.clone());
-            let key = executor
-                .register_subscription(request)
-                .expect("valid subscription");
-            executor.response_queue(key).expect("registered")
-        })
-        .collect();
-    (executor, queues)
-}
-
-/// The event of `policies_on`: of the subscribers' tenant and federation, owned by nobody.
-fn tenant_event() -> Arc<Event> {
-    Arc::new(
-        Event::new(
-            "userCreated",
-            "users",
-            json!({"id": "u-123", "name": "Alice", "email": "alice@example.com", "password_hash": "x",
-                   "federation_id": "eu"}),
-        )
-        .with_tenant("acme"),
-    )
-}
-
-/// Register a waiting listener on every queue, as a WebSocket task blocked in `recv` would.
-fn listen_all(queues: &[Arc<ResponseQueue>], listeners: &mut [Option<event_listener::EventListener>]) {
-    let mut cx = Context::from_waker(Waker::noop());
-    for (queue, listener) in queues.iter().zip(listeners.iter_mut()) {
-        assert!(queue.poll_recv(&mut cx, listener).is_pending());
-    }
-}
-
-/// Take every frame, as the WebSocket tasks would.
-fn drain_all(queues: &[Arc<ResponseQueue>], listeners: &mut [Option<event_listener::EventListener>]) {
-    let mut cx = Context::from_waker(Waker::noop());
-    for (queue, listener) in queues.iter().zip(listeners.iter_mut()) {
-        assert!(matches!(queue.poll_recv(&mut cx, listener), Poll::Ready(Some(_))));
-    }
-}
 
 fn subcast_dispatch(c: &mut Criterion) {
     let mut group = c.benchmark_group("dispatch");
     group.sample_size(20).measurement_time(Duration::from_secs(4));
     for n in SIZES {
         group.throughput(Throughput::Elements(n as u64));
-        let event = event();
-        executor_dispatch(&mut group, "subcast", n, executor_with(n), &event);
+        let (event, tenant_event) = (common::event(), common::tenant_event());
+        executor_dispatch(&mut group, "subcast", Fanout::new(n, Checks::None), &event);
         executor_dispatch(
             &mut group,
             "policies_on",
-            n,
-            executor_with_policies(n),
-            &tenant_event(),
+            Fanout::new(n, Checks::PoliciesAndLimits),
+            &tenant_event,
         );
         if n <= 10_000 {
             naive_dispatch(&mut group, n, &event);
@@ -145,24 +54,12 @@ fn subcast_dispatch(c: &mut Criterion) {
 fn executor_dispatch(
     group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
     series: &str,
-    n: usize,
-    (executor, queues): (SubscriptionExecutor, Vec<Arc<ResponseQueue>>),
+    mut fanout: Fanout,
     event: &Arc<Event>,
 ) {
-    let mut listeners: Vec<_> = (0..n).map(|_| None).collect();
+    let n = fanout.executor.stats().subscriptions;
     group.bench_function(BenchmarkId::new(series, n), |b| {
-        b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                listen_all(&queues, &mut listeners);
-                let start = Instant::now();
-                let report = executor.dispatch_event_to_subscriptions(black_box(event));
-                total += start.elapsed();
-                assert_eq!(report.expect("valid event").delivered, n);
-                drain_all(&queues, &mut listeners);
-            }
-            total
-        })
+        b.iter_custom(|iters| (0..iters).map(|_| fanout.dispatch_once(event)).sum())
     });
 }
 

@@ -64,3 +64,8 @@ pub fn default_runtime() -> Option<Arc<dyn Runtime>> {
     #[allow(unreachable_code)]
     None
 }
+
+/// The README's Rust examples, compiled and run as doctests so the README stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
