@@ -2,6 +2,8 @@
 //!
 //! - [`Event`]: what mutations publish, shared as `Arc<Event>`.
 //! - [`EventBus`] and [`InMemoryBus`]: how events travel; the in-memory bus needs no runtime.
+//! - [`bus_channels`]: what a bus over a server keeps per node: channels, local streams,
+//!   replay positions, counters.
 //! - [`SubscriptionDocument`]: a subscription's GraphQL document, parsed and checked once.
 //! - [`SubscriptionExecutor`]: the registry and dispatcher; one event becomes one frame per
 //!   matching subscription, resolved and encoded once per cohort.
@@ -19,6 +21,7 @@
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 
 pub mod bus;
+pub mod bus_channels;
 pub mod document;
 pub mod error;
 pub mod event;

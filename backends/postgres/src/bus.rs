@@ -9,20 +9,18 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use subcast_core::bus_channels::{ensure_channel, BusCounters, ChannelStream, ChannelStreams, Inserted};
 use subcast_core::queue::Mailbox;
-use subcast_core::{
-    validate_channel, BusMessage, BusStats, Error, Event, EventBus, EventStream, Result, Runtime,
-};
+use subcast_core::runtime::within;
+use subcast_core::{validate_channel, BusStats, Error, Event, EventBus, EventStream, Result, Runtime};
 use tokio_postgres::{AsyncMessage, Client, Statement};
 
-use crate::channels::{ChannelStream, Channels, Inserted};
 use crate::config::PostgresConfig;
-use crate::connection::{connect, describe, within, Target};
+use crate::connection::{connect, describe, Target};
 use crate::outbox::{lock_key, notify_channel, quote_ident, Notice, Outbox, MAX_PREFIX, NOTIFY_LIMIT};
 
 /// Room kept in a notification for `<id>:` before the event.
@@ -72,7 +70,7 @@ struct Inner {
     /// Notified when a listening session becomes available or the bus closes.
     connected: event_listener::Event,
     publisher: async_lock::Mutex<Option<Arc<Publisher>>>,
-    counters: Counters,
+    counters: BusCounters,
 }
 
 #[derive(Debug, Default)]
@@ -80,7 +78,7 @@ struct State {
     listener: Option<Arc<Client>>,
     /// Listening sessions opened so far; the current one's number.
     generation: u64,
-    channels: Channels<i64>,
+    channels: ChannelStreams<i64>,
     /// NOTIFY channel name → subcast channel name.
     by_notify: HashMap<String, String>,
     closed: bool,
@@ -92,15 +90,6 @@ struct Publisher {
     client: Client,
     inline: Statement,
     keyed: Statement,
-}
-
-#[derive(Debug, Default)]
-struct Counters {
-    published: AtomicU64,
-    received: AtomicU64,
-    publish_errors: AtomicU64,
-    invalid_messages: AtomicU64,
-    reconnects: AtomicU64,
 }
 
 /// Work for the processing task.
@@ -141,7 +130,7 @@ impl PostgresBus {
             subscription: async_lock::Mutex::new(()),
             connected: event_listener::Event::new(),
             publisher: async_lock::Mutex::new(None),
-            counters: Counters::default(),
+            counters: BusCounters::default(),
         });
         inner.publisher().await?;
         let listener = inner.open_listener().await?;
@@ -192,13 +181,8 @@ impl Drop for PostgresBus {
 impl EventBus for PostgresBus {
     async fn publish(&self, event: Arc<Event>) -> Result<()> {
         validate_channel(&event.channel)?;
-        let inner = &self.inner;
-        let result = inner.publish(&event).await;
-        let counter = match result {
-            Ok(()) => &inner.counters.published,
-            Err(_) => &inner.counters.publish_errors,
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
+        let result = self.inner.publish(&event).await;
+        self.inner.counters.count_publish(&result);
         result
     }
 
@@ -229,7 +213,7 @@ impl EventBus for PostgresBus {
             };
             if let Err(error) = result {
                 let mut state = inner.state();
-                if state.channels.remove_subscriber(channel, id) {
+                if state.channels.remove_stream(channel, id) {
                     state.by_notify.remove(&notify);
                 }
                 return Err(error);
@@ -284,15 +268,8 @@ impl EventBus for PostgresBus {
     }
 
     fn stats(&self) -> BusStats {
-        let counters = &self.inner.counters;
-        let mut stats = BusStats::default();
-        stats.published = counters.published.load(Ordering::Relaxed);
-        stats.received = counters.received.load(Ordering::Relaxed);
-        stats.publish_errors = counters.publish_errors.load(Ordering::Relaxed);
-        stats.invalid_messages = counters.invalid_messages.load(Ordering::Relaxed);
-        stats.reconnects = counters.reconnects.load(Ordering::Relaxed);
-        stats.subscribed_channels = self.inner.state().channels.len();
-        stats
+        let subscribed_channels = self.inner.state().channels.len();
+        self.inner.counters.stats(subscribed_channels)
     }
 }
 
@@ -304,7 +281,7 @@ fn stream_dropped(weak: Weak<Inner>, channel: String, id: u64) {
     let notify = notify_channel(&inner.config.channel_prefix, &channel);
     {
         let mut state = inner.state();
-        if !state.channels.remove_subscriber(&channel, id) {
+        if !state.channels.remove_stream(&channel, id) {
             return;
         }
         state.by_notify.remove(&notify);
@@ -563,7 +540,7 @@ impl Inner {
         };
         let event = match Event::from_wire(&wire)
             .map_err(|e| e.to_string())
-            .and_then(|event| check_channel(&channel, event))
+            .and_then(|event| ensure_channel(&channel, event))
         {
             Ok(event) => event,
             Err(reason) => return self.invalid(&channel, &reason),
@@ -573,7 +550,7 @@ impl Inner {
             .channels
             .deliver_at(&channel, Some(id), Arc::new(event))
         {
-            self.counters.received.fetch_add(count, Ordering::Relaxed);
+            self.counters.add_received(count);
         }
     }
 
@@ -587,7 +564,7 @@ impl Inner {
     }
 
     fn invalid(&self, channel: &str, reason: &str) {
-        self.counters.invalid_messages.fetch_add(1, Ordering::Relaxed);
+        self.counters.add_invalid();
         log::warn!("subcast-postgres: skipped an invalid notification on channel {channel:?}: {reason}");
     }
 
@@ -638,30 +615,23 @@ impl Inner {
             log::warn!(
                 "subcast-postgres: outbox rows after this node's position on {channel:?} were deleted"
             );
-            state.channels.broadcast(
-                channel,
-                &BusMessage::Gap {
-                    channel: channel.to_owned(),
-                },
-            );
+            state.channels.signal_gap(channel);
         }
         for row in rows {
             let id: i64 = row.get(0);
             let wire: Vec<u8> = row.get(1);
             let event = Event::from_wire(&wire)
                 .map_err(|e| e.to_string())
-                .and_then(|event| check_channel(channel, event));
+                .and_then(|event| ensure_channel(channel, event));
             match event {
                 Ok(event) => {
                     if let Some(count) = state.channels.deliver_at(channel, Some(id), Arc::new(event)) {
-                        self.counters.received.fetch_add(count, Ordering::Relaxed);
+                        self.counters.add_received(count);
                     }
                 }
                 Err(reason) => {
                     // Keep the position moving past the bad row.
-                    if let Some(local) = state.channels.get_mut(channel) {
-                        local.cursor = local.cursor.max(Some(id));
-                    }
+                    state.channels.skip_to(channel, id);
                     self.invalid(channel, &reason);
                 }
             }
@@ -680,16 +650,7 @@ impl Inner {
 
     fn replay_failed(&self, channel: &str, reason: &str) {
         log::warn!("subcast-postgres: replay of {channel:?} failed, signalling a gap: {reason}");
-        let mut state = self.state();
-        if let Some(local) = state.channels.get_mut(channel) {
-            local.pending_replay = false;
-        }
-        state.channels.broadcast(
-            channel,
-            &BusMessage::Gap {
-                channel: channel.to_owned(),
-            },
-        );
+        self.state().channels.signal_gap(channel);
     }
 
     /// The listening session ended: reconnect with backoff, LISTEN again, replay.
@@ -708,7 +669,7 @@ impl Inner {
             }
             match self.relisten().await {
                 Ok(channels) => {
-                    self.counters.reconnects.fetch_add(1, Ordering::Relaxed);
+                    self.counters.add_reconnect();
                     log::info!("subcast-postgres: reconnected to {}", self.target.address());
                     for channel in channels {
                         self.replay(&channel).await;
@@ -769,16 +730,5 @@ impl Inner {
         within(&*self.runtime, self.config.timeout, "outbox cleanup", delete)
             .await?
             .map_err(|e| Error::Bus(format!("outbox cleanup failed: {}", describe(&e))))
-    }
-}
-
-fn check_channel(channel: &str, event: Event) -> std::result::Result<Event, String> {
-    if event.channel == channel {
-        Ok(event)
-    } else {
-        Err(format!(
-            "the event names channel {:?} but arrived on {channel:?}",
-            event.channel
-        ))
     }
 }

@@ -2,12 +2,11 @@
 //!
 //! - [`Target`]: the parsed URL and the address to dial.
 //! - [`connect`]: one session and its [`Connection`], within a timeout; no tokio runtime needed.
-//! - [`within`]: bound any future by a duration measured with the bus's [`Runtime`].
 
-use std::future::Future;
 use std::str::FromStr;
 use std::time::Duration;
 
+use subcast_core::runtime::within;
 use subcast_core::{Error, Result, Runtime};
 use tokio_postgres::config::Host;
 use tokio_postgres::tls::NoTlsStream;
@@ -131,22 +130,6 @@ pub(crate) fn describe(error: &tokio_postgres::Error) -> String {
         },
         None => error.to_string(),
     }
-}
-
-/// Run `future`, failing with a bus error naming `what` if it takes longer than `limit`.
-pub(crate) async fn within<T>(
-    runtime: &dyn Runtime,
-    limit: Duration,
-    what: &str,
-    future: impl Future<Output = T>,
-) -> Result<T> {
-    let expired = runtime.sleep(limit);
-    futures_lite::future::or(async { Some(future.await) }, async {
-        expired.await;
-        None
-    })
-    .await
-    .ok_or_else(|| Error::Bus(format!("{what} timed out after {limit:?}")))
 }
 
 #[cfg(test)]

@@ -25,7 +25,6 @@
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 
 mod bus;
-mod channels;
 mod config;
 mod connection;
 mod outbox;

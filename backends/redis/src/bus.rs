@@ -7,20 +7,18 @@
 //! with backoff, resubscribes every channel and replays or signals a gap). Because that
 //! task is the only one delivering, per-channel order is the order it handles them in.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use async_trait::async_trait;
 use redis::aio::MultiplexedConnection;
 use redis::{PushInfo, PushKind, Value};
+use subcast_core::bus_channels::{ensure_channel, BusCounters, ChannelStream, ChannelStreams, Inserted};
 use subcast_core::queue::Mailbox;
-use subcast_core::{
-    validate_channel, BusMessage, BusStats, Error, Event, EventBus, EventStream, Result, Runtime,
-};
+use subcast_core::runtime::within;
+use subcast_core::{validate_channel, BusStats, Error, Event, EventBus, EventStream, Result, Runtime};
 
-use crate::channels::{ChannelStream, Channels, Inserted};
 use crate::config::RedisConfig;
-use crate::connection::{connect, within, Target};
+use crate::connection::{connect, Target};
 use crate::replay::{max_deleted_id, parse_entries, split_payload, StreamId, PUBLISH_SCRIPT};
 
 /// An [`EventBus`] over Redis: `PUBLISH` to deliver, `SUBSCRIBE` per channel in use.
@@ -64,7 +62,7 @@ struct Inner {
     /// Notified when a connection becomes available or the bus closes.
     connected: event_listener::Event,
     script: redis::Script,
-    counters: Counters,
+    counters: BusCounters,
 }
 
 #[derive(Debug, Default)]
@@ -72,17 +70,8 @@ struct State {
     connection: Option<MultiplexedConnection>,
     /// Connections made so far; the current one's number.
     generation: u64,
-    channels: Channels<StreamId>,
+    channels: ChannelStreams<StreamId>,
     closed: bool,
-}
-
-#[derive(Debug, Default)]
-struct Counters {
-    published: AtomicU64,
-    received: AtomicU64,
-    publish_errors: AtomicU64,
-    invalid_messages: AtomicU64,
-    reconnects: AtomicU64,
 }
 
 /// Work for the processing task.
@@ -112,7 +101,7 @@ impl RedisBus {
             notes: Arc::new(Mailbox::new()),
             subscription: async_lock::Mutex::new(()),
             connected: event_listener::Event::new(),
-            counters: Counters::default(),
+            counters: BusCounters::default(),
         });
         let connection = inner.open_connection().await?;
         inner.state().connection = Some(connection);
@@ -144,13 +133,8 @@ impl Drop for RedisBus {
 impl EventBus for RedisBus {
     async fn publish(&self, event: Arc<Event>) -> Result<()> {
         validate_channel(&event.channel)?;
-        let inner = &self.inner;
-        let result = inner.publish(&event).await;
-        let counter = match result {
-            Ok(()) => &inner.counters.published,
-            Err(_) => &inner.counters.publish_errors,
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
+        let result = self.inner.publish(&event).await;
+        self.inner.counters.count_publish(&result);
         result
     }
 
@@ -176,7 +160,7 @@ impl EventBus for RedisBus {
                 )),
             };
             if let Err(error) = result {
-                inner.state().channels.remove_subscriber(channel, id);
+                inner.state().channels.remove_stream(channel, id);
                 return Err(error);
             }
         }
@@ -228,15 +212,8 @@ impl EventBus for RedisBus {
     }
 
     fn stats(&self) -> BusStats {
-        let counters = &self.inner.counters;
-        let mut stats = BusStats::default();
-        stats.published = counters.published.load(Ordering::Relaxed);
-        stats.received = counters.received.load(Ordering::Relaxed);
-        stats.publish_errors = counters.publish_errors.load(Ordering::Relaxed);
-        stats.invalid_messages = counters.invalid_messages.load(Ordering::Relaxed);
-        stats.reconnects = counters.reconnects.load(Ordering::Relaxed);
-        stats.subscribed_channels = self.inner.state().channels.len();
-        stats
+        let subscribed_channels = self.inner.state().channels.len();
+        self.inner.counters.stats(subscribed_channels)
     }
 }
 
@@ -245,7 +222,7 @@ fn stream_dropped(weak: Weak<Inner>, channel: String, id: u64) {
     let Some(inner) = weak.upgrade() else {
         return;
     };
-    if !inner.state().channels.remove_subscriber(&channel, id) {
+    if !inner.state().channels.remove_stream(&channel, id) {
         return;
     }
     let runtime = inner.runtime.clone();
@@ -253,8 +230,7 @@ fn stream_dropped(weak: Weak<Inner>, channel: String, id: u64) {
         let _guard = inner.subscription.lock().await;
         let connection = {
             let state = inner.state();
-            let resubscribed = state.channels.names().contains(&channel);
-            if resubscribed {
+            if state.channels.contains(&channel) {
                 None
             } else {
                 state.connection.clone()
@@ -437,7 +413,7 @@ impl Inner {
                 let event = Event::from_wire(wire).map_err(|e| e.to_string())?;
                 Ok((position, event))
             });
-        let (position, event) = match decoded.and_then(|(p, e)| check_channel(channel, e).map(|e| (p, e))) {
+        let (position, event) = match decoded.and_then(|(p, e)| ensure_channel(channel, e).map(|e| (p, e))) {
             Ok(decoded) => decoded,
             Err(reason) => return self.invalid(channel, &reason),
         };
@@ -450,12 +426,12 @@ impl Inner {
             return;
         }
         if let Some(count) = state.channels.deliver_at(channel, position, Arc::new(event)) {
-            self.counters.received.fetch_add(count, Ordering::Relaxed);
+            self.counters.add_received(count);
         }
     }
 
     fn invalid(&self, channel: &str, reason: &str) {
-        self.counters.invalid_messages.fetch_add(1, Ordering::Relaxed);
+        self.counters.add_invalid();
         log::warn!("subcast-redis: skipped an invalid message on channel {channel:?}: {reason}");
     }
 
@@ -512,29 +488,22 @@ impl Inner {
         local.pending_replay = false;
         if trimmed {
             log::warn!("subcast-redis: the stream of {channel:?} was trimmed past this node's position");
-            state.channels.broadcast(
-                channel,
-                &BusMessage::Gap {
-                    channel: channel.to_owned(),
-                },
-            );
+            state.channels.signal_gap(channel);
         }
         for (id, wire) in entries {
             let event = wire
                 .ok_or_else(|| "a stream entry without an event field".to_owned())
                 .and_then(|wire| Event::from_wire(&wire).map_err(|e| e.to_string()))
-                .and_then(|event| check_channel(channel, event));
+                .and_then(|event| ensure_channel(channel, event));
             match event {
                 Ok(event) => {
                     if let Some(count) = state.channels.deliver_at(channel, Some(id), Arc::new(event)) {
-                        self.counters.received.fetch_add(count, Ordering::Relaxed);
+                        self.counters.add_received(count);
                     }
                 }
                 Err(reason) => {
                     // Keep the position moving past the bad entry.
-                    if let Some(local) = state.channels.get_mut(channel) {
-                        local.cursor = local.cursor.max(Some(id));
-                    }
+                    state.channels.skip_to(channel, id);
                     self.invalid(channel, &reason);
                 }
             }
@@ -551,16 +520,7 @@ impl Inner {
 
     fn replay_failed(&self, channel: &str, reason: &str) {
         log::warn!("subcast-redis: replay of {channel:?} failed, signalling a gap: {reason}");
-        let mut state = self.state();
-        if let Some(local) = state.channels.get_mut(channel) {
-            local.pending_replay = false;
-        }
-        state.channels.broadcast(
-            channel,
-            &BusMessage::Gap {
-                channel: channel.to_owned(),
-            },
-        );
+        self.state().channels.signal_gap(channel);
     }
 
     /// The connection ended: reconnect with backoff, resubscribe, then replay or signal gaps.
@@ -572,12 +532,7 @@ impl Inner {
             state.connection = None;
             if self.config.replay_len.is_none() {
                 for channel in state.channels.names() {
-                    state.channels.broadcast(
-                        &channel,
-                        &BusMessage::Gap {
-                            channel: channel.clone(),
-                        },
-                    );
+                    state.channels.signal_gap(&channel);
                 }
             }
         }
@@ -592,7 +547,7 @@ impl Inner {
             }
             match self.resubscribe().await {
                 Ok(channels) => {
-                    self.counters.reconnects.fetch_add(1, Ordering::Relaxed);
+                    self.counters.add_reconnect();
                     log::info!("subcast-redis: reconnected to {}", self.target.address());
                     if self.config.replay_len.is_some() {
                         for channel in channels {
@@ -634,16 +589,5 @@ impl Inner {
         drop(state);
         self.connected.notify(usize::MAX);
         Ok(channels)
-    }
-}
-
-fn check_channel(channel: &str, event: Event) -> std::result::Result<Event, String> {
-    if event.channel == channel {
-        Ok(event)
-    } else {
-        Err(format!(
-            "the event names channel {:?} but arrived on {channel:?}",
-            event.channel
-        ))
     }
 }

@@ -2,15 +2,13 @@
 //!
 //! - [`Target`]: where to connect and how to greet the server (RESP3 always).
 //! - [`connect`]: one multiplexed connection and its driver future, within a timeout.
-//! - [`within`]: bound any future by a duration measured with the bus's [`Runtime`].
 
-use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, ConnectionAddr, IntoConnectionInfo, ProtocolVersion, PushInfo};
-use subcast_core::runtime::BoxFuture;
+use subcast_core::runtime::{within, BoxFuture};
 use subcast_core::{Error, Result, Runtime};
 
 #[cfg(not(any(feature = "tokio", feature = "smol")))]
@@ -111,22 +109,6 @@ async fn open_socket(host: &str, port: u16) -> std::io::Result<Socket> {
     let stream = async_net::TcpStream::connect((host, port)).await?;
     stream.set_nodelay(true)?;
     Ok(Box::pin(stream.compat()))
-}
-
-/// Run `future`, failing with a bus error naming `what` if it takes longer than `limit`.
-pub(crate) async fn within<T>(
-    runtime: &dyn Runtime,
-    limit: Duration,
-    what: &str,
-    future: impl Future<Output = T>,
-) -> Result<T> {
-    let expired = runtime.sleep(limit);
-    futures_lite::future::or(async { Some(future.await) }, async {
-        expired.await;
-        None
-    })
-    .await
-    .ok_or_else(|| Error::Bus(format!("{what} timed out after {limit:?}")))
 }
 
 #[cfg(test)]
