@@ -3,18 +3,19 @@
 //! - [`ResponseQueue`]: bounded frames of one subscription, with an [`OverflowPolicy`];
 //!   non-blocking [`ResponseQueue::try_next`], async [`ResponseQueue::recv`] on any executor,
 //!   blocking [`ResponseQueue::recv_timeout`].
-//! - [`Mailbox`]: the lock-free queue + wake-up pair underneath, also used by the in-memory
+//! - [`Mailbox`]: the queue + wake-up pair underneath, also used by the in-memory
 //!   bus. It holds the one copy of the check–listen–check wait.
 
+use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use concurrent_queue::{ConcurrentQueue, PopError};
+use concurrent_queue::PopError;
 use event_listener::{EventListener, Listener};
 
 use crate::frame::{FrameBody, FramePrefix, GraphQLError, EVENTS_LAGGED, QUEUE_OVERFLOW};
@@ -45,7 +46,8 @@ pub enum RecvTimeoutError {
     Closed,
 }
 
-/// An unbounded MPMC queue with wake-ups: [`ConcurrentQueue`] + [`event_listener::Event`].
+/// An unbounded MPMC queue with wake-ups: a [`VecDeque`] under a [`Mutex`] +
+/// [`event_listener::Event`].
 ///
 /// # Examples
 ///
@@ -60,9 +62,13 @@ pub enum RecvTimeoutError {
 /// ```
 #[derive(Debug)]
 pub struct Mailbox<T> {
-    /// Allocated on first use: an unbounded `ConcurrentQueue` is a few hundred bytes of
-    /// cache-padded positions, too much to pay for each idle subscription.
-    items: OnceLock<Box<ConcurrentQueue<T>>>,
+    /// Inline, not boxed: a fan-out pushes to 10k–100k mailboxes in a row, and every
+    /// pointer between the mailbox and its items is one more likely cache miss per push.
+    /// An empty `VecDeque` allocates nothing, so an idle mailbox stays small; one lock per
+    /// push also lets [`ResponseQueue::push`] check, evict and push in one step.
+    items: Mutex<VecDeque<T>>,
+    /// Written under the lock; read without it by [`Mailbox::is_closed`].
+    closed: AtomicBool,
     ready: event_listener::Event,
 }
 
@@ -76,16 +82,21 @@ impl<T> Mailbox<T> {
     /// Create an empty, open mailbox.
     pub fn new() -> Self {
         Mailbox {
-            items: OnceLock::new(),
+            items: Mutex::new(VecDeque::new()),
+            closed: AtomicBool::new(false),
             ready: event_listener::Event::new(),
         }
     }
 
     /// Append `item` and wake one waiter; give it back if the mailbox is closed.
     pub fn push(&self, item: T) -> Result<(), T> {
-        self.queue().push(item).map_err(|e| e.into_inner())?;
-        self.ready.notify(1);
-        Ok(())
+        match self.edit() {
+            Some(mut items) => {
+                items.push(item);
+                Ok(())
+            }
+            None => Err(item),
+        }
     }
 
     /// Take the oldest item without waiting.
@@ -95,36 +106,57 @@ impl<T> Mailbox<T> {
 
     /// Take the oldest item, telling an empty mailbox from a closed and drained one.
     pub fn pop(&self) -> Result<T, PopError> {
-        match self.items.get() {
-            Some(items) => items.pop(),
+        let mut items = self.lock();
+        match items.pop_front() {
+            Some(item) => Ok(item),
+            None if self.closed.load(Ordering::Relaxed) => Err(PopError::Closed),
             None => Err(PopError::Empty),
         }
     }
 
-    fn queue(&self) -> &ConcurrentQueue<T> {
-        self.items.get_or_init(|| Box::new(ConcurrentQueue::unbounded()))
-    }
-
     /// Refuse further pushes and wake every waiter; queued items stay readable.
     pub fn close(&self) -> bool {
-        let closed = self.queue().close();
-        self.ready.notify(usize::MAX);
-        closed
+        match self.edit() {
+            Some(mut items) => {
+                items.close();
+                true
+            }
+            None => false,
+        }
     }
 
     /// Whether [`Mailbox::close`] was called.
     pub fn is_closed(&self) -> bool {
-        self.items.get().is_some_and(|items| items.is_closed())
+        self.closed.load(Ordering::Acquire)
     }
 
     /// Number of queued items.
     pub fn len(&self) -> usize {
-        self.items.get().map_or(0, |items| items.len())
+        self.lock().len()
     }
 
     /// Whether nothing is queued.
     pub fn is_empty(&self) -> bool {
-        self.items.get().is_none_or(|items| items.is_empty())
+        self.lock().is_empty()
+    }
+
+    /// Lock the items of an open mailbox; waiters are woken when the edit ends.
+    pub(crate) fn edit(&self) -> Option<MailboxEdit<'_, T>> {
+        let items = self.lock();
+        if self.closed.load(Ordering::Relaxed) {
+            return None;
+        }
+        Some(MailboxEdit {
+            mailbox: self,
+            items: Some(items),
+            pushed: 0,
+            closed: false,
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, VecDeque<T>> {
+        // Every critical section leaves the deque whole: a panic elsewhere cannot corrupt it.
+        self.items.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Wait for the next item; `None` once the mailbox is closed and drained.
@@ -217,6 +249,55 @@ impl<T> Mailbox<T> {
     }
 }
 
+/// The locked items of an open [`Mailbox`]; waiters are woken once the lock is released.
+pub(crate) struct MailboxEdit<'a, T> {
+    mailbox: &'a Mailbox<T>,
+    items: Option<MutexGuard<'a, VecDeque<T>>>,
+    pushed: usize,
+    closed: bool,
+}
+
+impl<T> MailboxEdit<'_, T> {
+    fn items(&mut self) -> &mut VecDeque<T> {
+        // Present until drop.
+        self.items.as_mut().expect("locked")
+    }
+
+    /// Append `item`.
+    pub(crate) fn push(&mut self, item: T) {
+        self.items().push_back(item);
+        self.pushed += 1;
+    }
+
+    /// Take the oldest item.
+    pub(crate) fn pop(&mut self) -> Option<T> {
+        self.items().pop_front()
+    }
+
+    /// Number of queued items.
+    pub(crate) fn len(&mut self) -> usize {
+        self.items().len()
+    }
+
+    /// Refuse further pushes once this edit ends.
+    pub(crate) fn close(&mut self) {
+        self.closed = true;
+        self.mailbox.closed.store(true, Ordering::Release);
+    }
+}
+
+impl<T> Drop for MailboxEdit<'_, T> {
+    fn drop(&mut self) {
+        // Unlock first, so a woken receiver finds the lock free.
+        drop(self.items.take());
+        if self.closed {
+            self.mailbox.ready.notify(usize::MAX);
+        } else if self.pushed > 0 {
+            self.mailbox.ready.notify(self.pushed);
+        }
+    }
+}
+
 /// What [`ResponseQueue::push`] did with a frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PushOutcome {
@@ -241,7 +322,7 @@ impl PushOutcome {
 
 /// The frames of one subscription, waiting for its WebSocket.
 ///
-/// Bounded to `capacity` frames (concurrent producers may pass it by one frame each).
+/// Bounded to `capacity` frames (a lag notice may pass it by one).
 /// Frames lost to overflow are counted, and the subscriber receives an `EVENTS_LAGGED`
 /// notice with the count at the place of the gap.
 ///
@@ -286,31 +367,28 @@ impl ResponseQueue {
 
     /// Queue `frame` and wake the subscriber, applying the overflow policy when full.
     pub fn push(&self, frame: Bytes) -> PushOutcome {
-        if self.frames.is_closed() {
+        // One lock for the closed check, the capacity check, the eviction and the push.
+        let Some(mut frames) = self.frames.edit() else {
             return PushOutcome::Closed;
-        }
-        if self.frames.len() < self.capacity {
+        };
+        if frames.len() < self.capacity {
             if self.overflow == OverflowPolicy::DropNewest {
                 // The gap is here, before this frame: report it in place.
                 let lost = self.unreported.swap(0, Ordering::AcqRel);
                 if lost > 0 {
-                    let _ = self.frames.push(self.lagged_notice(lost));
+                    frames.push(self.lagged_notice(lost));
                 }
             }
-            return match self.frames.push(frame) {
-                Ok(()) => PushOutcome::Queued,
-                Err(_) => PushOutcome::Closed,
-            };
+            frames.push(frame);
+            return PushOutcome::Queued;
         }
         match self.overflow {
             OverflowPolicy::DropOldest => {
-                if self.frames.try_pop().is_some() {
+                if frames.pop().is_some() {
                     self.count_lost();
                 }
-                match self.frames.push(frame) {
-                    Ok(()) => PushOutcome::QueuedEvictedOldest,
-                    Err(_) => PushOutcome::Closed,
-                }
+                frames.push(frame);
+                PushOutcome::QueuedEvictedOldest
             }
             OverflowPolicy::DropNewest => {
                 self.count_lost();
@@ -325,7 +403,8 @@ impl ResponseQueue {
                         self.capacity
                     ),
                 );
-                self.end_with(self.prefix.splice(&FrameBody::error(&[error])));
+                frames.push(self.prefix.splice(&FrameBody::error(&[error])));
+                frames.close();
                 PushOutcome::ClosedOnOverflow
             }
         }
@@ -333,8 +412,10 @@ impl ResponseQueue {
 
     /// Queue `frame` as the last one, past the capacity if need be, and close the queue.
     pub fn end_with(&self, frame: Bytes) {
-        let _ = self.frames.push(frame);
-        self.frames.close();
+        if let Some(mut frames) = self.frames.edit() {
+            frames.push(frame);
+            frames.close();
+        }
     }
 
     /// Close the queue: no more frames; queued frames stay readable, then receivers end.
