@@ -7,17 +7,13 @@ use std::sync::Arc;
 
 use common::*;
 use serde_json::json;
-use subcast_core::{BusMessage, Event, EventBus};
+use subcast_core::{Event, EventBus};
 use subcast_postgres::{PostgresBus, PostgresConfig};
 
 async fn bus(name: &str) -> PostgresBus {
-    PostgresBus::connect(
-        &named_url(name),
-        TokioTestRuntime::current(),
-        PostgresConfig::default(),
-    )
-    .await
-    .expect("connect to PostgreSQL")
+    PostgresBus::connect(&named_url(name), tokio_runtime(), PostgresConfig::default())
+        .await
+        .expect("connect to PostgreSQL")
 }
 
 async fn terminate_listener(name: &str) {
@@ -31,13 +27,6 @@ async fn terminate_listener(name: &str) {
         .unwrap()
         .get(0);
     assert_eq!(killed, 1, "the listening session of {name} was not found");
-}
-
-fn sequence(message: &BusMessage) -> Option<u64> {
-    match message {
-        BusMessage::Event(event) => event.data["n"].as_u64(),
-        BusMessage::Gap { .. } => None,
-    }
 }
 
 /// Every tenth event is too large for a notification and goes by outbox key.

@@ -10,25 +10,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_lite::StreamExt;
-use subcast_core::runtime::BoxFuture;
-use subcast_core::{Event, EventBus, ExecutorConfig, Runtime, SubscriptionExecutor, SubscriptionRequest};
+use subcast_bus_testing::{tokio_runtime, unique};
+use subcast_core::{Event, EventBus, ExecutorConfig, SubscriptionExecutor, SubscriptionRequest};
 use subcast_postgres::{PostgresBus, PostgresConfig};
 use subcast_redis::{RedisBus, RedisConfig};
-
-#[derive(Debug)]
-struct BenchRuntime(tokio::runtime::Handle);
-
-impl Runtime for BenchRuntime {
-    fn spawn(&self, future: BoxFuture<'static, ()>) {
-        self.0.spawn(future);
-    }
-    fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {
-        Box::pin(tokio::time::sleep(duration))
-    }
-    fn now(&self) -> Instant {
-        Instant::now()
-    }
-}
 
 struct Row {
     name: &'static str,
@@ -43,8 +28,8 @@ async fn measure(
     node_b: Arc<dyn EventBus>,
     events: usize,
 ) -> Row {
-    let runtime: Arc<dyn Runtime> = Arc::new(BenchRuntime(tokio::runtime::Handle::current()));
-    let channel = format!("bench-{:016x}", fastrand::u64(..));
+    let runtime = tokio_runtime();
+    let channel = unique("bench");
     let executor = Arc::new(SubscriptionExecutor::new(
         ExecutorConfig::default().allow_anonymous(true),
     ));
@@ -126,7 +111,7 @@ fn main() {
         .unwrap();
     let rows =
         tokio.block_on(async {
-            let runtime: Arc<dyn Runtime> = Arc::new(BenchRuntime(tokio::runtime::Handle::current()));
+            let runtime = tokio_runtime();
             let mut rows = Vec::new();
             let redis_node = |config: RedisConfig| {
                 let (url, runtime) = (redis_url.clone(), runtime.clone());

@@ -8,14 +8,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use common::*;
-use serde_json::json;
-use subcast_core::{BusMessage, Event, EventBus, ExecutorConfig, SubscriptionExecutor, SubscriptionRequest};
+use subcast_core::{EventBus, ExecutorConfig, SubscriptionExecutor, SubscriptionRequest};
 use subcast_redis::{RedisBus, RedisConfig};
 
 static ONE_KILL_AT_A_TIME: async_lock::Mutex<()> = async_lock::Mutex::new(());
 
 async fn bus(config: RedisConfig) -> RedisBus {
-    RedisBus::connect(&redis_url(), TokioTestRuntime::current(), config)
+    RedisBus::connect(&redis_url(), tokio_runtime(), config)
         .await
         .expect("connect to Redis")
 }
@@ -33,13 +32,6 @@ fn kill_pubsub_clients() {
     assert!(killed >= 1, "no pub/sub client was killed");
 }
 
-fn sequence(message: &BusMessage) -> Option<u64> {
-    match message {
-        BusMessage::Event(event) => event.data["n"].as_u64(),
-        BusMessage::Gap { .. } => None,
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_replay_every_event_is_delivered_once_and_in_order_across_a_killed_connection() {
     let _turn = ONE_KILL_AT_A_TIME.lock().await;
@@ -55,8 +47,7 @@ async fn with_replay_every_event_is_delivered_once_and_in_order_across_a_killed_
         let (publisher, channel) = (publisher.clone(), channel.clone());
         tokio::spawn(async move {
             for n in 0..EVENTS {
-                let event = Arc::new(Event::new("counted", channel.as_str(), json!({ "n": n })));
-                publisher.publish(event).await.expect("publish");
+                publisher.publish(counted(&channel, n)).await.expect("publish");
             }
         })
     };
@@ -69,14 +60,7 @@ async fn with_replay_every_event_is_delivered_once_and_in_order_across_a_killed_
     }
     publishing.await.unwrap();
     // Nothing more: the witness published last is the very next message.
-    publisher
-        .publish(Arc::new(Event::new(
-            "counted",
-            channel.as_str(),
-            json!({ "n": EVENTS }),
-        )))
-        .await
-        .unwrap();
+    publisher.publish(counted(&channel, EVENTS)).await.unwrap();
     assert_eq!(sequence(&next(&mut stream).await), Some(EVENTS));
     assert!(subscriber.stats().reconnects >= 1);
     subscriber.health_check().await.unwrap();
@@ -88,7 +72,7 @@ async fn without_replay_a_killed_connection_is_signalled_as_a_gap_and_delivery_r
     let publisher = Arc::new(bus(RedisConfig::default()).await);
     let subscriber = bus(RedisConfig::default()).await;
     let channel = unique("gapped");
-    let runtime = TokioTestRuntime::current();
+    let runtime = tokio_runtime();
     let node = Arc::new(SubscriptionExecutor::new(
         ExecutorConfig::default().allow_anonymous(true),
     ));
@@ -109,8 +93,7 @@ async fn without_replay_a_killed_connection_is_signalled_as_a_gap_and_delivery_r
         tokio::spawn(async move {
             let mut n = 0u64;
             while !stop.load(Ordering::Relaxed) {
-                let event = Arc::new(Event::new("counted", channel.as_str(), json!({ "n": n })));
-                publisher.publish(event).await.expect("publish");
+                publisher.publish(counted(&channel, n)).await.expect("publish");
                 n += 1;
             }
         })

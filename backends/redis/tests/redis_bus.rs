@@ -2,22 +2,17 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
 use serde_json::json;
-use subcast_core::{Event, EventBus, ExecutorConfig, SubscriptionExecutor, SubscriptionRequest};
+use subcast_core::{Event, EventBus};
 use subcast_redis::{RedisBus, RedisConfig};
 
 async fn bus(config: RedisConfig) -> RedisBus {
-    RedisBus::connect(&redis_url(), TokioTestRuntime::current(), config)
+    RedisBus::connect(&redis_url(), tokio_runtime(), config)
         .await
         .expect("connect to Redis")
-}
-
-fn event(channel: &str, n: u64) -> Arc<Event> {
-    Arc::new(Event::new("counted", channel, json!({ "n": n })))
 }
 
 fn raw_connection() -> redis::Connection {
@@ -26,66 +21,21 @@ fn raw_connection() -> redis::Connection {
         .expect("raw Redis connection")
 }
 
-fn subscribe_request(connection: &str, channel: &str) -> SubscriptionRequest {
-    SubscriptionRequest::new(connection, "1", "subscription { counted { n } }").channels([channel])
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_event_published_on_one_node_reaches_every_subscriber_on_every_node_once() {
     for replay in [None, Some(1000)] {
         let mut config = RedisConfig::default();
         config.replay_len = replay;
-        let runtime = TokioTestRuntime::current();
-        let channel = unique("two-nodes");
         let (bus_a, bus_b) = (bus(config.clone()).await, bus(config).await);
-        let (node_a, node_b) = (
-            Arc::new(SubscriptionExecutor::new(
-                ExecutorConfig::default().allow_anonymous(true),
-            )),
-            Arc::new(SubscriptionExecutor::new(
-                ExecutorConfig::default().allow_anonymous(true),
-            )),
-        );
-        let on_a = node_a
-            .register_subscription(subscribe_request("a", &channel))
-            .unwrap();
-        let on_b = node_b
-            .register_subscription(subscribe_request("b", &channel))
-            .unwrap();
-        pump(&runtime, bus_a.subscribe(&channel).await.unwrap(), node_a.clone());
-        pump(&runtime, bus_b.subscribe(&channel).await.unwrap(), node_b.clone());
-
-        let report = bus_a
-            .publish_with_executor(event(&channel, 1), &node_a)
-            .await
-            .unwrap();
-        assert_eq!(report.delivered, 1);
-        // A second event is the witness: if the first were delivered twice, the duplicate
-        // would come before it.
-        bus_a
-            .publish_with_executor(event(&channel, 2), &node_a)
-            .await
-            .unwrap();
-        for (node, key) in [(&node_a, on_a), (&node_b, on_b)] {
-            for n in [1, 2] {
-                let frame = next_frame(node, key).await;
-                assert_eq!(frame["payload"]["data"]["counted"]["n"], n, "{frame}");
-            }
-        }
-        assert_eq!(bus_a.stats().published, 2);
+        scenarios::an_event_reaches_every_subscriber_on_every_node_once(&tokio_runtime(), &bus_a, &bus_b)
+            .await;
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_stream_of_a_channel_receives_every_message() {
+async fn every_stream_of_a_channel_receives_every_message_until_unsubscribed() {
     let bus = bus(RedisConfig::default()).await;
-    let channel = unique("fan");
-    let mut first = bus.subscribe(&channel).await.unwrap();
-    let mut second = bus.subscribe(&channel).await.unwrap();
-    assert_eq!(bus.stats().subscribed_channels, 1);
-    bus.publish(event(&channel, 7)).await.unwrap();
-    assert_eq!(next_event(&mut first).await.data["n"], 7);
-    assert_eq!(next_event(&mut second).await.data["n"], 7);
+    scenarios::every_stream_of_a_channel_receives_every_message_until_unsubscribed(&bus).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -118,7 +68,8 @@ async fn messages_that_are_not_subcast_events_are_counted_and_skipped() {
     let bus = bus(RedisConfig::default()).await;
     let channel = unique("garbage");
     let mut stream = bus.subscribe(&channel).await.unwrap();
-    let mut wrong_version: serde_json::Value = serde_json::from_slice(&event(&channel, 0).to_wire()).unwrap();
+    let mut wrong_version: serde_json::Value =
+        serde_json::from_slice(&counted(&channel, 0).to_wire()).unwrap();
     wrong_version["v"] = json!(99);
     let wrong_version = wrong_version.to_string();
     let other_channel = Event::new("t", "elsewhere", json!({})).to_wire();
@@ -138,7 +89,7 @@ async fn messages_that_are_not_subcast_events_are_counted_and_skipped() {
             .query(&mut raw)
             .unwrap();
     }
-    bus.publish(event(&channel, 42)).await.unwrap();
+    bus.publish(counted(&channel, 42)).await.unwrap();
     assert_eq!(next_event(&mut stream).await.data["n"], 42);
     assert_eq!(bus.stats().invalid_messages, garbage.len() as u64);
 }
@@ -149,20 +100,7 @@ async fn a_100_kb_event_arrives_whole() {
         let mut config = RedisConfig::default();
         config.replay_len = replay;
         let bus = bus(config).await;
-        let channel = unique("large");
-        let mut stream = bus.subscribe(&channel).await.unwrap();
-        let big = "x".repeat(100 * 1024);
-        bus.publish(Arc::new(Event::new(
-            "big",
-            channel.as_str(),
-            json!({ "blob": big }),
-        )))
-        .await
-        .unwrap();
-        assert_eq!(
-            next_event(&mut stream).await.data["blob"].as_str().unwrap().len(),
-            100 * 1024
-        );
+        scenarios::events_arrive_whole(&bus, &bus, &[100 * 1024]).await;
     }
 }
 
@@ -171,24 +109,18 @@ async fn channel_names_with_quotes_spaces_unicode_and_sql_work() {
     let publisher = bus(RedisConfig::default().replay(100)).await;
     let subscriber = bus(RedisConfig::default().replay(100)).await;
     let suffix = unique("");
-    for name in [
-        "it's \"quoted\"",
-        "with spaces",
-        "ünïcødé ✓ 频道",
-        "\"; DROP TABLE x; --",
-        "*?[glob]",
-    ] {
-        let channel = format!("{name}{suffix}");
-        let mut stream = subscriber.subscribe(&channel).await.unwrap();
-        publisher.publish(event(&channel, 1)).await.unwrap();
-        assert_eq!(next_event(&mut stream).await.channel, channel);
-    }
+    let channels: Vec<String> = scenarios::AWKWARD_CHANNEL_NAMES
+        .iter()
+        .chain(&["*?[glob]"])
+        .map(|name| format!("{name}{suffix}"))
+        .collect();
+    scenarios::each_channel_round_trips(&publisher, &subscriber, &channels).await;
     subscriber.health_check().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bad_url_or_an_unreachable_server_is_a_clear_error() {
-    let runtime = TokioTestRuntime::current();
+    let runtime = tokio_runtime();
     let quick = RedisConfig::default().timeout(Duration::from_millis(300));
     for url in [
         "http://127.0.0.1:6379",
@@ -220,7 +152,7 @@ async fn replay_streams_are_capped_and_hold_the_wire_format() {
     let bus = bus(RedisConfig::default().replay(10)).await;
     let channel = unique("capped");
     for n in 0..500 {
-        bus.publish(event(&channel, n)).await.unwrap();
+        bus.publish(counted(&channel, n)).await.unwrap();
     }
     let mut raw = raw_connection();
     let key = format!("subcast:{channel}");
