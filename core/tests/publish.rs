@@ -8,7 +8,7 @@ use futures_lite::StreamExt;
 use serde_json::json;
 use subcast_core::{
     BusStats, Error, Event, EventBus, EventStream, ExecutorConfig, InMemoryBus, Result, SubscriptionExecutor,
-    SubscriptionRequest,
+    SubscriptionKey, SubscriptionRequest,
 };
 
 const USERS: &str = "subscription { users { id } }";
@@ -18,15 +18,25 @@ fn anonymous_executor() -> SubscriptionExecutor {
     SubscriptionExecutor::new(ExecutorConfig::default().allow_anonymous(true))
 }
 
+/// An executor with one subscription to `users`, and that subscription's key.
+fn subscribed_executor() -> (SubscriptionExecutor, SubscriptionKey) {
+    let executor = anonymous_executor();
+    let key = executor
+        .register_subscription(SubscriptionRequest::new("c", "1", USERS))
+        .unwrap();
+    (executor, key)
+}
+
+fn user_created() -> Arc<Event> {
+    Arc::new(Event::new("userCreated", "users", json!({"id": "1"})))
+}
+
 #[test]
 fn local_subscribers_have_their_frame_when_publish_returns() {
     block_on(async {
         let bus = InMemoryBus::new();
-        let executor = anonymous_executor();
-        let key = executor
-            .register_subscription(SubscriptionRequest::new("c", "1", USERS))
-            .unwrap();
-        let event = Arc::new(Event::new("userCreated", "users", json!({"id": "1"})));
+        let (executor, key) = subscribed_executor();
+        let event = user_created();
         let report = bus.publish_with_executor(event, &executor).await.unwrap();
         assert_eq!(report.delivered, 1);
         assert!(executor.next_response(key).unwrap().is_some());
@@ -37,12 +47,9 @@ fn local_subscribers_have_their_frame_when_publish_returns() {
 fn the_bus_copy_of_a_locally_dispatched_event_is_not_dispatched_again() {
     block_on(async {
         let bus = InMemoryBus::new();
-        let executor = anonymous_executor();
-        let key = executor
-            .register_subscription(SubscriptionRequest::new("c", "1", USERS))
-            .unwrap();
+        let (executor, key) = subscribed_executor();
         let mut stream = bus.subscribe("users").await.unwrap();
-        let event = Arc::new(Event::new("userCreated", "users", json!({"id": "1"})));
+        let event = user_created();
         bus.publish_with_executor(event, &executor).await.unwrap();
         let copy = stream.next().await.unwrap();
         let report = executor.dispatch_bus_message(&copy).unwrap();
@@ -67,7 +74,7 @@ fn another_node_dispatches_the_bus_copy_exactly_once() {
             .unwrap();
         let mut stream_a = node_a.subscribe("users").await.unwrap();
         let mut stream_b = node_b.subscribe("users").await.unwrap();
-        let event = Arc::new(Event::new("userCreated", "users", json!({"id": "1"})));
+        let event = user_created();
         node_a.publish_with_executor(event, &executor_a).await.unwrap();
         executor_a
             .dispatch_bus_message(&stream_a.next().await.unwrap())
@@ -86,14 +93,9 @@ fn another_node_dispatches_the_bus_copy_exactly_once() {
 fn an_event_published_without_the_executor_is_dispatched_from_the_bus() {
     block_on(async {
         let bus = InMemoryBus::new();
-        let executor = anonymous_executor();
-        let key = executor
-            .register_subscription(SubscriptionRequest::new("c", "1", USERS))
-            .unwrap();
+        let (executor, key) = subscribed_executor();
         let mut stream = bus.subscribe("users").await.unwrap();
-        bus.publish(Arc::new(Event::new("userCreated", "users", json!({"id": "1"}))))
-            .await
-            .unwrap();
+        bus.publish(user_created()).await.unwrap();
         let report = executor
             .dispatch_bus_message(&stream.next().await.unwrap())
             .unwrap();
@@ -127,11 +129,8 @@ impl EventBus for DownBus {
 #[test]
 fn a_failed_publish_dispatches_nothing() {
     block_on(async {
-        let executor = anonymous_executor();
-        let key = executor
-            .register_subscription(SubscriptionRequest::new("c", "1", USERS))
-            .unwrap();
-        let event = Arc::new(Event::new("userCreated", "users", json!({"id": "1"})));
+        let (executor, key) = subscribed_executor();
+        let event = user_created();
         assert!(matches!(
             DownBus.publish_with_executor(event, &executor).await,
             Err(Error::Bus(_))
