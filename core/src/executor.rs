@@ -408,6 +408,94 @@ struct Subscription {
     missed: AtomicU64,
 }
 
+/// A cohort member as the fan-out reads it.
+///
+/// A fan-out walks 10k–100k members in a row and is bound by cache misses: with the queue,
+/// the delivery bucket and the user's hash in the members array itself, which the CPU
+/// streams in, a delivery goes straight to the queue instead of first visiting the
+/// `Subscription`, one more likely miss per member.
+#[derive(Debug, Clone)]
+struct Member {
+    queue: Arc<ResponseQueue>,
+    /// The principal's delivery bucket, only when deliveries are rate-limited.
+    buckets: Option<Arc<PrincipalBuckets>>,
+    /// [`user_hash`] of the member's user, compared before the user id itself.
+    user_hash: u64,
+    subscription: Arc<Subscription>,
+}
+
+impl Member {
+    fn new(subscription: &Arc<Subscription>) -> Self {
+        Member {
+            queue: subscription.queue.clone(),
+            buckets: subscription.buckets.clone().filter(|b| b.deliveries.is_some()),
+            user_hash: user_hash(subscription.user.as_deref()),
+            subscription: subscription.clone(),
+        }
+    }
+
+    /// Start loading what delivering to this member will read.
+    #[inline]
+    fn prefetch(&self) {
+        let queue = Arc::as_ptr(&self.queue).cast::<u8>();
+        prefetch(queue);
+        prefetch(queue.wrapping_add(64));
+        if let Some(buckets) = &self.buckets {
+            prefetch(Arc::as_ptr(buckets).cast());
+            prefetch(Arc::as_ptr(&self.subscription).cast());
+        }
+    }
+}
+
+/// The owner of an event under the row filter, hashed once per dispatch.
+#[derive(Debug, Clone)]
+struct RowOwner {
+    user: Arc<str>,
+    hash: u64,
+}
+
+impl RowOwner {
+    fn new(user: Arc<str>) -> Self {
+        RowOwner {
+            hash: user_hash(Some(&user)),
+            user,
+        }
+    }
+
+    /// Whether `member` is this user: the hash first, the id itself only if the hash matches.
+    #[inline]
+    fn owns(&self, member: &Member) -> bool {
+        member.user_hash == self.hash && member.subscription.user.as_deref() == Some(&*self.user)
+    }
+}
+
+/// A fixed hash of a user id (0 for no user), the same in every process.
+fn user_hash(user: Option<&str>) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let Some(user) = user else { return 0 };
+    let mut hasher = std::hash::DefaultHasher::new();
+    user.hash(&mut hasher);
+    hasher.finish()
+}
+
+/// Members ahead of the one being delivered whose cache lines are requested: far enough for
+/// a DRAM load to land before its member's turn, near enough to stay in L1.
+const PREFETCH_DISTANCE: usize = 8;
+
+/// Hint the CPU to load the cache line at `address`. A hint only: it never faults, even on
+/// an address past an allocation's end, and compiles to nothing off x86-64.
+#[inline(always)]
+fn prefetch(address: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: PREFETCHT0 reads nothing architecturally and never faults; SSE, which it
+    // needs, is part of the x86-64 baseline.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(address.cast());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = address;
+}
+
 #[derive(Debug)]
 struct Cohort {
     key: Arc<str>,
@@ -415,7 +503,7 @@ struct Cohort {
     variables: Map<String, Value>,
     resolver: Arc<dyn Resolver>,
     channels: Box<[Arc<str>]>,
-    members: RwLock<Vec<Arc<Subscription>>>,
+    members: RwLock<Vec<Member>>,
     /// The security class: the tenant, federation and event filter of every member.
     tenant: Option<Arc<str>>,
     federation: Option<Arc<str>>,
@@ -623,7 +711,7 @@ impl SubscriptionExecutor {
         {
             let mut members = write(&cohort.members);
             subscription.slot.store(members.len(), Ordering::Relaxed);
-            members.push(subscription.clone());
+            members.push(Member::new(&subscription));
         }
         registry
             .connections
@@ -809,14 +897,15 @@ impl SubscriptionExecutor {
         let prepared = prepare(event, std::slice::from_ref(&subscription.cohort), &self.shared);
         let mut report = prepared.base.clone();
         let now = self.shared.limiter.now();
+        let member = Member::new(&subscription);
         for resolved in &prepared.resolved {
             match &resolved.outcome {
                 Outcome::Refused(reason) => report.drop_many(*reason, 1),
                 Outcome::Frame { body, terminal } => deliver_event_frame(
-                    &subscription,
+                    &member,
                     body,
                     *terminal,
-                    prepared.owner.as_deref(),
+                    prepared.owner.as_ref(),
                     now,
                     &mut report,
                 ),
@@ -878,8 +967,8 @@ impl SubscriptionExecutor {
         let cohorts = self.registry().channels.get(channel).cloned().unwrap_or_default();
         let mut report = DispatchReport::default();
         for cohort in &cohorts {
-            for subscription in read(&cohort.members).iter() {
-                deliver_frame(subscription, body, terminal, &mut report);
+            for member in read(&cohort.members).iter() {
+                deliver_frame(member, body, terminal, &mut report);
             }
         }
         self.shared.metrics.record_dispatch(&report, false);
@@ -1047,7 +1136,7 @@ fn prepare(event: &Event, cohorts: &[Arc<Cohort>], shared: &Arc<DispatchShared>)
         ..DispatchReport::default()
     };
     let owner = match security.owner {
-        EventOwner::User(owner) => Some(owner),
+        EventOwner::User(owner) => Some(RowOwner::new(owner)),
         EventOwner::Unowned | EventOwner::Unreadable => None,
     };
     PreparedDispatch {
@@ -1062,9 +1151,10 @@ fn prepare(event: &Event, cohorts: &[Arc<Cohort>], shared: &Arc<DispatchShared>)
 fn admits_some_member(cohort: &Cohort, owner: &EventOwner) -> Result<(), Policy> {
     let admitted = match owner {
         EventOwner::Unowned => true,
-        EventOwner::User(owner) => read(&cohort.members)
-            .iter()
-            .any(|m| m.user.as_deref() == Some(&**owner)),
+        EventOwner::User(owner) => {
+            let owner = RowOwner::new(owner.clone());
+            read(&cohort.members).iter().any(|m| owner.owns(m))
+        }
         EventOwner::Unreadable => false,
     };
     if admitted {
@@ -1100,7 +1190,7 @@ pub struct PreparedDispatch {
     resolved: Vec<ResolvedCohort>,
     base: DispatchReport,
     /// The event's owner, when the row filter restricts it to one user.
-    owner: Option<Arc<str>>,
+    owner: Option<RowOwner>,
     shared: Arc<DispatchShared>,
 }
 
@@ -1129,15 +1219,13 @@ impl PreparedDispatch {
     pub fn deliver(&self) -> DispatchReport {
         let mut report = self.base.clone();
         let now = self.shared.limiter.now();
-        let owner = self.owner.as_deref();
+        let owner = self.owner.as_ref();
         for resolved in &self.resolved {
             let members = read(&resolved.cohort.members);
             match &resolved.outcome {
                 Outcome::Refused(reason) => report.drop_many(*reason, members.len()),
                 Outcome::Frame { body, terminal } => {
-                    for subscription in members.iter() {
-                        deliver_event_frame(subscription, body, *terminal, owner, now, &mut report);
-                    }
+                    deliver_event_frames(&members, body, *terminal, owner, now, &mut report);
                 }
             }
         }
@@ -1174,7 +1262,7 @@ impl PreparedDispatch {
                     continue;
                 }
             };
-            let members: Arc<[Arc<Subscription>]> = read(&resolved.cohort.members).iter().cloned().collect();
+            let members: Arc<[Member]> = read(&resolved.cohort.members).iter().cloned().collect();
             let mut start = 0;
             while start < members.len() {
                 let end = members.len().min(start + chunk_size - filled);
@@ -1208,13 +1296,13 @@ pub struct DispatchChunk {
     parts: Vec<ChunkPart>,
     /// Counts that belong to the dispatch as a whole, carried by its first chunk.
     report: DispatchReport,
-    owner: Option<Arc<str>>,
+    owner: Option<RowOwner>,
     shared: Arc<DispatchShared>,
 }
 
 #[derive(Debug)]
 struct ChunkPart {
-    members: Arc<[Arc<Subscription>]>,
+    members: Arc<[Member]>,
     range: std::ops::Range<usize>,
     body: FrameBody,
     terminal: bool,
@@ -1225,11 +1313,10 @@ impl DispatchChunk {
     pub fn deliver(&self) -> DispatchReport {
         let mut report = self.report.clone();
         let now = self.shared.limiter.now();
-        let owner = self.owner.as_deref();
+        let owner = self.owner.as_ref();
         for part in &self.parts {
-            for subscription in &part.members[part.range.clone()] {
-                deliver_event_frame(subscription, &part.body, part.terminal, owner, now, &mut report);
-            }
+            let members = &part.members[part.range.clone()];
+            deliver_event_frames(members, &part.body, part.terminal, owner, now, &mut report);
         }
         self.shared.metrics.record_dispatch(&report, true);
         report
@@ -1316,48 +1403,69 @@ fn resolve(resolver: &dyn Resolver, event: &Event, batch: &[&Arc<Cohort>]) -> Ve
     results
 }
 
-/// Queue one event frame for `subscription` if the row filter and its delivery bucket
-/// admit it, and count what happened. `owner` is the event's owner, if it has one.
+/// Queue one event frame for each of `members`, loading the next members' lines meanwhile.
 #[inline]
-fn deliver_event_frame(
-    subscription: &Subscription,
+fn deliver_event_frames(
+    members: &[Member],
     body: &FrameBody,
     terminal: bool,
-    owner: Option<&str>,
+    owner: Option<&RowOwner>,
+    now: Duration,
+    report: &mut DispatchReport,
+) {
+    for (at, member) in members.iter().enumerate() {
+        if let Some(ahead) = members.get(at + PREFETCH_DISTANCE) {
+            ahead.prefetch();
+        }
+        deliver_event_frame(member, body, terminal, owner, now, report);
+    }
+}
+
+/// Queue one event frame for `member` if the row filter and its delivery bucket admit it,
+/// and count what happened. `owner` is the event's owner, if it has one.
+#[inline]
+fn deliver_event_frame(
+    member: &Member,
+    body: &FrameBody,
+    terminal: bool,
+    owner: Option<&RowOwner>,
     now: Duration,
     report: &mut DispatchReport,
 ) {
     report.matched += 1;
     if let Some(owner) = owner {
-        if subscription.user.as_deref() != Some(owner) {
+        if !owner.owns(member) {
             report.drop_for(DropReason::Row);
             return;
         }
     }
     // An error frame ends the subscription: it is never held back by the rate limit.
     if !terminal {
-        if let Some(bucket) = subscription.buckets.as_ref().and_then(|b| b.deliveries.as_ref()) {
-            if subscription.queue.is_closed() {
+        // Only a rate-limited member can have missed frames: the others skip the visit to
+        // their `Subscription`.
+        if let Some(bucket) = member.buckets.as_ref().and_then(|b| b.deliveries.as_ref()) {
+            if member.queue.is_closed() {
                 report.drop_for(DropReason::QueueClosed);
                 return;
             }
+            let subscription = &member.subscription;
             if !bucket.try_take(now) {
                 subscription.missed.fetch_add(1, Ordering::Relaxed);
                 report.drop_for(DropReason::RateLimited);
                 return;
             }
-        }
-        if subscription.missed.load(Ordering::Relaxed) != 0 {
-            announce_missed(subscription);
+            if subscription.missed.load(Ordering::Relaxed) != 0 {
+                announce_missed(member);
+            }
         }
     }
-    queue_frame(subscription, body, terminal, report);
+    queue_frame(member, body, terminal, report);
 }
 
 /// Tell a subscriber how many frames its rate limit held back, before the next one.
 #[cold]
-fn announce_missed(subscription: &Subscription) {
-    let missed = subscription.missed.swap(0, Ordering::Relaxed);
+fn announce_missed(member: &Member) {
+    let missed = member.subscription.missed.swap(0, Ordering::Relaxed);
     if missed == 0 {
         return;
     }
@@ -1366,22 +1474,20 @@ fn announce_missed(subscription: &Subscription) {
         &format!("{missed} events were not delivered: the delivery rate limit was exceeded"),
         Some(missed),
     );
-    let _ = subscription
-        .queue
-        .push(subscription.queue.prefix().splice(&notice));
+    let _ = member.queue.push(member.queue.prefix().splice(&notice));
 }
 
-/// Queue one frame for `subscription` and count what happened.
+/// Queue one frame for `member` and count what happened.
 #[inline]
-fn deliver_frame(subscription: &Subscription, body: &FrameBody, terminal: bool, report: &mut DispatchReport) {
+fn deliver_frame(member: &Member, body: &FrameBody, terminal: bool, report: &mut DispatchReport) {
     report.matched += 1;
-    queue_frame(subscription, body, terminal, report);
+    queue_frame(member, body, terminal, report);
 }
 
 /// Queue a frame already counted as matched.
 #[inline]
-fn queue_frame(subscription: &Subscription, body: &FrameBody, terminal: bool, report: &mut DispatchReport) {
-    let queue = &subscription.queue;
+fn queue_frame(member: &Member, body: &FrameBody, terminal: bool, report: &mut DispatchReport) {
+    let queue = &member.queue;
     if queue.is_closed() {
         report.drop_for(DropReason::QueueClosed);
         return;
@@ -1419,10 +1525,13 @@ fn unlink(registry: &mut Registry, subscription: &Subscription) {
     let now_empty = {
         let mut members = write(&cohort.members);
         let slot = subscription.slot.load(Ordering::Relaxed);
-        if members.get(slot).is_some_and(|m| m.key == subscription.key) {
+        if members
+            .get(slot)
+            .is_some_and(|m| m.subscription.key == subscription.key)
+        {
             members.swap_remove(slot);
             if let Some(moved) = members.get(slot) {
-                moved.slot.store(slot, Ordering::Relaxed);
+                moved.subscription.slot.store(slot, Ordering::Relaxed);
             }
         }
         members.is_empty()
