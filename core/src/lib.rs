@@ -8,7 +8,7 @@
 //! - [`SubscriptionExecutor`]: the registry and dispatcher; one event becomes one frame per
 //!   matching subscription, resolved and encoded once per cohort.
 //! - [`Resolver`] and [`ProjectionResolver`]: how an event becomes a subscription's `data`.
-//! - [`ResponseQueue`]: the bounded, lock-free frame queue each subscriber drains.
+//! - [`ResponseQueue`]: the bounded frame queue each subscriber drains, with wake-ups.
 //! - [`Runtime`]: the async runtime an application lends to subcast (adapters live elsewhere).
 //! - [`SecurityContext`] and [`SecurityPolicies`]: who subscribes, and the fail-closed
 //!   policies (tenant, row, scope, RBAC, federation, event filter) every frame passes.

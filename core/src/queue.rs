@@ -15,7 +15,6 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use concurrent_queue::PopError;
 use event_listener::{EventListener, Listener};
 
 use crate::frame::{FrameBody, FramePrefix, GraphQLError, EVENTS_LAGGED, QUEUE_OVERFLOW};
@@ -45,6 +44,20 @@ pub enum RecvTimeoutError {
     #[error("the subscription has ended")]
     Closed,
 }
+
+/// Why [`Mailbox::pop`] returned no item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum PopError {
+    /// Nothing is queued right now.
+    #[error("the mailbox is empty")]
+    Empty,
+    /// Nothing is queued and nothing will be: the mailbox is closed.
+    #[error("the mailbox is closed and drained")]
+    Closed,
+}
+
+/// Items a drained mailbox keeps room for; a burst's larger buffer is given back.
+const RETAINED_CAPACITY: usize = 8;
 
 /// An unbounded MPMC queue with wake-ups: a [`VecDeque`] under a [`Mutex`] +
 /// [`event_listener::Event`].
@@ -108,7 +121,14 @@ impl<T> Mailbox<T> {
     pub fn pop(&self) -> Result<T, PopError> {
         let mut items = self.lock();
         match items.pop_front() {
-            Some(item) => Ok(item),
+            Some(item) => {
+                if items.is_empty() && items.capacity() > 4 * RETAINED_CAPACITY {
+                    // A `VecDeque` keeps its peak buffer: after a burst, give it back so a
+                    // quiet subscriber costs what an idle one does.
+                    items.shrink_to(RETAINED_CAPACITY);
+                }
+                Ok(item)
+            }
             None if self.closed.load(Ordering::Relaxed) => Err(PopError::Closed),
             None => Err(PopError::Empty),
         }
@@ -584,6 +604,17 @@ mod tests {
         assert_eq!(queue.push(frame(&prefix, 2)), PushOutcome::Closed);
         assert!(futures_lite::future::block_on(queue.recv()).is_some());
         assert!(futures_lite::future::block_on(queue.recv()).is_none());
+    }
+
+    #[test]
+    fn a_drained_mailbox_gives_back_the_buffer_of_a_burst() {
+        let mailbox = Mailbox::new();
+        for n in 0..1000 {
+            mailbox.push(n).unwrap();
+        }
+        while mailbox.try_pop().is_some() {}
+        let capacity = mailbox.items.lock().unwrap().capacity();
+        assert!(capacity <= 4 * RETAINED_CAPACITY, "kept room for {capacity} items");
     }
 
     #[test]
