@@ -614,7 +614,10 @@ mod tests {
         }
         while mailbox.try_pop().is_some() {}
         let capacity = mailbox.items.lock().unwrap().capacity();
-        assert!(capacity <= 4 * RETAINED_CAPACITY, "kept room for {capacity} items");
+        assert!(
+            capacity <= 4 * RETAINED_CAPACITY,
+            "kept room for {capacity} items"
+        );
     }
 
     #[test]
