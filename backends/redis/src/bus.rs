@@ -86,12 +86,13 @@ enum Note {
 }
 
 impl RedisBus {
-    /// Connect to the Redis server at `url` (`redis://[user:password@]host[:port][/db]`).
+    /// Connect to the Redis server at `url` (`redis://[user:password@]host[:port][/db]`, or
+    /// `rediss://` for TLS with the `tls` feature).
     ///
-    /// Fails with a clear error, within `config.timeout`, on a bad URL or an unreachable
-    /// server. Background work runs on `runtime`.
+    /// Fails with a clear error, within `config.timeout`, on a bad URL, an unreachable
+    /// server or a failed TLS handshake. Background work runs on `runtime`.
     pub async fn connect(url: &str, runtime: Arc<dyn Runtime>, config: RedisConfig) -> Result<RedisBus> {
-        let target = Target::parse(url)?;
+        let target = Target::parse(url, &config)?;
         let inner = Arc::new(Inner {
             runtime,
             target,

@@ -1,6 +1,7 @@
 //! How a [`RedisBus`](crate::RedisBus) names its channels, replays and reconnects.
 //!
-//! - [`RedisConfig`]: key prefix, optional replay stream length, timeouts, reconnection backoff.
+//! - [`RedisConfig`]: key prefix, optional replay stream length, timeouts, reconnection backoff,
+//!   and (feature `tls`) the certificates a `rediss://` server's certificate must chain to.
 
 use std::time::Duration;
 
@@ -29,6 +30,11 @@ pub struct RedisConfig {
     pub reconnect_min: Duration,
     /// Longest delay between reconnection attempts (default 5 s).
     pub reconnect_max: Duration,
+    /// PEM certificates (CAs) that a `rediss://` server's certificate must chain to; with
+    /// `None` (the default), the Mozilla roots bundled by the `webpki-roots` crate are
+    /// trusted (never the operating system's store).
+    #[cfg(feature = "tls")]
+    pub tls_root_certificates: Option<Vec<u8>>,
 }
 
 impl Default for RedisConfig {
@@ -39,6 +45,8 @@ impl Default for RedisConfig {
             timeout: Duration::from_secs(5),
             reconnect_min: Duration::from_millis(50),
             reconnect_max: Duration::from_secs(5),
+            #[cfg(feature = "tls")]
+            tls_root_certificates: None,
         }
     }
 }
@@ -66,6 +74,28 @@ impl RedisConfig {
     pub fn reconnect_backoff(mut self, min: Duration, max: Duration) -> Self {
         self.reconnect_min = min;
         self.reconnect_max = max.max(min);
+        self
+    }
+
+    /// Trust only the CA certificates in `pem` (one or more `CERTIFICATE` blocks) for
+    /// `rediss://` servers, instead of the bundled webpki roots; for a private CA.
+    ///
+    /// The PEM is read when connecting: a PEM without a usable certificate makes
+    /// [`RedisBus::connect`](crate::RedisBus::connect) fail.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use subcast_redis::RedisConfig;
+    ///
+    /// # let ca_pem = b"-----BEGIN CERTIFICATE-----\n...\n-----END CERTIFICATE-----\n".to_vec();
+    /// // let ca_pem = std::fs::read("/etc/redis/ca.pem")?;
+    /// let config = RedisConfig::default().tls_root_certificates(ca_pem);
+    /// assert!(config.tls_root_certificates.is_some());
+    /// ```
+    #[cfg(feature = "tls")]
+    pub fn tls_root_certificates(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.tls_root_certificates = Some(pem.into());
         self
     }
 }

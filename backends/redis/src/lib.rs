@@ -4,9 +4,9 @@
 //! executors listen on the channel holds a `SUBSCRIBE` for it and hands the event to its
 //! local bus streams. Everything on the wire is [`Event::to_wire`](subcast_core::Event::to_wire).
 //!
-//! - [`RedisBus`]: the bus; [`RedisBus::connect`] takes a `redis://` URL, the host's
-//!   [`Runtime`](subcast_core::Runtime) and a [`RedisConfig`].
-//! - [`RedisConfig`]: channel prefix, replay, timeouts, reconnection backoff.
+//! - [`RedisBus`]: the bus; [`RedisBus::connect`] takes a `redis://` or `rediss://` URL,
+//!   the host's [`Runtime`](subcast_core::Runtime) and a [`RedisConfig`].
+//! - [`RedisConfig`]: channel prefix, replay, timeouts, reconnection backoff, TLS roots.
 //! - Replay (opt-in, [`RedisConfig::replay`]): each publish is an atomic script doing `XADD`
 //!   (capped with `MAXLEN ~`) then `PUBLISH "<stream id> <event>"`. Each node remembers the
 //!   last stream id delivered per channel; after a reconnection it reads the stream from
@@ -17,6 +17,16 @@
 //! - Features: `tokio` (default) opens sockets with tokio, `smol` with async-net (which
 //!   works under any runtime, so it is used when both are enabled).
 //!   Background work always runs on the `Runtime` the host passes in.
+//! - TLS (feature `tls`, off by default; `redis-tls` on the `subcast` facade): `rediss://`
+//!   URLs connect over TLS with rustls on its `ring` provider (built with a C compiler
+//!   alone: no cmake, no OpenSSL). The server certificate is always verified against the URL's
+//!   host (a name or an IP address), chaining to the CAs given to
+//!   [`RedisConfig::tls_root_certificates`] or, without them, to the Mozilla roots bundled
+//!   by the `webpki-roots` crate; the operating system's certificate store is not read.
+//!   A handshake that fails (unknown CA, wrong host, not a TLS server) fails
+//!   [`RedisBus::connect`] with [`Error::Bus`](subcast_core::Error::Bus), within
+//!   [`RedisConfig::timeout`]. Without the feature, a `rediss://` URL is refused with an
+//!   error naming it. Client certificates are not supported.
 
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 
@@ -24,6 +34,8 @@ mod bus;
 mod config;
 mod connection;
 mod replay;
+#[cfg(feature = "tls")]
+mod tls;
 
 pub use bus::RedisBus;
 pub use config::RedisConfig;
