@@ -52,11 +52,11 @@ pub const BUS_CHANNEL_LOST: &str = "BUS_CHANNEL_LOST";
 
 /// Fan-out from which a dispatch is split across the runtime's workers.
 ///
-/// Measured on 2 (shared, loaded) cores, tokio with 2 workers, one consumer task per
-/// subscription (`cargo bench --bench cross_runtime --all-features -- chunking`): splitting
-/// costs more than it saves at 1,000 subscribers, first pays from 2,000–4,000 (up to a
-/// third faster) and up to 16,000; at 64,000 the helpers crowd out the consumer tasks on
-/// 2 workers and runs disagree. Re-measure on the target machine before changing it.
+/// Measured on 2 idle cores, tokio with 2 workers, one consumer task per subscription
+/// (`cargo bench --bench cross_runtime --all-features -- chunking`, medians): splitting saved
+/// 6–8 % at 1,000, 4,000 and 16,000 subscribers, nothing at 2,000, and cost 30 % at 64,000,
+/// where the helpers crowd out the consumer tasks. Re-measure on the target machine: with
+/// more cores than consumers need, splitting should pay further up.
 pub const DEFAULT_PARALLEL_THRESHOLD: usize = 4096;
 
 /// Smallest chunk a fan-out is split into.
