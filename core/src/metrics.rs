@@ -195,20 +195,9 @@ impl MetricsSnapshot {
 
     /// The Prometheus text exposition format (version 0.0.4), `subcast_*` metrics.
     pub fn to_prometheus(&self) -> String {
-        let mut out = String::with_capacity(4096);
+        let mut text = PrometheusText::default();
         let mut family = |name: &str, kind: &str, help: &str, samples: &[(Option<(&str, &str)>, u64)]| {
-            let _ = writeln!(out, "# HELP {name} {help}");
-            let _ = writeln!(out, "# TYPE {name} {kind}");
-            for (label, value) in samples {
-                match label {
-                    Some((key, label)) => {
-                        let _ = writeln!(out, "{name}{{{key}=\"{label}\"}} {value}");
-                    }
-                    None => {
-                        let _ = writeln!(out, "{name} {value}");
-                    }
-                }
-            }
+            text.family(name, kind, help, samples)
         };
         family(
             "subcast_security_validations_total",
@@ -285,6 +274,38 @@ impl MetricsSnapshot {
             "Frames waiting in response queues.",
             &[(None, self.queue_depth)],
         );
-        out
+        text.finish()
+    }
+}
+
+/// A Prometheus text exposition (format 0.0.4) under construction.
+#[derive(Debug, Default)]
+pub(crate) struct PrometheusText {
+    out: String,
+}
+
+impl PrometheusText {
+    /// Append one metric family: its HELP and TYPE lines, then one sample per label.
+    pub(crate) fn family(
+        &mut self,
+        name: &str,
+        kind: &str,
+        help: &str,
+        samples: &[(Option<(&str, &str)>, u64)],
+    ) {
+        let out = &mut self.out;
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} {kind}");
+        for (label, value) in samples {
+            let _ = match label {
+                Some((key, label)) => writeln!(out, "{name}{{{key}=\"{label}\"}} {value}"),
+                None => writeln!(out, "{name} {value}"),
+            };
+        }
+    }
+
+    /// The exposition text.
+    pub(crate) fn finish(self) -> String {
+        self.out
     }
 }

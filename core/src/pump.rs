@@ -43,6 +43,7 @@ use crate::error::Result;
 use crate::event::Event;
 use crate::executor::{ChannelChange, DispatchChunk, DispatchReport, PreparedDispatch, SubscriptionExecutor};
 use crate::frame::GraphQLError;
+use crate::metrics::PrometheusText;
 use crate::queue::{Mailbox, RecvTimeoutError};
 use crate::runtime::Runtime;
 
@@ -191,6 +192,126 @@ pub struct PumpStats {
     pub subscribed_channels: usize,
     /// Gauge: bus messages waiting for the dispatcher.
     pub pending_messages: usize,
+}
+
+impl PumpStats {
+    /// The Prometheus text exposition (format 0.0.4) of these counters, as `subcast_pump_*`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let text = subcast_core::PumpStats::default().to_prometheus();
+    /// assert!(text.contains("# TYPE subcast_pump_streams_lost_total counter"));
+    /// ```
+    pub fn to_prometheus(&self) -> String {
+        let mut text = PrometheusText::default();
+        let counters = [
+            (
+                "events_dispatched",
+                "Bus events dispatched.",
+                self.events_dispatched,
+            ),
+            (
+                "duplicates_skipped",
+                "Bus copies of events this node already dispatched.",
+                self.duplicates_skipped,
+            ),
+            (
+                "invalid_events",
+                "Bus events refused by the executor.",
+                self.invalid_events,
+            ),
+            (
+                "parallel_dispatches",
+                "Dispatches split across the runtime's workers.",
+                self.parallel_dispatches,
+            ),
+            (
+                "chunks_on_runtime",
+                "Chunks of split dispatches delivered by runtime tasks.",
+                self.chunks_on_runtime,
+            ),
+            (
+                "frames_delivered",
+                "next frames and notices queued by the pump.",
+                self.frames_delivered,
+            ),
+            (
+                "error_frames",
+                "error frames queued by the pump.",
+                self.error_frames,
+            ),
+            (
+                "frames_dropped",
+                "Frames lost to full or closed queues.",
+                self.frames_dropped,
+            ),
+            (
+                "streams_lost",
+                "Bus streams that ended while their channel was in use.",
+                self.streams_lost,
+            ),
+            (
+                "subscribe_errors",
+                "Failed attempts to subscribe a bus channel.",
+                self.subscribe_errors,
+            ),
+            (
+                "resubscribes",
+                "Bus channels subscribed again after a loss.",
+                self.resubscribes,
+            ),
+            (
+                "gaps_signalled",
+                "Gap notices sent after a resubscription.",
+                self.gaps_signalled,
+            ),
+            (
+                "channels_failed",
+                "Channels whose subscriptions were ended for a lost stream.",
+                self.channels_failed,
+            ),
+            (
+                "unsubscribe_errors",
+                "Failed bus unsubscriptions.",
+                self.unsubscribe_errors,
+            ),
+            (
+                "dispatcher_panics",
+                "Panics caught on the dispatcher thread.",
+                self.dispatcher_panics,
+            ),
+        ];
+        for (name, help, value) in counters {
+            text.family(
+                &format!("subcast_pump_{name}_total"),
+                "counter",
+                help,
+                &[(None, value)],
+            );
+        }
+        let gauges = [
+            (
+                "subscribed_channels",
+                "Channels whose bus stream is live.",
+                self.subscribed_channels,
+            ),
+            (
+                "pending_messages",
+                "Bus messages waiting for the dispatcher.",
+                self.pending_messages,
+            ),
+        ];
+        for (name, help, value) in gauges {
+            text.family(
+                &format!("subcast_pump_{name}"),
+                "gauge",
+                help,
+                &[(None, value as u64)],
+            );
+        }
+        text.finish()
+    }
 }
 
 #[derive(Debug, Default)]

@@ -191,3 +191,26 @@ fn the_prometheus_exposition_is_read_by_a_prometheus_parser() {
         );
     }
 }
+
+#[test]
+fn the_pump_exposition_is_read_by_a_prometheus_parser() {
+    let mut stats = subcast_core::PumpStats::default();
+    stats.streams_lost = 2;
+    stats.dispatcher_panics = 1;
+    stats.subscribed_channels = 3;
+    let text = stats.to_prometheus();
+    let scrape =
+        prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).expect("valid exposition");
+    let value = |metric: &str| {
+        let sample = scrape.samples.iter().find(|s| s.metric == metric).expect(metric);
+        match sample.value {
+            prometheus_parse::Value::Counter(v) | prometheus_parse::Value::Gauge(v) => v,
+            ref other => panic!("{metric} is {other:?}"),
+        }
+    };
+    assert_eq!(value("subcast_pump_streams_lost_total"), 2.0);
+    assert_eq!(value("subcast_pump_dispatcher_panics_total"), 1.0);
+    assert_eq!(value("subcast_pump_subscribed_channels"), 3.0);
+    assert_eq!(value("subcast_pump_events_dispatched_total"), 0.0);
+    assert_eq!(scrape.docs.len(), 17);
+}
