@@ -457,6 +457,26 @@ struct Shared {
 }
 
 impl Shared {
+    fn new(
+        executor: Arc<SubscriptionExecutor>,
+        bus: Arc<dyn EventBus>,
+        runtime: Arc<dyn Runtime>,
+        config: PumpConfig,
+    ) -> Self {
+        Shared {
+            executor,
+            bus,
+            runtime,
+            config,
+            inbox: Mailbox::new(),
+            counters: Counters::default(),
+            channels: Mutex::default(),
+            channels_changed: Notify::new(),
+            stop: Signal::default(),
+            tasks: Arc::default(),
+        }
+    }
+
     fn channels(&self) -> MutexGuard<'_, HashMap<String, ChannelStatus>> {
         self.channels.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -548,18 +568,7 @@ impl EventPump {
         runtime: Arc<dyn Runtime>,
         config: PumpConfig,
     ) -> EventPump {
-        let shared = Arc::new(Shared {
-            executor,
-            bus,
-            runtime,
-            config,
-            inbox: Mailbox::new(),
-            counters: Counters::default(),
-            channels: Mutex::default(),
-            channels_changed: Notify::new(),
-            stop: Signal::default(),
-            tasks: Arc::default(),
-        });
+        let shared = Arc::new(Shared::new(executor, bus, runtime, config));
         let dispatcher_done = Arc::new(Signal::default());
         let dispatcher = {
             let shared = shared.clone();
@@ -977,18 +986,12 @@ mod tests {
     }
 
     fn shared_with(executor: Arc<SubscriptionExecutor>, config: PumpConfig) -> Shared {
-        Shared {
+        Shared::new(
             executor,
-            bus: Arc::new(crate::InMemoryBus::new()),
-            runtime: Arc::new(StalledRuntime),
+            Arc::new(crate::InMemoryBus::new()),
+            Arc::new(StalledRuntime),
             config,
-            inbox: Mailbox::new(),
-            counters: Counters::default(),
-            channels: Mutex::default(),
-            channels_changed: Notify::new(),
-            stop: Signal::default(),
-            tasks: Arc::default(),
-        }
+        )
     }
 
     #[test]
