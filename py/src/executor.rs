@@ -28,6 +28,7 @@ use crate::bridge::Bridge;
 use crate::bus::{EventBusConfig, Transport};
 use crate::convert::{self, Identifier};
 use crate::errors::{closed_error, conversion_error, raise, to_py_err};
+use crate::ids::{IdHash, IdIndex};
 use crate::inbox::{Inbox, Taken, Wait};
 use crate::metrics::{self, Sample};
 use crate::resolver::{CallableId, PythonResolvers};
@@ -47,14 +48,25 @@ pub struct SubscriptionExecutor {
 #[derive(Debug, Default)]
 struct Handles {
     by_key: HashMap<SubscriptionKey, Handle>,
-    by_id: HashMap<String, Vec<SubscriptionKey>>,
-    by_connection: HashMap<String, Vec<SubscriptionKey>>,
+    /// Every registration of a subscription id, with its inbox: a drain finds the inbox in
+    /// one lookup.
+    by_id: IdIndex<Vec<Registration>>,
+    /// Each connection's subscriptions, in registration order.
+    by_connection: IdIndex<Vec<SubscriptionKey>>,
+}
+
+#[derive(Debug)]
+struct Registration {
+    key: SubscriptionKey,
+    inbox: Arc<Inbox>,
 }
 
 #[derive(Debug)]
 struct Handle {
     connection_id: String,
+    connection_hash: IdHash,
     subscription_id: String,
+    subscription_hash: IdHash,
     inbox: Arc<Inbox>,
     /// The Python resolver's callable, held until the subscription ends.
     callable: Option<CallableId>,
@@ -63,37 +75,52 @@ struct Handle {
 impl Handles {
     fn insert(&mut self, key: SubscriptionKey, handle: Handle) {
         self.by_id
-            .entry(handle.subscription_id.clone())
-            .or_default()
-            .push(key);
+            .get_or_default(handle.subscription_hash, &handle.subscription_id)
+            .push(Registration {
+                key,
+                inbox: handle.inbox.clone(),
+            });
         self.by_connection
-            .entry(handle.connection_id.clone())
-            .or_default()
+            .get_or_default(handle.connection_hash, &handle.connection_id)
             .push(key);
         self.by_key.insert(key, handle);
     }
 
+    /// The registrations of `subscription_id` (its `str` hash is `hash`), one per connection.
+    fn registrations(&self, hash: IdHash, subscription_id: &str) -> &[Registration] {
+        self.by_id.get(hash, subscription_id).map_or(&[], Vec::as_slice)
+    }
+
     /// The inbox of `subscription_id` if exactly one connection registered it.
-    fn unique_inbox(&self, subscription_id: &str) -> Option<&Inbox> {
-        match self.by_id.get(subscription_id).map(Vec::as_slice) {
-            Some([key]) => Some(&self.by_key[key].inbox),
+    fn unique_inbox(&self, hash: IdHash, subscription_id: &str) -> Option<&Arc<Inbox>> {
+        match self.registrations(hash, subscription_id) {
+            [only] => Some(&only.inbox),
             _ => None,
         }
     }
 
+    /// The subscriptions of `connection_id` (its `str` hash is `hash`), in registration order.
+    fn of_connection(&self, hash: IdHash, connection_id: &str) -> &[SubscriptionKey] {
+        self.by_connection
+            .get(hash, connection_id)
+            .map_or(&[], Vec::as_slice)
+    }
+
     fn remove(&mut self, key: SubscriptionKey) -> Option<Handle> {
         let handle = self.by_key.remove(&key)?;
-        for (map, name) in [
-            (&mut self.by_id, &handle.subscription_id),
-            (&mut self.by_connection, &handle.connection_id),
-        ] {
-            if let Some(keys) = map.get_mut(name) {
+        self.by_id.edit(
+            handle.subscription_hash,
+            &handle.subscription_id,
+            |registrations| {
+                registrations.retain(|r| r.key != key);
+                registrations.is_empty()
+            },
+        );
+        self.by_connection
+            .edit(handle.connection_hash, &handle.connection_id, |keys| {
                 keys.retain(|k| *k != key);
-                if keys.is_empty() {
-                    map.remove(name);
-                }
-            }
-        }
+                keys.is_empty()
+            });
         Some(handle)
     }
 }
@@ -196,6 +223,8 @@ impl SubscriptionExecutor {
         self.ensure_open(py)?;
         let connection_id = Identifier::extract(connection_id, "connection_id")?.0;
         let subscription_id = Identifier::extract(subscription_id, "subscription_id")?.0;
+        let connection_hash = IdHash::of_text(py, &connection_id)?;
+        let subscription_hash = IdHash::of_text(py, &subscription_id)?;
         let query = convert::optional_string(Some(query), "query")?
             .ok_or_else(|| conversion_error(py, "query must be a str, not None"))?;
         let operation_name = convert::optional_string(operation_name, "operation_name")?;
@@ -279,7 +308,9 @@ impl SubscriptionExecutor {
             }
         };
         let handle = Handle {
+            connection_hash,
             connection_id,
+            subscription_hash,
             subscription_id,
             inbox: Inbox::new(queue, self.bridge.clone()),
             callable,
@@ -306,10 +337,11 @@ impl SubscriptionExecutor {
     fn complete_connection(&self, py: Python<'_>, connection_id: &Bound<'_, PyAny>) -> PyResult<usize> {
         self.ensure_open(py)?;
         let connection_id = Identifier::extract(connection_id, "connection_id")?.0;
-        let keys = self.handles().by_connection.get(&connection_id).cloned();
-        match keys {
-            Some(keys) => Ok(self.complete_keys(py, &keys)),
-            None => Err(to_py_err(
+        let hash = IdHash::of_text(py, &connection_id)?;
+        let keys = self.handles().of_connection(hash, &connection_id).to_vec();
+        match keys.as_slice() {
+            [_, ..] => Ok(self.complete_keys(py, &keys)),
+            [] => Err(to_py_err(
                 py,
                 &subcast_core::Error::UnknownConnection(connection_id),
             )),
@@ -391,11 +423,10 @@ impl SubscriptionExecutor {
         {
             let handles = self.handles();
             for (index, id) in ids.iter().enumerate() {
-                let inbox = id
-                    .cast::<PyString>()
-                    .ok()
-                    .and_then(|id| id.to_str().ok())
-                    .and_then(|id| handles.unique_inbox(id));
+                let inbox = id.cast::<PyString>().ok().and_then(|id| {
+                    let hash = IdHash::of(id).ok()?;
+                    handles.unique_inbox(hash, id.to_str().ok()?)
+                });
                 match inbox {
                     Some(inbox) => inbox.take_into(limit, |frame| taken.push((index, frame))),
                     None => others.push(index),
@@ -432,13 +463,12 @@ impl SubscriptionExecutor {
         self.ensure_open(py)?;
         let limit = frame_limit(py, max_per_subscription)?;
         let connection_id = Identifier::extract(connection_id, "connection_id")?.0;
+        let hash = IdHash::of_text(py, &connection_id)?;
         let subscriptions: Vec<(String, Arc<Inbox>)> = {
             let handles = self.handles();
-            let keys = handles
-                .by_connection
-                .get(&connection_id)
-                .map_or(&[][..], Vec::as_slice);
-            keys.iter()
+            handles
+                .of_connection(hash, &connection_id)
+                .iter()
                 .map(|key| {
                     let handle = &handles.by_key[key];
                     (handle.subscription_id.clone(), handle.inbox.clone())
@@ -632,22 +662,24 @@ impl SubscriptionExecutor {
     ) -> PyResult<(SubscriptionKey, Arc<Inbox>)> {
         // The common case, a `str` id unique across connections, allocates nothing.
         if let (Ok(id), None) = (subscription_id.cast::<PyString>(), connection_id) {
+            let hash = IdHash::of(id)?;
             let handles = self.handles();
-            if let Some([key]) = handles.by_id.get(id.to_str()?).map(Vec::as_slice) {
-                return Ok((*key, handles.by_key[key].inbox.clone()));
+            if let [only] = handles.registrations(hash, id.to_str()?) {
+                return Ok((only.key, only.inbox.clone()));
             }
         }
         let subscription_id = Identifier::extract(subscription_id, "subscription_id")?.0;
         let connection_id = Identifier::extract_optional(connection_id, "connection_id")?.map(|c| c.0);
+        let hash = IdHash::of_text(py, &subscription_id)?;
         let handles = self.handles();
-        let keys = handles.by_id.get(&subscription_id).map_or(&[][..], Vec::as_slice);
-        let mut matching = keys.iter().filter(|k| {
+        let registrations = handles.registrations(hash, &subscription_id);
+        let mut matching = registrations.iter().filter(|r| {
             connection_id
                 .as_ref()
-                .is_none_or(|c| handles.by_key[k].connection_id == *c)
+                .is_none_or(|c| handles.by_key[&r.key].connection_id == *c)
         });
-        let (Some(key), None) = (matching.next(), matching.clone().next()) else {
-            let registered = keys.len();
+        let (Some(found), None) = (matching.next(), matching.clone().next()) else {
+            let registered = registrations.len();
             drop(handles);
             return Err(if registered == 0 || connection_id.is_some() {
                 let on = connection_id
@@ -662,7 +694,7 @@ impl SubscriptionExecutor {
                 raise(py, "AmbiguousSubscriptionError", message, "BAD_REQUEST")
             });
         };
-        Ok((*key, handles.by_key[key].inbox.clone()))
+        Ok((found.key, found.inbox.clone()))
     }
 
     fn complete_keys(&self, py: Python<'_>, keys: &[SubscriptionKey]) -> usize {

@@ -4,6 +4,7 @@
 //! - [`bus`]: `EventBusConfig` and the opened bus.
 //! - [`resolver`]: Python callables as the engine's batch resolver.
 //! - [`inbox`] and [`bridge`]: frames for `next_event`, `recv_blocking` and asyncio `recv`.
+//! - [`ids`]: subscriptions indexed by id, hashed as Python hashes `str`.
 //! - [`convert`]: every conversion between Python objects and JSON.
 //! - [`errors`]: engine errors as `subcast.errors` exceptions.
 //! - [`metrics`]: the metrics dict and its Prometheus exposition.
@@ -18,6 +19,7 @@ pub mod bus;
 pub mod convert;
 pub mod errors;
 pub mod executor;
+pub mod ids;
 pub mod inbox;
 pub mod metrics;
 pub mod resolver;

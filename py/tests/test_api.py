@@ -228,6 +228,20 @@ def test_next_events_gives_each_id_back_as_it_was_passed(ex: SubscriptionExecuto
     assert sid == 7 and json.loads(frame)["id"] == "7"
 
 
+class OddlyHashedId(str):
+    def __hash__(self) -> int:
+        return 1
+
+
+def test_a_str_subclass_with_its_own_hash_finds_the_subscription_of_its_text(ex: SubscriptionExecutor) -> None:
+    subscribe(ex, sid="a", conn=OddlyHashedId("ca"))
+    ex.publish_event("userCreated", "users", {"id": "1"}, "t1")
+    ex.publish_event("userCreated", "users", {"id": "2"}, "t1")
+    assert json.loads(ex.next_event(OddlyHashedId("a")) or b"")["id"] == "a"
+    assert [sid for sid, _ in ex.next_events([OddlyHashedId("a")])] == ["a"]
+    assert ex.complete_connection(OddlyHashedId("ca")) == 1
+
+
 def test_next_events_takes_at_most_max_per_subscription_frames_each(ex: SubscriptionExecutor) -> None:
     subscribe(ex, sid="a", conn="ca")
     subscribe(ex, sid="b", conn="cb")
