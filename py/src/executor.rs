@@ -462,32 +462,37 @@ impl SubscriptionExecutor {
     ) -> PyResult<Bound<'py, PyList>> {
         self.ensure_open(py)?;
         let limit = frame_limit(py, max_per_subscription)?;
-        let connection_id = Identifier::extract(connection_id, "connection_id")?.0;
-        let hash = IdHash::of_text(py, &connection_id)?;
-        let subscriptions: Vec<(String, Arc<Inbox>)> = {
-            let handles = self.handles();
-            handles
-                .of_connection(hash, &connection_id)
-                .iter()
-                .map(|key| {
-                    let handle = &handles.by_key[key];
-                    (handle.subscription_id.clone(), handle.inbox.clone())
-                })
-                .collect()
-        };
-        let frames = PyList::empty(py);
-        let mut taken = Vec::new();
-        for (id, inbox) in subscriptions {
-            inbox.take_into(limit, |frame| taken.push(frame));
-            if taken.is_empty() {
-                continue;
+        let owned;
+        let (hash, connection_id) = match connection_id.cast::<PyString>() {
+            Ok(id) => (IdHash::of(id)?, id.to_str()?),
+            Err(_) => {
+                owned = Identifier::extract(connection_id, "connection_id")?.0;
+                (IdHash::of_text(py, &owned)?, owned.as_str())
             }
-            let id = PyString::new(py, &id);
-            for frame in taken.drain(..) {
-                frames.append((&id, PyBytes::new(py, &frame)))?;
+        };
+        // As in `next_events`: one lock, and no Python object made while it is held.
+        let mut ids = Vec::new();
+        let mut taken: Vec<(usize, Bytes)> = Vec::new();
+        {
+            let handles = self.handles();
+            for key in handles.of_connection(hash, connection_id) {
+                let handle = &handles.by_key[key];
+                let before = taken.len();
+                handle
+                    .inbox
+                    .take_into(limit, |frame| taken.push((ids.len(), frame)));
+                if taken.len() > before {
+                    ids.push(handle.subscription_id.clone());
+                }
             }
         }
-        Ok(frames)
+        let ids: Vec<_> = ids.iter().map(|id| PyString::new(py, id)).collect();
+        PyList::new(
+            py,
+            taken
+                .iter()
+                .map(|(index, frame)| (&ids[*index], PyBytes::new(py, frame))),
+        )
     }
 
     /// Wait for the next frame with the GIL released; `None` once the subscription ended.
