@@ -54,10 +54,11 @@ pub const BUS_CHANNEL_LOST: &str = "BUS_CHANNEL_LOST";
 /// Fan-out from which a dispatch is split across the runtime's workers.
 ///
 /// Measured on 2 idle cores, tokio with 2 workers, one consumer task per subscription
-/// (`cargo bench --bench cross_runtime --all-features -- chunking`, medians): splitting saved
-/// 6–8 % at 1,000, 4,000 and 16,000 subscribers, nothing at 2,000, and cost 30 % at 64,000,
-/// where the helpers crowd out the consumer tasks. Re-measure on the target machine: with
-/// more cores than consumers need, splitting should pay further up.
+/// (`cargo bench --bench cross_runtime --all-features -- chunking`, medians of two runs):
+/// splitting saved 4–16 % from 1,000 to 4,000 subscribers; above that it was erratic
+/// (16,000: −8 % and +174 %; 64,000: +9 % and +30 %) because the helpers take CPU from the
+/// consumer tasks they wake. With more cores than the consumers need, it should pay further
+/// up; re-measure on the target machine, or turn it off with `parallelism(0)`.
 pub const DEFAULT_PARALLEL_THRESHOLD: usize = 4096;
 
 /// Smallest chunk a fan-out is split into.
