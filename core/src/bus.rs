@@ -99,9 +99,11 @@ pub trait EventBus: Send + Sync + Debug + 'static {
 
     /// Publish `event`, then dispatch it to `executor`'s subscriptions directly.
     ///
-    /// If publishing fails, nothing is dispatched. If it succeeds, the executor's frames are
-    /// queued before this returns, and the copy that comes back through the bus is
+    /// If publishing fails, nothing is dispatched here. If it succeeds, the executor's frames
+    /// are queued before this returns, and the copy that comes back through the bus is
     /// recognised by [`SubscriptionExecutor::dispatch_bus_message`] and not dispatched again.
+    /// A copy that reached the bus although `publish` failed (a timeout after sending) or
+    /// this future was dropped is dispatched when it comes back, once.
     async fn publish_with_executor(
         &self,
         event: Arc<Event>,
@@ -109,12 +111,43 @@ pub trait EventBus: Send + Sync + Debug + 'static {
     ) -> Result<DispatchReport> {
         event.validate(executor.config().max_event_bytes)?;
         // Announce before publishing: the loop-back copy may arrive before `publish` returns.
-        executor.expect_loopback(&event);
-        if let Err(error) = self.publish(event.clone()).await {
-            executor.forget_loopback(&event);
-            return Err(error);
-        }
+        // Until the local dispatch below runs — if the publish fails, or this future is
+        // dropped mid-publish — the announcement is withdrawn, so a copy that reached the
+        // bus anyway is dispatched when it comes back: once, never lost.
+        let announced = LoopbackAnnouncement::new(executor, &event);
+        self.publish(event.clone()).await?;
+        announced.keep();
         executor.dispatch_event_to_subscriptions(&event)
+    }
+}
+
+/// An event announced to an executor as dispatched locally; withdrawn on drop unless kept.
+struct LoopbackAnnouncement<'a> {
+    executor: &'a SubscriptionExecutor,
+    event: &'a Event,
+    kept: bool,
+}
+
+impl<'a> LoopbackAnnouncement<'a> {
+    fn new(executor: &'a SubscriptionExecutor, event: &'a Event) -> Self {
+        executor.expect_loopback(event);
+        LoopbackAnnouncement {
+            executor,
+            event,
+            kept: false,
+        }
+    }
+
+    fn keep(mut self) {
+        self.kept = true;
+    }
+}
+
+impl Drop for LoopbackAnnouncement<'_> {
+    fn drop(&mut self) {
+        if !self.kept {
+            self.executor.forget_loopback(self.event);
+        }
     }
 }
 

@@ -35,7 +35,7 @@ pub const WIRE_VERSION: u32 = 1;
 /// assert_eq!(event.channel, "users");
 /// assert_eq!(event.tenant_id.as_deref(), Some("acme"));
 /// ```
-#[derive(Clone, Serialize, Deserialize)]
+#[derive(Serialize, Deserialize)]
 pub struct Event {
     /// Unique id: `<origin>-<sequence>` unless the publisher chose one.
     pub id: String,
@@ -144,6 +144,24 @@ impl Event {
         }
         validate_channel(&wire.event.channel).map_err(|e| Error::InvalidWireEvent(e.to_string()))?;
         Ok(wire.event)
+    }
+}
+
+impl Clone for Event {
+    /// Clone every field; the cached data size is not carried over, so a clone whose `data`
+    /// is then replaced is measured anew.
+    fn clone(&self) -> Self {
+        Event {
+            id: self.id.clone(),
+            event_type: self.event_type.clone(),
+            channel: self.channel.clone(),
+            data: self.data.clone(),
+            tenant_id: self.tenant_id.clone(),
+            timestamp: self.timestamp,
+            correlation_id: self.correlation_id.clone(),
+            origin: self.origin.clone(),
+            data_size: OnceLock::new(),
+        }
     }
 }
 
@@ -306,6 +324,15 @@ mod tests {
             event.validate(50),
             Err(Error::EventTooLarge { limit: 50, .. })
         ));
+    }
+
+    #[test]
+    fn a_clone_with_new_data_is_measured_anew() {
+        let small = Event::new("t", "c", json!({"s": "x"}));
+        assert!(small.validate(100).is_ok());
+        let mut big = small.clone();
+        big.data = json!({"s": "x".repeat(200)});
+        assert!(matches!(big.validate(100), Err(Error::EventTooLarge { .. })));
     }
 
     #[test]

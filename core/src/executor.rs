@@ -1629,7 +1629,9 @@ fn cohort_key(
         class,
         subscriber,
     );
-    serde_json::to_string(&parts).unwrap_or_default()
+    // Strings, numbers and JSON values always serialize; an empty key would merge
+    // unrelated subscribers, so failing loudly is the only safe answer.
+    serde_json::to_string(&parts).expect("cohort key parts serialize")
 }
 
 fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {

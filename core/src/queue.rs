@@ -248,13 +248,18 @@ impl<T> Mailbox<T> {
         timeout: Duration,
         mut take: impl FnMut(&Self) -> Result<R, PopError>,
     ) -> Result<R, RecvTimeoutError> {
-        let deadline = Instant::now() + timeout;
+        // A timeout too large to add to now (`Duration::MAX`) means: wait without one.
+        let deadline = Instant::now().checked_add(timeout);
         let mut listener = None;
         loop {
             if let Some(result) = self.attempt(&mut listener, &mut take) {
                 return result.ok_or(RecvTimeoutError::Closed);
             }
             let Some(waiting) = listener.take() else {
+                continue;
+            };
+            let Some(deadline) = deadline else {
+                waiting.wait();
                 continue;
             };
             if waiting.wait_deadline(deadline).is_none() {
@@ -313,7 +318,9 @@ impl<T> Drop for MailboxEdit<'_, T> {
         if self.closed {
             self.mailbox.ready.notify(usize::MAX);
         } else if self.pushed > 0 {
-            self.mailbox.ready.notify(self.pushed);
+            // `additional`: a listener already notified but not yet run must not absorb this
+            // wake-up, or a second consumer would sleep beside a queued item.
+            self.mailbox.ready.notify_additional(self.pushed);
         }
     }
 }
@@ -625,24 +632,23 @@ mod tests {
         const PRODUCERS: u64 = 4;
         const PER_PRODUCER: u64 = 20_000;
         let mailbox = Arc::new(Mailbox::<u64>::new());
+        let (taken, received) = std::sync::mpsc::channel();
         let consumers: Vec<_> = (0..3)
             .map(|i| {
-                let mailbox = mailbox.clone();
+                let (mailbox, taken) = (mailbox.clone(), taken.clone());
                 std::thread::spawn(move || {
-                    let mut got = Vec::new();
                     if i == 0 {
                         // One consumer waits asynchronously, the others block.
                         futures_lite::future::block_on(async {
                             while let Some(n) = mailbox.recv().await {
-                                got.push(n);
+                                taken.send(n).unwrap();
                             }
                         });
                     } else {
-                        while let Ok(n) = mailbox.recv_timeout(Duration::from_secs(60)) {
-                            got.push(n);
+                        while let Ok(n) = mailbox.recv_timeout(Duration::from_secs(600)) {
+                            taken.send(n).unwrap();
                         }
                     }
-                    got
                 })
             })
             .collect();
@@ -659,8 +665,17 @@ mod tests {
         for producer in producers {
             producer.join().unwrap();
         }
+        // Every item must be taken while the mailbox is still open: closing wakes everyone
+        // and would hide a lost wake-up.
+        let mut all: Vec<u64> = (0..PRODUCERS * PER_PRODUCER)
+            .map(|_| {
+                received
+                    .recv_timeout(Duration::from_secs(60))
+                    .expect("an item was left waiting")
+            })
+            .collect();
         mailbox.close();
-        let mut all: Vec<u64> = consumers.into_iter().flat_map(|c| c.join().unwrap()).collect();
+        consumers.into_iter().for_each(|c| c.join().unwrap());
         all.sort_unstable();
         assert_eq!(all, (0..PRODUCERS * PER_PRODUCER).collect::<Vec<_>>());
     }

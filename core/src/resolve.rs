@@ -17,6 +17,9 @@ use crate::security::SecurityContext;
 /// Code of the error returned when event data cannot be shaped by the selection set.
 pub const NON_OBJECT_DATA: &str = "NON_OBJECT_DATA";
 
+/// Code of the error returned when a field selected without sub-fields holds an object.
+pub const OBJECT_NEEDS_SELECTION: &str = "OBJECT_NEEDS_SELECTION";
+
 /// The result of resolving one request: the `data` object of the `next` frame.
 pub type ResolveResult = Result<Value, ResolveError>;
 
@@ -115,8 +118,10 @@ pub trait Resolver: Send + Sync + Debug + 'static {
 /// The built-in resolver: `{<alias or field>: <event.data projected to the selection set>}`.
 ///
 /// Objects keep only selected fields, in selection order; lists are projected per element;
-/// absent fields are `null`; `__typename` is the event type at the root and the object's
-/// own `__typename` (or `null`) below it.
+/// absent fields are `null`; a field selected without sub-fields must hold a scalar or a
+/// list of scalars (an object there is an `OBJECT_NEEDS_SELECTION` error, never sent
+/// whole); `__typename` is the event type at the root and the object's own `__typename`
+/// (or `null`) below it.
 ///
 /// # Examples
 ///
@@ -140,7 +145,7 @@ impl ProjectionResolver {
         variables: &Map<String, Value>,
     ) -> ResolveResult {
         let value = match document.selection() {
-            None => event.data.clone(),
+            None => leaf(&event.data, document.response_key())?,
             Some(selection) => project_value(
                 &event.data,
                 selection,
@@ -188,7 +193,7 @@ fn project_value(
                 let value = match (field.name.as_str(), own, &field.selection) {
                     ("__typename", None, _) => typename.map_or(Value::Null, Value::from),
                     (_, None, _) => Value::Null,
-                    (_, Some(own), None) => own.clone(),
+                    (_, Some(own), None) => leaf(own, &format!("{path}.{}", field.response_key))?,
                     (_, Some(own), Some(sub)) => {
                         let sub_path = format!("{path}.{}", field.response_key);
                         project_value(own, sub, variables, None, &sub_path)?
@@ -206,6 +211,27 @@ fn project_value(
             ),
         )),
     }
+}
+
+/// The value of a field selected without sub-fields: a scalar or a list of scalars.
+///
+/// An object there would reach the subscriber whole, fields the selection never named
+/// included — and field-level RBAC only ever sees the named ones — so it is refused.
+fn leaf(value: &Value, path: &str) -> ResolveResult {
+    fn holds_object(value: &Value) -> bool {
+        match value {
+            Value::Object(_) => true,
+            Value::Array(items) => items.iter().any(holds_object),
+            _ => false,
+        }
+    }
+    if holds_object(value) {
+        return Err(ResolveError::new(
+            OBJECT_NEEDS_SELECTION,
+            format!("`{path}` holds an object: select the fields you need"),
+        ));
+    }
+    Ok(value.clone())
 }
 
 fn describe(value: &Value) -> &'static str {
@@ -279,6 +305,23 @@ mod tests {
         assert_eq!(
             project("subscription { counter }", json!(41)).unwrap(),
             json!({"counter": 41})
+        );
+    }
+
+    #[test]
+    fn an_object_under_a_field_without_sub_fields_is_refused_not_sent_whole() {
+        let data = json!({"customer": {"name": "Ann", "ssn": "123-45-6789"}, "tags": [{"k": 1}]});
+        let err = project("subscription { orders { customer } }", data.clone()).unwrap_err();
+        assert_eq!(err.code, OBJECT_NEEDS_SELECTION);
+        assert!(err.message.contains("orders.customer"), "{}", err.message);
+        assert!(!err.message.contains("123-45"), "{}", err.message);
+        let in_list = project("subscription { orders { tags } }", data.clone()).unwrap_err();
+        assert_eq!(in_list.code, OBJECT_NEEDS_SELECTION);
+        let at_root = project("subscription { orders }", data).unwrap_err();
+        assert_eq!(at_root.code, OBJECT_NEEDS_SELECTION);
+        assert_eq!(
+            project("subscription { orders { ids } }", json!({"ids": [1, 2]})).unwrap(),
+            json!({"orders": {"ids": [1, 2]}})
         );
     }
 

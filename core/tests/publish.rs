@@ -138,3 +138,48 @@ fn a_failed_publish_dispatches_nothing() {
         assert_eq!(executor.next_response(key).unwrap(), None);
     });
 }
+
+/// Publishes through an in-memory bus, then never returns: a publish that times out after
+/// sending, or whose caller gave up.
+#[derive(Debug)]
+struct SentThenStuckBus(InMemoryBus);
+
+#[async_trait]
+impl EventBus for SentThenStuckBus {
+    async fn publish(&self, event: Arc<Event>) -> Result<()> {
+        self.0.publish(event).await?;
+        std::future::pending().await
+    }
+    async fn subscribe(&self, channel: &str) -> Result<EventStream> {
+        self.0.subscribe(channel).await
+    }
+    async fn unsubscribe(&self, channel: &str) -> Result<()> {
+        self.0.unsubscribe(channel).await
+    }
+    async fn health_check(&self) -> Result<()> {
+        Ok(())
+    }
+    fn stats(&self) -> BusStats {
+        self.0.stats()
+    }
+}
+
+#[test]
+fn a_publish_abandoned_after_sending_is_dispatched_from_the_bus_copy_once() {
+    block_on(async {
+        let (executor, key) = subscribed_executor();
+        let bus = SentThenStuckBus(InMemoryBus::new());
+        let mut stream = bus.subscribe("users").await.unwrap();
+        {
+            let publishing = bus.publish_with_executor(user_created(), &executor);
+            assert!(futures_lite::future::poll_once(publishing).await.is_none());
+        }
+        assert_eq!(executor.next_response(key).unwrap(), None);
+        let report = executor
+            .dispatch_bus_message(&stream.next().await.unwrap())
+            .unwrap();
+        assert!(!report.duplicate);
+        assert_eq!(report.delivered, 1);
+        assert!(executor.next_response(key).unwrap().is_some());
+    });
+}
