@@ -479,9 +479,11 @@ impl Inner {
             Ok(entries) => entries,
             Err(reason) => return self.replay_failed(channel, &reason),
         };
+        // A stream never trimmed or deleted from reports `0-0`, so a channel that subscribed
+        // while its stream was empty (cursor `0-0`) sees a gap only when something was lost.
         let trimmed = info
             .and_then(max_deleted_id)
-            .is_some_and(|deleted| deleted > cursor && cursor != StreamId::default());
+            .is_some_and(|deleted| deleted > cursor);
         let mut state = self.state();
         let Some(local) = state.channels.get_mut(channel) else {
             return;

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use common::*;
-use subcast_core::{EventBus, ExecutorConfig, SubscriptionExecutor, SubscriptionRequest};
+use subcast_core::{BusMessage, EventBus, ExecutorConfig, SubscriptionExecutor, SubscriptionRequest};
 use subcast_redis::{RedisBus, RedisConfig};
 
 static ONE_KILL_AT_A_TIME: async_lock::Mutex<()> = async_lock::Mutex::new(());
@@ -129,4 +129,38 @@ async fn without_replay_a_killed_connection_is_signalled_as_a_gap_and_delivery_r
     stop.store(true, Ordering::Relaxed);
     publishing.await.unwrap();
     assert!(subscriber.stats().reconnects >= 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_deleted_from_a_stream_that_was_empty_at_subscription_is_signalled_as_a_gap() {
+    let _turn = ONE_KILL_AT_A_TIME.lock().await;
+    let config = RedisConfig::default().replay(100);
+    let subscriber = bus(config.clone()).await;
+    let channel = unique("deleted");
+    // The stream does not exist yet: the subscription's position is `0-0`.
+    let mut stream = subscriber.subscribe(&channel).await.unwrap();
+
+    // Two events reach the stream but not the subscriber; the first is then deleted.
+    let key = format!("{}{channel}", config.prefix);
+    let mut raw = redis::Client::open(redis_url())
+        .and_then(|client| client.get_connection())
+        .expect("raw Redis connection");
+    let mut ids = Vec::new();
+    for n in 0..2 {
+        let id: String = redis::cmd("XADD")
+            .arg(&key)
+            .arg("*")
+            .arg("e")
+            .arg(counted(&channel, n).to_wire())
+            .query(&mut raw)
+            .unwrap();
+        ids.push(id);
+    }
+    let _: i64 = redis::cmd("XDEL").arg(&key).arg(&ids[0]).query(&mut raw).unwrap();
+    tokio::task::spawn_blocking(kill_pubsub_clients).await.unwrap();
+
+    // The reconnection's replay reports the deleted event, then delivers the one left.
+    let first = next(&mut stream).await;
+    assert!(matches!(first, BusMessage::Gap { .. }), "got {first:?}");
+    assert_eq!(sequence(&next(&mut stream).await), Some(1));
 }
