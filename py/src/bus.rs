@@ -6,7 +6,7 @@
 //!   the caller). A network bus also gets the executor's own runtime and an `EventPump`,
 //!   whose dispatcher thread delivers the events other nodes publish.
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
 use pyo3::prelude::*;
@@ -17,7 +17,7 @@ use subcast_core::{
 use subcast_postgres::{PostgresBus, PostgresConfig};
 use subcast_redis::{RedisBus, RedisConfig};
 
-use crate::runtime::{self, OwnedRuntime};
+use crate::runtime::{self, Blocker, OwnedRuntime};
 
 /// Where an executor's events travel.
 #[pyclass(frozen, module = "subcast._native")]
@@ -88,28 +88,65 @@ impl EventBusConfig {
 }
 
 /// An opened bus, with the runtime and pump a network bus needs.
+///
+/// No lock is held while a call blocks: `publish` dispatches on the calling thread and
+/// runs Python resolvers, which need the GIL that a caller of `stats` may hold.
 #[derive(Debug)]
 pub struct Transport {
-    bus: Arc<dyn EventBus>,
-    network: Mutex<Option<Network>>,
+    state: Mutex<State>,
+    /// Signalled whenever a [`Lease`] ends, for `shutdown` to wait on.
+    lease_ended: Condvar,
+}
+
+#[derive(Debug)]
+enum State {
+    Memory(Arc<dyn EventBus>),
+    Network(Network),
+    /// Shut down: the connections are closed and only the final counters remain.
+    Closed {
+        bus: BusStats,
+        pump: Option<PumpStats>,
+    },
 }
 
 #[derive(Debug)]
 struct Network {
+    bus: Arc<dyn EventBus>,
     runtime: OwnedRuntime,
-    pump: Option<EventPump>,
+    pump: Arc<EventPump>,
+}
+
+/// The pump, used outside the lock; `shutdown` waits until every lease has ended.
+struct Lease<'a> {
+    transport: &'a Transport,
+    pump: Option<Arc<EventPump>>,
+    blocker: Blocker,
+}
+
+impl Lease<'_> {
+    fn pump(&self) -> &EventPump {
+        self.pump
+            .as_deref()
+            .expect("a lease holds its pump until dropped")
+    }
+}
+
+impl Drop for Lease<'_> {
+    fn drop(&mut self) {
+        // Released under the lock, so that `shutdown` cannot miss the notification between
+        // counting the leases and waiting.
+        let state = self.transport.state();
+        self.pump = None;
+        drop(state);
+        self.transport.lease_ended.notify_all();
+    }
 }
 
 impl Transport {
     /// Open the bus `config` describes for `executor` (blocking: call without the GIL).
     pub fn open(config: &EventBusConfig, executor: &Arc<SubscriptionExecutor>) -> Result<Self> {
         let (url, redis) = match &config.kind {
-            BusKind::Memory => {
-                return Ok(Transport {
-                    bus: Arc::new(InMemoryBus::new()),
-                    network: Mutex::new(None),
-                })
-            }
+            BusKind::Memory => return Ok(Transport::new(State::Memory(Arc::new(InMemoryBus::new())))),
             BusKind::Redis { url } => (url, true),
             BusKind::Postgres { url } => (url, false),
         };
@@ -136,69 +173,112 @@ impl Transport {
             runtime.runtime(),
             PumpConfig::default(),
         );
-        Ok(Transport {
+        Ok(Transport::new(State::Network(Network {
             bus,
-            network: Mutex::new(Some(Network {
-                runtime,
-                pump: Some(pump),
-            })),
-        })
+            runtime,
+            pump: Arc::new(pump),
+        })))
+    }
+
+    fn new(state: State) -> Self {
+        Transport {
+            state: Mutex::new(state),
+            lease_ended: Condvar::new(),
+        }
     }
 
     /// Publish `event` and dispatch it to `executor`'s local subscriptions.
     pub fn publish(&self, event: Arc<Event>, executor: &SubscriptionExecutor) -> Result<DispatchReport> {
-        let network = self.network();
-        match &*network {
-            Some(Network {
-                runtime,
-                pump: Some(pump),
-            }) => runtime.block_on(pump.publish(event)),
-            Some(Network { pump: None, .. }) => Err(Error::Closed("event bus")),
-            None => {
-                drop(network);
-                futures_lite::future::block_on(self.bus.publish_with_executor(event, executor))
+        let state = self.state();
+        let lease = match &*state {
+            State::Memory(bus) => {
+                let bus = bus.clone();
+                drop(state);
+                return futures_lite::future::block_on(bus.publish_with_executor(event, executor));
             }
-        }
+            State::Network(network) => self.lease(network),
+            State::Closed { .. } => return Err(Error::Closed("event bus")),
+        };
+        drop(state);
+        lease.blocker.block_on(lease.pump().publish(event))
     }
 
     /// Wait up to `timeout` until the bus delivers `channel` to this node (always true in memory).
     pub fn channel_ready(&self, channel: &str, timeout: Duration) -> bool {
-        let network = self.network();
-        let Some(Network {
-            runtime,
-            pump: Some(pump),
-        }) = &*network
-        else {
-            return network.is_none();
+        let state = self.state();
+        let (lease, deadline) = match &*state {
+            State::Memory(_) => return true,
+            State::Network(network) => (self.lease(network), network.runtime.runtime().sleep(timeout)),
+            State::Closed { .. } => return false,
         };
-        let deadline = runtime.runtime().sleep(timeout);
-        runtime.block_on(futures_lite::future::or(pump.channel_ready(channel), async {
-            deadline.await;
-            false
-        }))
+        drop(state);
+        lease.blocker.block_on(futures_lite::future::or(
+            lease.pump().channel_ready(channel),
+            async {
+                deadline.await;
+                false
+            },
+        ))
     }
 
     /// The bus's counters, and the pump's for a network bus.
     pub fn stats(&self) -> (BusStats, Option<PumpStats>) {
-        let pump = self
-            .network()
-            .as_ref()
-            .and_then(|n| n.pump.as_ref().map(EventPump::stats));
-        (self.bus.stats(), pump)
+        match &*self.state() {
+            State::Memory(bus) => (bus.stats(), None),
+            State::Network(network) => (network.bus.stats(), Some(network.pump.stats())),
+            State::Closed { bus, pump } => (bus.clone(), pump.clone()),
+        }
     }
 
-    /// Stop the pump and the runtime, joining their threads (call without the GIL).
+    /// Stop the pump, close the bus's connections and stop the runtime, joining their
+    /// threads (call without the GIL). Waits for the publishes already under way.
     pub fn shutdown(&self) {
-        let Some(mut network) = self.network().take() else {
+        let mut state = self.state();
+        let bus = match &*state {
+            State::Memory(bus) => bus.stats(),
+            State::Network(network) => network.bus.stats(),
+            State::Closed { .. } => return,
+        };
+        let previous = std::mem::replace(&mut *state, State::Closed { bus, pump: None });
+        let State::Network(Network {
+            bus,
+            mut runtime,
+            mut pump,
+        }) = previous
+        else {
             return;
         };
-        if let Some(pump) = network.pump.take() {
-            network.runtime.block_on(pump.shutdown());
-        }
-        network.runtime.shutdown();
+        // Nothing new can lease the pump now; wait for the leases already out.
+        let pump = loop {
+            match Arc::try_unwrap(pump) {
+                Ok(pump) => break pump,
+                Err(shared) => {
+                    pump = shared;
+                    state = self.lease_ended.wait(state).unwrap_or_else(|e| e.into_inner());
+                }
+            }
+        };
+        drop(state);
+        let pump_stats = runtime.block_on(pump.shutdown());
+        let bus_stats = bus.stats();
+        // The last reference: this closes the bus's connections.
+        drop(bus);
+        runtime.shutdown();
+        *self.state() = State::Closed {
+            bus: bus_stats,
+            pump: Some(pump_stats),
+        };
     }
 
-    fn network(&self) -> MutexGuard<'_, Option<Network>> {
-        self.network.lock().unwrap_or_else(|e| e.into_inner())
+    fn lease(&self, network: &Network) -> Lease<'_> {
+        Lease {
+            transport: self,
+            pump: Some(network.pump.clone()),
+            blocker: network.runtime.blocker(),
+        }
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 }

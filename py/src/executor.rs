@@ -560,9 +560,14 @@ impl SubscriptionExecutor {
 
     /// Every metric by name (security decisions, frames, rate limits, bus and pump counters).
     fn get_metrics<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let engine = self.core.metrics_snapshot();
-        let registry = self.core.stats();
-        let (bus, pump) = self.transport.stats();
+        // Without the GIL: the transport's lock may wait for a publish whose resolvers need it.
+        let (engine, registry, (bus, pump)) = py.detach(|| {
+            (
+                self.core.metrics_snapshot(),
+                self.core.stats(),
+                self.transport.stats(),
+            )
+        });
         let dict = PyDict::new(py);
         for (name, sample) in
             metrics::snapshot(&engine, &registry, &bus, pump.as_ref(), self.resolvers.stats())

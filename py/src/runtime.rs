@@ -2,6 +2,7 @@
 //!
 //! - [`OwnedRuntime`]: the runtime as `Arc<dyn Runtime>` for the bus and the pump, a way to
 //!   block on a future from a Python thread, and a `shutdown` that joins its threads.
+//! - [`Blocker`]: a cheap clone of the way to block on the runtime, to use without a lock.
 //! - [`NAME`]: which adapter this build uses.
 //!
 //! Each executor starts its own (no process-global runtime); nothing Python runs on it.
@@ -77,13 +78,14 @@ impl OwnedRuntime {
 
     /// Run `future` to completion on the calling thread (which must not hold the GIL).
     pub fn block_on<F: Future>(&self, future: F) -> F::Output {
-        #[cfg(feature = "tokio")]
-        {
-            self.inner.runtime.handle().block_on(future)
-        }
-        #[cfg(not(feature = "tokio"))]
-        {
-            futures_lite::future::block_on(future)
+        self.blocker().block_on(future)
+    }
+
+    /// A clone of the way to block on this runtime, valid until [`OwnedRuntime::shutdown`].
+    pub fn blocker(&self) -> Blocker {
+        Blocker {
+            #[cfg(feature = "tokio")]
+            handle: self.inner.runtime.handle().clone(),
         }
     }
 
@@ -100,5 +102,26 @@ impl OwnedRuntime {
         }
         #[cfg(not(feature = "tokio"))]
         self.inner.runtime.shutdown();
+    }
+}
+
+/// Blocks the calling thread on futures that may need an [`OwnedRuntime`]'s reactor.
+#[derive(Debug, Clone)]
+pub struct Blocker {
+    #[cfg(feature = "tokio")]
+    handle: tokio::runtime::Handle,
+}
+
+impl Blocker {
+    /// Run `future` to completion on the calling thread (which must not hold the GIL).
+    pub fn block_on<F: Future>(&self, future: F) -> F::Output {
+        #[cfg(feature = "tokio")]
+        {
+            self.handle.block_on(future)
+        }
+        #[cfg(not(feature = "tokio"))]
+        {
+            futures_lite::future::block_on(future)
+        }
     }
 }

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 from urllib.parse import urlsplit
 
 import pytest
@@ -46,3 +47,66 @@ def test_event_published_on_one_node_reaches_another_node_once(kind: str) -> Non
         frame = b.recv_blocking("s", timeout=10)
         assert frame == b'{"id":"s","type":"next","payload":{"data":{"users":{"id":"1"}}}}'
         assert b.next_event("s") is None
+
+
+def server_of(kind: str) -> tuple[str, int]:
+    make, url, default_port = BUSES[kind]
+    address = urlsplit(url)
+    host, port = address.hostname or "127.0.0.1", address.port or default_port
+    if not reachable(host, port):
+        pytest.fail(f"{kind} is not running on {host}:{port}: start it with scripts/services", pytrace=False)
+    return host, port
+
+
+def open_connections_to(port: int) -> int:
+    """This process's established TCP connections to `port` (Linux /proc)."""
+    inodes = set()
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[len("socket:["):-1])
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as lines:
+            for line in list(lines)[1:]:
+                fields = line.split()
+                remote_port = int(fields[2].rsplit(":", 1)[1], 16)
+                if remote_port == port and fields[3] == "01" and fields[9] in inodes:
+                    count += 1
+    return count
+
+
+@pytest.mark.parametrize("kind", sorted(BUSES))
+def test_get_metrics_from_another_thread_during_a_publish_does_not_deadlock(kind: str) -> None:
+    server_of(kind)
+    make, url, _ = BUSES[kind]
+    metrics: list[dict[str, object]] = []
+    with SubscriptionExecutor(bus=make(url)) as ex:
+        def read_metrics() -> None:
+            metrics.append(ex.get_metrics())
+
+        def resolver(event: dict[str, object], variables: dict[str, object], context: dict[str, object]) -> dict:
+            # Runs on the publishing thread, inside `publish_event`.
+            reader = threading.Thread(target=read_metrics)
+            reader.start()
+            reader.join(10)
+            return {"users": {"id": "1"}}
+
+        ex.register_subscription("c", "s", "subscription { users { id } }", user_id="u", tenant_id="t",
+                                 channels=[f"py_metrics_{kind}_{os.getpid()}"], resolver=resolver)
+        ex.publish_event("userCreated", f"py_metrics_{kind}_{os.getpid()}", {"id": "1"}, "t")
+    assert len(metrics) == 1
+
+
+@pytest.mark.parametrize("kind", sorted(BUSES))
+def test_close_closes_the_bus_connections(kind: str) -> None:
+    _, port = server_of(kind)
+    make, url, _ = BUSES[kind]
+    before = open_connections_to(port)
+    ex = SubscriptionExecutor(bus=make(url))
+    assert open_connections_to(port) > before
+    ex.close()
+    assert open_connections_to(port) == before
