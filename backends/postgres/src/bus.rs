@@ -69,6 +69,8 @@ struct Inner {
     subscription: async_lock::Mutex<()>,
     /// Notified when a listening session becomes available or the bus closes.
     connected: event_listener::Event,
+    /// Notified when the bus closes.
+    closing: event_listener::Event,
     publisher: async_lock::Mutex<Option<Arc<Publisher>>>,
     counters: BusCounters,
 }
@@ -129,6 +131,7 @@ impl PostgresBus {
             notes: Arc::new(Mailbox::new()),
             subscription: async_lock::Mutex::new(()),
             connected: event_listener::Event::new(),
+            closing: event_listener::Event::new(),
             publisher: async_lock::Mutex::new(None),
             counters: BusCounters::default(),
         });
@@ -174,6 +177,7 @@ impl Drop for PostgresBus {
         drop(state);
         self.inner.notes.close();
         self.inner.connected.notify(usize::MAX);
+        self.inner.closing.notify(usize::MAX);
     }
 }
 
@@ -326,7 +330,32 @@ async fn process(weak: Weak<Inner>, notes: Arc<Mailbox<Note>>) {
 /// The cleanup task: delete old outbox rows every `interval` until the bus is dropped.
 async fn clean(weak: Weak<Inner>, runtime: Arc<dyn Runtime>, interval: Duration, retention: Duration) {
     loop {
-        runtime.sleep(interval).await;
+        let closing = {
+            let Some(inner) = weak.upgrade() else {
+                return;
+            };
+            // Listening before the check: a close after it still wakes the wait below.
+            let closing = inner.closing.listen();
+            if inner.state().closed {
+                return;
+            }
+            closing
+        };
+        // The strong handle is dropped while waiting, so the bus can close meanwhile.
+        let closed = futures_lite::future::or(
+            async {
+                closing.await;
+                true
+            },
+            async {
+                runtime.sleep(interval).await;
+                false
+            },
+        )
+        .await;
+        if closed {
+            return;
+        }
         let Some(inner) = weak.upgrade() else {
             return;
         };

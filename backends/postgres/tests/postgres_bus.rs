@@ -2,11 +2,14 @@
 
 mod common;
 
-use std::time::Duration;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use common::*;
 use serde_json::json;
-use subcast_core::{Event, EventBus};
+use subcast_core::runtime::BoxFuture;
+use subcast_core::{Event, EventBus, Runtime};
 use subcast_postgres::{PostgresBus, PostgresConfig};
 
 async fn bus(config: PostgresConfig) -> PostgresBus {
@@ -164,4 +167,92 @@ async fn rows_older_than_the_retention_are_deleted_from_the_outbox() {
         .batch_execute(&format!("DROP TABLE \"{table}\""))
         .await
         .unwrap();
+}
+
+/// A runtime that counts the tasks it is still driving and the hour-long sleeps it started.
+#[derive(Debug)]
+struct CountingRuntime {
+    inner: Arc<dyn Runtime>,
+    counts: Arc<RuntimeCounts>,
+}
+
+#[derive(Debug, Default)]
+struct RuntimeCounts {
+    running_tasks: AtomicUsize,
+    hour_long_sleeps: AtomicUsize,
+    changed: event_listener::Event,
+}
+
+impl RuntimeCounts {
+    /// Wait until `done` holds, checking it again whenever a count changes.
+    async fn wait_until(&self, what: &str, done: impl Fn(&RuntimeCounts) -> bool) {
+        within(PATIENCE, what, async {
+            loop {
+                let changed = self.changed.listen();
+                if done(self) {
+                    return;
+                }
+                changed.await;
+            }
+        })
+        .await;
+    }
+}
+
+/// Held by a spawned task: counts it as running until it ends or is dropped.
+struct TaskGuard(Arc<RuntimeCounts>);
+
+impl Drop for TaskGuard {
+    fn drop(&mut self) {
+        self.0.running_tasks.fetch_sub(1, Ordering::SeqCst);
+        self.0.changed.notify(usize::MAX);
+    }
+}
+
+impl Runtime for CountingRuntime {
+    fn spawn(&self, future: BoxFuture<'static, ()>) {
+        self.counts.running_tasks.fetch_add(1, Ordering::SeqCst);
+        let guard = TaskGuard(self.counts.clone());
+        self.inner.spawn(Box::pin(async move {
+            let _guard = guard;
+            future.await;
+        }));
+    }
+
+    fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {
+        if duration >= Duration::from_secs(3600) {
+            self.counts.hour_long_sleeps.fetch_add(1, Ordering::SeqCst);
+            self.counts.changed.notify(usize::MAX);
+        }
+        self.inner.sleep(duration)
+    }
+
+    fn now(&self) -> Instant {
+        self.inner.now()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_bus_ends_its_cleanup_task_without_waiting_for_the_interval() {
+    let counts = Arc::new(RuntimeCounts::default());
+    let runtime = Arc::new(CountingRuntime {
+        inner: tokio_runtime(),
+        counts: counts.clone(),
+    });
+    let mut config = PostgresConfig::default().retention(Some(Duration::from_secs(3600)));
+    config.cleanup_interval = Duration::from_secs(3600);
+    let bus = PostgresBus::connect(&postgres_url(), runtime, config)
+        .await
+        .expect("connect to PostgreSQL");
+    counts
+        .wait_until("the cleanup task waiting for its interval", |c| {
+            c.hour_long_sleeps.load(Ordering::SeqCst) > 0
+        })
+        .await;
+    drop(bus);
+    counts
+        .wait_until("every task of the dropped bus ending", |c| {
+            c.running_tasks.load(Ordering::SeqCst) == 0
+        })
+        .await;
 }
