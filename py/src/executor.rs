@@ -415,32 +415,30 @@ impl SubscriptionExecutor {
         self.ensure_open(py)?;
         let limit = frame_limit(py, max_per_subscription)?;
         let ids = subscription_ids.try_iter()?.collect::<PyResult<Vec<_>>>()?;
-        // One lock for every id the allocation-free path finds, and no Python object made
-        // while it is held; the other ids go through `lookup`, which raises for unknown and
-        // ambiguous ones.
-        let mut taken: Vec<(usize, Bytes)> = Vec::with_capacity(ids.len());
-        let mut others = Vec::new();
-        {
+        // Every id is resolved before any frame is taken, so that an unknown or ambiguous id
+        // raises with every queue intact. One lock for the ids the allocation-free path
+        // finds; the others go through `lookup`, which raises for unknown and ambiguous ones.
+        let found: Vec<Option<Arc<Inbox>>> = {
             let handles = self.handles();
-            for (index, id) in ids.iter().enumerate() {
-                let inbox = id.cast::<PyString>().ok().and_then(|id| {
+            ids.iter()
+                .map(|id| {
+                    let id = id.cast::<PyString>().ok()?;
                     let hash = IdHash::of(id).ok()?;
-                    handles.unique_inbox(hash, id.to_str().ok()?)
-                });
-                match inbox {
-                    Some(inbox) => inbox.take_into(limit, |frame| taken.push((index, frame))),
-                    None => others.push(index),
-                }
-            }
-        }
-        for &index in &others {
-            let (_, inbox) = self.lookup(py, &ids[index], None)?;
+                    handles.unique_inbox(hash, id.to_str().ok()?).cloned()
+                })
+                .collect()
+        };
+        let inboxes = ids
+            .iter()
+            .zip(found)
+            .map(|(id, inbox)| match inbox {
+                Some(inbox) => Ok(inbox),
+                None => self.lookup(py, id, None).map(|(_, inbox)| inbox),
+            })
+            .collect::<PyResult<Vec<_>>>()?;
+        let mut taken: Vec<(usize, Bytes)> = Vec::with_capacity(ids.len());
+        for (index, inbox) in inboxes.iter().enumerate() {
             inbox.take_into(limit, |frame| taken.push((index, frame)));
-        }
-        if !others.is_empty() {
-            // Those frames were appended last: restore the order of `ids` (the sort is
-            // stable, so each subscription's frames stay in order).
-            taken.sort_by_key(|(index, _)| *index);
         }
         PyList::new(
             py,

@@ -257,6 +257,14 @@ def test_next_events_rejects_a_limit_below_one(ex: SubscriptionExecutor) -> None
         ex.next_events(["s1"], max_per_subscription=0)
 
 
+def test_next_events_with_an_unknown_id_takes_no_frame_of_the_known_ones(ex: SubscriptionExecutor) -> None:
+    subscribe(ex, sid="a", conn="ca")
+    ex.publish_event("userCreated", "users", {"id": "1"}, "t1")
+    with pytest.raises(UnknownSubscriptionError):
+        ex.next_events(["a", "nope"])
+    assert [sid for sid, _ in ex.next_events(["a"])] == ["a"]
+
+
 def test_next_events_raises_for_an_unknown_or_ambiguous_id(ex: SubscriptionExecutor) -> None:
     subscribe(ex, sid="1", conn="a")
     subscribe(ex, sid="1", conn="b")
