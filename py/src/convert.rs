@@ -205,21 +205,34 @@ fn convert(value: &Bound<'_, PyAny>, path: &mut Path, depth: usize) -> PyResult<
         }
         return Ok(Value::Object(map));
     }
-    if value.is_instance_of::<PyList>() || value.is_instance_of::<PyTuple>() {
-        let mut items = Vec::with_capacity(value.len()?);
-        for (index, item) in value.try_iter()?.enumerate() {
-            path.push_index(index);
-            let converted = convert(&item?, path, depth + 1);
-            path.pop();
-            items.push(converted?);
-        }
-        return Ok(Value::Array(items));
+    // The real item counts, never `__len__`, which a subclass can make return anything.
+    if let Ok(list) = value.cast::<PyList>() {
+        return convert_items(list.iter(), list.len(), path, depth);
+    }
+    if let Ok(tuple) = value.cast::<PyTuple>() {
+        return convert_items(tuple.iter(), tuple.len(), path, depth);
     }
     let message = format!(
         "{path} is a {}, which subcast cannot send as JSON (use None, bool, int, float, str, list, tuple or dict)",
         type_name(value)
     );
     Err(conversion_error(value.py(), message))
+}
+
+fn convert_items<'py>(
+    items: impl Iterator<Item = Bound<'py, PyAny>>,
+    count: usize,
+    path: &mut Path,
+    depth: usize,
+) -> PyResult<Value> {
+    let mut array = Vec::with_capacity(count);
+    for (index, item) in items.enumerate() {
+        path.push_index(index);
+        let converted = convert(&item, path, depth + 1);
+        path.pop();
+        array.push(converted?);
+    }
+    Ok(Value::Array(array))
 }
 
 fn int_to_json(value: &Bound<'_, PyAny>, path: &Path) -> PyResult<Value> {

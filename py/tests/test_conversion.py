@@ -70,3 +70,18 @@ def test_wrong_argument_types_raise_type_errors(ex: SubscriptionExecutor) -> Non
         ex.register_subscription("c1", "s", "subscription { users { id } }", user_id="u", resolver=3)  # type: ignore[arg-type]
     with pytest.raises(TypeError):
         ex.next_event(None)  # type: ignore[arg-type]
+
+
+class HugeLenList(list):
+    def __len__(self) -> int:
+        return 2**62
+
+
+class HugeLenTuple(tuple):
+    def __len__(self) -> int:
+        return 2**62
+
+
+@pytest.mark.parametrize("sequence", [HugeLenList([1, 2]), HugeLenTuple((1, 2))])
+def test_a_sequence_lying_about_its_length_converts_its_actual_items(ex: SubscriptionExecutor, sequence: Any) -> None:
+    assert round_trip(ex, {"items": sequence}) == {"items": [1, 2]}
