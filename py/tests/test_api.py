@@ -169,21 +169,24 @@ def test_recv_blocking_times_out_with_a_timeout_error(ex: SubscriptionExecutor) 
         ex.recv_blocking("s1", timeout=0.01)
 
 
-def test_recv_blocking_returns_none_when_the_subscription_completes(ex: SubscriptionExecutor) -> None:
+def test_close_ends_a_blocking_receiver_instead_of_leaving_it_waiting(ex: SubscriptionExecutor) -> None:
     subscribe(ex)
-    results: list[bytes | None] = []
-    started = threading.Event()
+    outcomes: list[object] = []
 
     def wait() -> None:
-        started.set()
-        results.append(ex.recv_blocking("s1", timeout=10))
+        try:
+            outcomes.append(ex.recv_blocking("s1", timeout=30))
+        except ExecutorClosedError as error:
+            outcomes.append(error)
 
     waiter = threading.Thread(target=wait)
     waiter.start()
-    started.wait()
     ex.close()
-    waiter.join()
-    assert results == [None]
+    waiter.join(timeout=30)
+    assert not waiter.is_alive()
+    # Waiting when close() ran: woken with None. Called after it: refused with a clear error.
+    assert len(outcomes) == 1
+    assert outcomes[0] is None or isinstance(outcomes[0], ExecutorClosedError)
 
 
 def test_bus_configs_describe_their_bus() -> None:

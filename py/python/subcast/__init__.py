@@ -8,8 +8,9 @@ graphql-transport-ws frame (``bytes``) per subscriber.
 >>> from subcast import SubscriptionExecutor
 >>> with SubscriptionExecutor() as ex:
 ...     ex.register_subscription(connection_id="c1", subscription_id="1",
-...                              query="subscription { users { id } }")
-...     ex.publish_event(event_type="userCreated", channel="users", data={"id": "7", "pw": "x"})
+...                              query="subscription { users { id } }", user_id="ada", tenant_id="acme")
+...     ex.publish_event(event_type="userCreated", channel="users", data={"id": "7", "pw": "x"},
+...                      tenant_id="acme")
 ...     ex.next_event("1")
 1
 b'{"id":"1","type":"next","payload":{"data":{"users":{"id":"7"}}}}'
