@@ -159,7 +159,7 @@ impl PostgresBus {
         &self.inner.config
     }
 
-    /// Delete outbox rows older than the retention now; returns how many were deleted.
+    /// Delete events older than the retention now; returns how many were deleted.
     pub async fn clean_outbox(&self) -> Result<u64> {
         match self.inner.config.retention {
             Some(retention) => self.inner.clean(retention).await,
@@ -509,7 +509,10 @@ impl Inner {
     async fn listen(&self, channel: &str, notify: &str, listener: &Client) -> Result<()> {
         let steps = async {
             // The newest id before LISTEN: everything after it arrives live or in the replay.
-            let newest: i64 = listener.query_one(&self.outbox.newest(), &[]).await?.get(0);
+            let newest: i64 = listener
+                .query_one(&self.outbox.newest(), &[&channel])
+                .await?
+                .get(0);
             if let Some(local) = self.state().channels.get_mut(channel) {
                 local.cursor = Some(newest);
                 local.pending_replay = true;
@@ -558,6 +561,10 @@ impl Inner {
         let wire: Cow<'_, [u8]> = match notice {
             Notice::Inline(_, wire) => Cow::Borrowed(wire),
             Notice::Keyed(id) => match self.read_row(id).await {
+                // Cleaned up since: the replay reports the gap.
+                Ok(Some((row_channel, wire))) if row_channel == channel && wire.is_empty() => {
+                    return self.replay_later(&channel);
+                }
                 Ok(Some((row_channel, wire))) if row_channel == channel => Cow::Owned(wire),
                 Ok(Some(_)) => return self.invalid(&channel, "the outbox row belongs to another channel"),
                 Ok(None) => return self.invalid(&channel, "no outbox row has the notified id"),
@@ -614,41 +621,45 @@ impl Inner {
         let read = async {
             // Ids behind the cursor mean the server lost commits (a crash without
             // synchronous_commit): start again from what it has, and report a gap.
-            let newest: i64 = listener.query_one(&self.outbox.newest(), &[]).await?.get(0);
+            // Cleanup keeps each channel's newest id, so only lost commits put it behind.
+            let newest: i64 = listener
+                .query_one(&self.outbox.newest(), &[&channel])
+                .await?
+                .get(0);
             let from = cursor.min(newest);
+            // Rows the cleanup deleted after `from` show as a marker among these rows.
             let rows = listener.query(&self.outbox.replay(), &[&channel, &from]).await?;
-            // Read after the rows: a cleanup past the cursor since then is reported as a gap too.
-            let oldest: i64 = listener.query_one(&self.outbox.oldest(), &[]).await?.get(0);
-            Ok::<_, tokio_postgres::Error>((rows, oldest, from))
+            Ok::<_, tokio_postgres::Error>((rows, from))
         };
-        let (rows, oldest, from) =
-            match within(&*self.runtime, self.config.timeout, "outbox replay", read).await {
-                Ok(Ok(read)) => read,
-                Ok(Err(error)) if error.is_closed() || listener.is_closed() => {
-                    return self.replay_later(channel);
-                }
-                Ok(Err(error)) => return self.replay_failed(channel, &describe(&error)),
-                Err(error) => return self.replay_failed(channel, &error.to_string()),
-            };
+        let (rows, from) = match within(&*self.runtime, self.config.timeout, "outbox replay", read).await {
+            Ok(Ok(read)) => read,
+            Ok(Err(error)) if error.is_closed() || listener.is_closed() => {
+                return self.replay_later(channel);
+            }
+            Ok(Err(error)) => return self.replay_failed(channel, &describe(&error)),
+            Err(error) => return self.replay_failed(channel, &error.to_string()),
+        };
         let mut state = self.state();
         let Some(local) = state.channels.get_mut(channel) else {
             return;
         };
         local.pending_replay = false;
-        let rewound = from < cursor;
-        if rewound {
+        if from < cursor {
             log::warn!("subcast-postgres: the outbox is behind this node's position on {channel:?}");
             local.cursor = Some(from);
-        }
-        if rewound || (from > 0 && oldest > from + 1) {
-            log::warn!(
-                "subcast-postgres: outbox rows after this node's position on {channel:?} were deleted"
-            );
             state.channels.signal_gap(channel);
         }
         for row in rows {
             let id: i64 = row.get(0);
             let wire: Vec<u8> = row.get(1);
+            if wire.is_empty() {
+                log::warn!(
+                    "subcast-postgres: outbox rows after this node's position on {channel:?} were deleted"
+                );
+                state.channels.signal_gap(channel);
+                state.channels.skip_to(channel, id);
+                continue;
+            }
             let event = Event::from_wire(&wire)
                 .map_err(|e| e.to_string())
                 .and_then(|event| ensure_channel(channel, event));
@@ -753,11 +764,13 @@ impl Inner {
         let delete = async {
             publisher
                 .client
-                .execute(&self.outbox.cleanup(), &[&seconds])
+                .query_one(&self.outbox.cleanup(), &[&seconds])
                 .await
         };
-        within(&*self.runtime, self.config.timeout, "outbox cleanup", delete)
+        let row = within(&*self.runtime, self.config.timeout, "outbox cleanup", delete)
             .await?
-            .map_err(|e| Error::Bus(format!("outbox cleanup failed: {}", describe(&e))))
+            .map_err(|e| Error::Bus(format!("outbox cleanup failed: {}", describe(&e))))?;
+        let deleted: i64 = row.get(0);
+        Ok(u64::try_from(deleted).unwrap_or(0))
     }
 }

@@ -27,6 +27,9 @@ pub struct PostgresConfig {
     /// Prepended to channel names to form NOTIFY channels; at most 15 bytes (default `subcast:`).
     pub channel_prefix: String,
     /// How long published events stay in the outbox for replay; `None` keeps them (default 1 h).
+    ///
+    /// A node that replays from before a deleted event receives a gap notice. Each channel
+    /// keeps one small row (its newest position) so quiet channels replay without one.
     pub retention: Option<Duration>,
     /// How often old outbox rows are deleted (default 60 s).
     pub cleanup_interval: Duration,

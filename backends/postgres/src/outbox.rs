@@ -10,6 +10,10 @@
 //! when it fits in NOTIFY's 8000 bytes. Publishers of one channel take a transaction-scoped
 //! advisory lock before the insert, so a channel's ids grow in commit order, which is also
 //! the order its notifications are delivered in: the id is a replay cursor.
+//!
+//! Cleanup deletes a channel's oldest rows and blanks the newest row it expires (an empty
+//! payload, never a valid event): that marker keeps the channel's newest id and tells a
+//! replay from before it that events of the channel were deleted.
 
 use sha2::{Digest, Sha256};
 
@@ -149,21 +153,39 @@ impl Outbox {
         )
     }
 
-    /// The newest id (0 when empty): where a new subscription starts.
+    /// The newest id of channel `$1` (0 when it has none): where a new subscription starts.
+    ///
+    /// Per channel: only publishers of one channel take turns, so a committed row of another
+    /// channel may have a higher id than a row of this one that is still being committed.
     pub fn newest(&self) -> String {
-        format!("SELECT coalesce(max(id), 0) FROM {}", self.table)
+        format!(
+            "SELECT coalesce(max(id), 0) FROM {} WHERE channel = $1",
+            self.table
+        )
     }
 
-    /// The oldest id kept (0 when empty): rows before it may have been deleted.
-    pub fn oldest(&self) -> String {
-        format!("SELECT coalesce(min(id), 0) FROM {}", self.table)
-    }
-
-    /// Delete rows older than `$1` seconds.
+    /// Delete events older than `$1` seconds; returns how many (`int8`).
+    ///
+    /// Per channel, every row before the newest expired one is deleted and that one becomes
+    /// the marker, so what is left of a channel is always its newest rows, after a marker
+    /// when anything was deleted.
     pub fn cleanup(&self) -> String {
         format!(
-            "DELETE FROM {} WHERE created_at < now() - make_interval(secs => $1::float8)",
-            self.table
+            "WITH expired AS (
+                 SELECT channel, max(id) AS upto FROM {table}
+                 WHERE created_at < now() - make_interval(secs => $1::float8)
+                 GROUP BY channel),
+             deleted AS (
+                 DELETE FROM {table} AS o USING expired
+                 WHERE o.channel = expired.channel AND o.id < expired.upto
+                 RETURNING o.payload),
+             marked AS (
+                 UPDATE {table} AS o SET payload = ''::bytea FROM expired
+                 WHERE o.id = expired.upto AND o.payload <> ''::bytea
+                 RETURNING o.id)
+             SELECT (SELECT count(*) FROM deleted WHERE payload <> ''::bytea)
+                  + (SELECT count(*) FROM marked)",
+            table = self.table,
         )
     }
 }

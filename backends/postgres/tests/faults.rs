@@ -4,6 +4,7 @@ mod common;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use common::*;
 use serde_json::json;
@@ -16,11 +17,12 @@ async fn bus(name: &str) -> PostgresBus {
         .expect("connect to PostgreSQL")
 }
 
+/// Terminate the listening session of bus `name`, returning once it has ended.
 async fn terminate_listener(name: &str) {
     let killed: i64 = raw_client()
         .await
         .query_one(
-            "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1) t",
+            "SELECT count(*) FILTER (WHERE ended) FROM (SELECT pg_terminate_backend(pid, 20000) AS ended FROM pg_stat_activity WHERE application_name = $1) t",
             &[&format!("{name}:listener")],
         )
         .await
@@ -110,4 +112,110 @@ async fn concurrent_publishers_on_one_channel_reach_every_node_in_the_same_order
     sorted.sort_unstable();
     sorted.dedup();
     assert_eq!(sorted.len(), 400, "every event exactly once");
+}
+
+/// A bus named `name` on an outbox table of its own whose cleanup deletes every row.
+async fn cleaning_bus(name: &str, table: &str) -> PostgresBus {
+    let mut config = PostgresConfig::default()
+        .outbox("public", table)
+        .retention(Some(Duration::ZERO));
+    // Cleanups run when the test says.
+    config.cleanup_interval = Duration::from_secs(3600);
+    PostgresBus::connect(&named_url(name), tokio_runtime(), config)
+        .await
+        .expect("connect to PostgreSQL")
+}
+
+async fn drop_table(table: &str) {
+    raw_client()
+        .await
+        .batch_execute(&format!("DROP TABLE \"{table}\""))
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_committed_after_a_newer_row_of_another_channel_reaches_a_node_that_subscribed_meanwhile() {
+    let table = unique("subcast_outbox_race").replace('-', "_");
+    let subscriber = cleaning_bus(&unique("subcast-race"), &table).await;
+    let (busy, other) = (unique("busy"), unique("other"));
+    let insert = format!("INSERT INTO \"{table}\" (channel, payload) VALUES ($1, $2) RETURNING id");
+
+    // A publisher of `busy` holds its row (the lower id) uncommitted...
+    let mut slow = raw_client().await;
+    let transaction = slow.transaction().await.unwrap();
+    let id: i64 = transaction
+        .query_one(&insert, &[&busy, &counted(&busy, 1).to_wire()])
+        .await
+        .unwrap()
+        .get(0);
+    // ...while a row of another channel, with a higher id, is committed.
+    raw_client()
+        .await
+        .query_one(&insert, &[&other, &counted(&other, 2).to_wire()])
+        .await
+        .unwrap();
+    let mut stream = subscriber.subscribe(&busy).await.unwrap();
+    transaction
+        .execute(
+            "SELECT pg_notify($1::text, $2::text)",
+            &[&format!("subcast:{busy}"), &id.to_string()],
+        )
+        .await
+        .unwrap();
+    transaction.commit().await.unwrap();
+
+    assert_eq!(sequence(&next(&mut stream).await), Some(1));
+    drop(subscriber);
+    drop_table(&table).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quiet_channel_reports_no_gap_after_a_cleanup_and_a_reconnection() {
+    let table = unique("subcast_outbox_quiet").replace('-', "_");
+    let name = unique("subcast-quiet");
+    let subscriber = cleaning_bus(&name, &table).await;
+    let (quiet, busy) = (unique("quiet"), unique("busy"));
+    let mut stream = subscriber.subscribe(&quiet).await.unwrap();
+    subscriber.publish(counted(&quiet, 1)).await.unwrap();
+    assert_eq!(sequence(&next(&mut stream).await), Some(1));
+    subscriber.publish(counted(&busy, 2)).await.unwrap();
+    assert_eq!(subscriber.clean_outbox().await.unwrap(), 2);
+
+    terminate_listener(&name).await;
+    subscriber.publish(counted(&quiet, 3)).await.unwrap();
+
+    let message = next(&mut stream).await;
+    assert_eq!(sequence(&message), Some(3), "got {message:?}");
+    assert!(subscriber.stats().reconnects >= 1);
+    drop(subscriber);
+    drop_table(&table).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_the_cleanup_deleted_before_a_node_read_them_are_reported_as_a_gap() {
+    let table = unique("subcast_outbox_deleted").replace('-', "_");
+    let name = unique("subcast-deleted");
+    let subscriber = cleaning_bus(&name, &table).await;
+    let channel = unique("deleted");
+    let mut stream = subscriber.subscribe(&channel).await.unwrap();
+    // An event the node never hears of (no notification), then deleted.
+    raw_client()
+        .await
+        .execute(
+            &format!("INSERT INTO \"{table}\" (channel, payload) VALUES ($1, $2)"),
+            &[&channel, &counted(&channel, 1).to_wire()],
+        )
+        .await
+        .unwrap();
+    assert_eq!(subscriber.clean_outbox().await.unwrap(), 1);
+
+    terminate_listener(&name).await;
+    subscriber.publish(counted(&channel, 2)).await.unwrap();
+
+    let gap = next(&mut stream).await;
+    assert_eq!(sequence(&gap), None, "got {gap:?}");
+    assert_eq!(sequence(&next(&mut stream).await), Some(2));
+    drop(subscriber);
+    drop_table(&table).await;
 }
