@@ -22,38 +22,10 @@ from collections.abc import AsyncIterator
 
 from . import _native
 from ._native import EventBusConfig, runtime
-from .errors import (
-    AmbiguousSubscriptionError,
-    BusError,
-    BusUnavailableError,
-    ConversionError,
-    DuplicateSubscriptionError,
-    ExecutorClosedError,
-    InvalidDocumentError,
-    InvalidRequestError,
-    SubcastError,
-    SubscriptionTimeoutError,
-    UnknownConnectionError,
-    UnknownSubscriptionError,
-)
+from . import errors
+from .errors import *  # noqa: F403  (every exception class, listed once in errors.__all__)
 
-__all__ = [
-    "AmbiguousSubscriptionError",
-    "BusError",
-    "BusUnavailableError",
-    "ConversionError",
-    "DuplicateSubscriptionError",
-    "EventBusConfig",
-    "ExecutorClosedError",
-    "InvalidDocumentError",
-    "InvalidRequestError",
-    "SubcastError",
-    "SubscriptionExecutor",
-    "SubscriptionTimeoutError",
-    "UnknownConnectionError",
-    "UnknownSubscriptionError",
-    "runtime",
-]
+__all__ = [*errors.__all__, "EventBusConfig", "SubscriptionExecutor", "runtime"]
 
 __version__: str = _native.__version__
 
