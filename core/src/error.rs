@@ -113,17 +113,19 @@ pub enum Error {
     #[error("a security context is required to subscribe")]
     Unauthenticated,
 
-    /// The subscription requests a field the subscriber's roles may not read.
+    /// The subscription reads a field the subscriber's roles may not read: it selects it,
+    /// filters on it, or the per-event policies read it for it (owner, federation path).
     #[error("field `{field}` is not allowed for the subscriber's roles")]
     FieldForbidden {
-        /// The field path, e.g. `users.email`.
+        /// The field path, e.g. `users.email`, rooted at the root field or at a channel
+        /// listened on.
         field: String,
     },
 
-    /// The subscriber lacks a scope the root field requires.
+    /// The subscriber lacks a scope the root field, or a channel listened on, requires.
     #[error("subscribing to `{root_field}` requires the scope {scope:?}")]
     ScopeMissing {
-        /// The root field subscribed to.
+        /// The root field subscribed to, or the channel listened on, that requires it.
         root_field: String,
         /// The missing scope.
         scope: String,

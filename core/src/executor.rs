@@ -18,6 +18,12 @@
 //! owner once and compares it with each member's user id, so 10k users of one tenant
 //! subscribed to one document still cost one resolution.
 //!
+//! At registration, scope validation and RBAC see everything a subscription reads or
+//! listens to (its selection, its event filter's paths, the owner and federation paths,
+//! each under its root field and under every channel it listens on), so a filter is never
+//! an oracle on a field the subscriber may not select; see
+//! [`SubscriptionAccess`].
+//!
 //! Per subscriber, a dispatch makes only cheap checks: the row filter (a string compare),
 //! the user's delivery bucket (one compare-and-swap) and the queue push. Counts go into the
 //! [`DispatchReport`] and from there, once per delivered chunk, into the [`Metrics`].
@@ -46,7 +52,8 @@ use crate::rate_limit::{
 };
 use crate::resolve::{ProjectionResolver, ResolveError, ResolveRequest, ResolveResult, Resolver};
 use crate::security::{
-    EventFilter, EventOwner, Policy, SecurityAwareEventFilter, SecurityContext, SecurityPolicies,
+    EventFederation, EventFilter, EventOwner, EventSecurity, Policy, SecurityAwareEventFilter,
+    SecurityContext, SecurityPolicies, SubscriptionAccess,
 };
 
 /// Longest connection or subscription id accepted, in bytes.
@@ -253,8 +260,15 @@ pub enum DropReason {
     Tenant,
     /// The row filter: the event belongs to another user.
     Row,
+    /// The row filter: the event's owner cannot be read unambiguously (a list where one
+    /// id is expected, a path through a list or a scalar, rows of different owners, an id
+    /// that is neither a string nor an integer), so it reaches nobody.
+    UnreadableOwner,
     /// Federation: the event is scoped to another federation.
     Federation,
+    /// Federation: the event's federation cannot be read unambiguously, so it reaches
+    /// nobody.
+    UnreadableFederation,
     /// The subscription's event filter does not match the event.
     Filter,
     /// The user's delivery bucket was empty.
@@ -263,12 +277,14 @@ pub enum DropReason {
 
 impl DropReason {
     /// Every reason, in a fixed order.
-    pub const ALL: [DropReason; 7] = [
+    pub const ALL: [DropReason; 9] = [
         DropReason::QueueFull,
         DropReason::QueueClosed,
         DropReason::Tenant,
         DropReason::Row,
+        DropReason::UnreadableOwner,
         DropReason::Federation,
+        DropReason::UnreadableFederation,
         DropReason::Filter,
         DropReason::RateLimited,
     ];
@@ -280,7 +296,9 @@ impl DropReason {
             DropReason::QueueClosed => "queue_closed",
             DropReason::Tenant => "tenant",
             DropReason::Row => "row",
+            DropReason::UnreadableOwner => "unreadable_owner",
             DropReason::Federation => "federation",
+            DropReason::UnreadableFederation => "unreadable_federation",
             DropReason::Filter => "filter",
             DropReason::RateLimited => "rate_limited",
         }
@@ -290,18 +308,23 @@ impl DropReason {
     pub fn policy(self) -> Option<Policy> {
         match self {
             DropReason::Tenant => Some(Policy::Tenant),
-            DropReason::Row => Some(Policy::Row),
-            DropReason::Federation => Some(Policy::Federation),
+            DropReason::Row | DropReason::UnreadableOwner => Some(Policy::Row),
+            DropReason::Federation | DropReason::UnreadableFederation => Some(Policy::Federation),
             DropReason::Filter => Some(Policy::Filter),
             DropReason::QueueFull | DropReason::QueueClosed | DropReason::RateLimited => None,
         }
     }
 
-    /// The reason for a frame refused by a per-event `policy`.
-    fn refused_by(policy: Policy) -> DropReason {
+    /// The reason for a frame refused by a per-event `policy`, given what was read from
+    /// the event: an unreadable owner or federation has its own reason.
+    fn refused_by(policy: Policy, security: &EventSecurity) -> DropReason {
         match policy {
             Policy::Tenant => DropReason::Tenant,
+            Policy::Row if security.owner == EventOwner::Unreadable => DropReason::UnreadableOwner,
             Policy::Row => DropReason::Row,
+            Policy::Federation if security.federation == EventFederation::Unreadable => {
+                DropReason::UnreadableFederation
+            }
             Policy::Federation => DropReason::Federation,
             // Authentication, scope and RBAC refuse subscriptions, never events; the
             // event filter is the remaining per-event policy.
@@ -726,9 +749,12 @@ impl SubscriptionExecutor {
         Ok(key)
     }
 
-    /// Scope validation, then RBAC field access, counted in the metrics.
+    /// Scope validation, then RBAC field access on everything the subscription reads
+    /// (selection, filter paths, owner and federation paths, re-rooted at each channel),
+    /// counted in the metrics.
     ///
-    /// A cohort's key holds the document, variables and roles, so every member of an
+    /// RBAC depends on the roles, document, channels and event filter, and on the
+    /// executor's fixed policies; all of these are in the cohort key, so every member of an
     /// existing cohort got the same RBAC answer: only a new cohort is checked again.
     fn authorize(
         &self,
@@ -738,12 +764,17 @@ impl SubscriptionExecutor {
     ) -> Result<()> {
         let policies = &self.config.security;
         let metrics = &self.shared.metrics;
-        if let Err(error) = policies.scope.check(context, &cohort.document, &cohort.variables) {
+        let mut access = SubscriptionAccess::new(&cohort.document, &cohort.variables)
+            .channels(cohort.channels.iter().map(|c| &**c));
+        if let Some(filter) = &cohort.filter {
+            access = access.filter(filter);
+        }
+        if let Err(error) = policies.check_scope(context, &access) {
             metrics.record_violation(Policy::Scope, 1);
             return Err(error);
         }
         if !joins_existing {
-            if let Err(error) = policies.rbac.check(context, &cohort.document) {
+            if let Err(error) = policies.check_rbac(context, &access) {
                 metrics.record_violation(Policy::Rbac, 1);
                 return Err(error);
             }
@@ -1107,7 +1138,7 @@ fn prepare(event: &Event, cohorts: &[Arc<Cohort>], shared: &Arc<DispatchShared>)
             Ok(()) => pending.push(cohort),
             Err(policy) => resolved.push(ResolvedCohort {
                 cohort: cohort.clone(),
-                outcome: Outcome::Refused(DropReason::refused_by(policy)),
+                outcome: Outcome::Refused(DropReason::refused_by(policy, &security)),
             }),
         }
     }

@@ -58,5 +58,5 @@ pub use runtime::Runtime;
 pub use security::{
     Condition, EventFederation, EventFilter, EventOwner, FederationPolicy, FilterError, FilterErrorKind,
     FilterOp, Policy, RbacPolicy, RowPolicy, ScopePolicy, SecurityAwareEventFilter, SecurityContext,
-    SecurityPolicies, TenantPolicy,
+    SecurityPolicies, SubscriptionAccess, TenantPolicy,
 };

@@ -2,6 +2,10 @@
 //! subscriber whose tenant, owner, federation or filter excludes it; every allowed frame
 //! arrives; the report's sums hold and the metrics agree with the reports.
 //!
+//! Reading an event's owner or federation follows the documented rules on any data, lists
+//! of rows included; admission (scope and RBAC over everything a subscription reads and
+//! listens to) matches a model whatever cohorts already exist.
+//!
 //! The expected outcome is computed by a model written here, independently of the engine.
 
 use std::sync::Arc;
@@ -9,8 +13,9 @@ use std::sync::Arc;
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
 use subcast_core::{
-    DispatchReport, DropReason, Event, EventFilter, ExecutorConfig, Policy, SecurityContext,
-    SubscriptionExecutor, SubscriptionKey, SubscriptionRequest,
+    DispatchReport, DropReason, Error, Event, EventFederation, EventFilter, EventOwner, ExecutorConfig,
+    FederationPolicy, FilterErrorKind, Policy, RbacPolicy, RowPolicy, ScopePolicy, SecurityContext,
+    SecurityPolicies, SubscriptionExecutor, SubscriptionKey, SubscriptionRequest,
 };
 
 const QUERY: &str = "subscription { orders { seq } }";
@@ -242,7 +247,7 @@ fn model(subscriber: &SubscriberSpec, event: &EventSpec) -> Result<(), DropReaso
     let federation_ok = match event.federation {
         FederationSpec::Absent => true,
         FederationSpec::Federation(f) => subscriber.federation == Some(f),
-        FederationSpec::Unreadable => false,
+        FederationSpec::Unreadable => return Err(DropReason::UnreadableFederation),
     };
     if !federation_ok {
         return Err(DropReason::Federation);
@@ -257,7 +262,7 @@ fn model(subscriber: &SubscriberSpec, event: &EventSpec) -> Result<(), DropReaso
         OwnerSpec::Absent | OwnerSpec::Null => true,
         OwnerSpec::User(u) => user == Some(USERS[u]),
         OwnerSpec::Integer42 => user == Some("42"),
-        OwnerSpec::Unreadable => false,
+        OwnerSpec::Unreadable => return Err(DropReason::UnreadableOwner),
     };
     if !row_ok {
         return Err(DropReason::Row);
@@ -344,7 +349,14 @@ proptest! {
                 prop_assert_eq!(executor.next_response(*key).unwrap(), None);
             }
             prop_assert_eq!(report.delivered, expected.delivered);
-            for reason in [DropReason::Tenant, DropReason::Federation, DropReason::Filter, DropReason::Row] {
+            for reason in [
+                DropReason::Tenant,
+                DropReason::Federation,
+                DropReason::UnreadableFederation,
+                DropReason::Filter,
+                DropReason::Row,
+                DropReason::UnreadableOwner,
+            ] {
                 let want = subscribers.iter().filter(|s| model(s, spec) == Err(reason)).count();
                 prop_assert_eq!(report.dropped(reason), want, "{:?}", reason);
             }
@@ -358,13 +370,14 @@ proptest! {
         for reason in DropReason::ALL {
             prop_assert_eq!(metrics.dropped(reason), total.dropped(reason) as u64);
         }
-        for (policy, reason) in [
-            (Policy::Tenant, DropReason::Tenant),
-            (Policy::Row, DropReason::Row),
-            (Policy::Federation, DropReason::Federation),
-            (Policy::Filter, DropReason::Filter),
+        for (policy, reasons) in [
+            (Policy::Tenant, &[DropReason::Tenant][..]),
+            (Policy::Row, &[DropReason::Row, DropReason::UnreadableOwner][..]),
+            (Policy::Federation, &[DropReason::Federation, DropReason::UnreadableFederation][..]),
+            (Policy::Filter, &[DropReason::Filter][..]),
         ] {
-            prop_assert_eq!(metrics.violations(policy), total.dropped(reason) as u64);
+            let dropped: usize = reasons.iter().map(|r| total.dropped(*r)).sum();
+            prop_assert_eq!(metrics.violations(policy), dropped as u64);
         }
         let refused = total.refused_total() as u64;
         prop_assert_eq!(metrics.validations_rejected, refused);
@@ -446,6 +459,376 @@ proptest! {
                 prop_assert_eq!(reread.as_ref(), Ok(&filter));
             }
             Err(error) => prop_assert!(!error.message().is_empty()),
+        }
+    }
+}
+
+// Owner and federation reads on arbitrary data
+
+/// Keys of the generated data and segments of the generated paths: a small alphabet, so
+/// paths often meet the data.
+const KEYS: [&str; 3] = ["a", "b", "0"];
+
+fn identity_data() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::from),
+        (-2i64..3).prop_map(Value::from),
+        Just(json!(u64::MAX)),
+        Just(json!(1.5)),
+        prop::sample::select(&["u0", "u1", "1", ""][..]).prop_map(Value::from),
+    ];
+    leaf.prop_recursive(4, 32, 4, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
+            prop::collection::btree_map(prop::sample::select(&KEYS[..]), inner, 0..3)
+                .prop_map(|m| Value::Object(m.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())),
+        ]
+    })
+}
+
+fn identity_path() -> impl Strategy<Value = String> {
+    prop_oneof![
+        4 => prop::collection::vec(prop::sample::select(&KEYS[..]), 1..4).prop_map(|s| s.join(".")),
+        1 => "[a-b0.]{0,6}",
+    ]
+}
+
+/// The documented read of one row: `Ok(None)` no id, `Ok(Some(id))`, `Err(())` unreadable.
+fn model_row(row: &Value, path: &str) -> Result<Option<String>, ()> {
+    if !row.is_object() {
+        return Ok(None);
+    }
+    let mut at = row;
+    for segment in path.split('.') {
+        at = match at {
+            Value::Object(map) => match map.get(segment) {
+                Some(next) => next,
+                None => return Ok(None),
+            },
+            Value::Null => return Ok(None),
+            _ => return Err(()),
+        };
+    }
+    match at {
+        Value::Null => Ok(None),
+        Value::String(id) => Ok(Some(id.clone())),
+        Value::Number(n) => match (n.as_i64(), n.as_u64()) {
+            (Some(i), _) => Ok(Some(i.to_string())),
+            (None, Some(u)) => Ok(Some(u.to_string())),
+            (None, None) => Err(()),
+        },
+        _ => Err(()),
+    }
+}
+
+/// The documented read of an event: a list is rows that must all name the same id.
+fn model_identity(data: &Value, path: &str) -> Result<Option<String>, ()> {
+    let Value::Array(rows) = data else {
+        return model_row(data, path);
+    };
+    let ids = rows
+        .iter()
+        .map(|row| model_row(row, path))
+        .collect::<Result<Vec<_>, _>>()?;
+    let named: std::collections::BTreeSet<&String> = ids.iter().flatten().collect();
+    match named.len() {
+        0 => Ok(None),
+        1 if ids.iter().all(Option::is_some) => Ok(named.into_iter().next().cloned()),
+        _ => Err(()),
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 3000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn owner_and_federation_reads_follow_the_documented_rules_on_any_data(
+        data in identity_data(),
+        path in identity_path(),
+    ) {
+        let event = Event::new("changed", "orders", data.clone());
+        match (RowPolicy::owner_path(path.as_str()), FederationPolicy::federation_path(path.as_str())) {
+            (Ok(row), Ok(federation)) => {
+                let expected = model_identity(&data, &path);
+                let owner = match &expected {
+                    Ok(None) => EventOwner::Unowned,
+                    Ok(Some(id)) => EventOwner::User(id.as_str().into()),
+                    Err(()) => EventOwner::Unreadable,
+                };
+                let scope = match &expected {
+                    Ok(None) => EventFederation::Unscoped,
+                    Ok(Some(id)) => EventFederation::Federation(id.as_str().into()),
+                    Err(()) => EventFederation::Unreadable,
+                };
+                prop_assert_eq!(row.owner(&event), owner, "{} at {:?}", data, path);
+                prop_assert_eq!(federation.federation(&event), scope, "{} at {:?}", data, path);
+            }
+            (Err(a), Err(b)) => {
+                prop_assert_eq!(a.kind(), FilterErrorKind::InvalidPath);
+                prop_assert_eq!(b.kind(), FilterErrorKind::InvalidPath);
+            }
+            (row, federation) => prop_assert!(false, "{:?} / {:?}", row, federation),
+        }
+    }
+}
+
+/// Owners of rows in a list event: absent, one of [`USERS`] as a string, or 42 as an integer.
+fn row_owner() -> impl Strategy<Value = Option<Value>> {
+    prop_oneof![
+        1 => Just(None),
+        4 => prop::sample::select(&USERS[..]).prop_map(|u| Some(Value::from(u))),
+        1 => Just(Some(json!(42))),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
+
+    #[test]
+    fn a_list_of_rows_reaches_a_user_only_if_every_row_names_that_user(
+        events in prop::collection::vec(prop::collection::vec(row_owner(), 0..4), 1..8),
+    ) {
+        let executor = SubscriptionExecutor::default();
+        let keys: Vec<_> = USERS
+            .iter()
+            .enumerate()
+            .map(|(n, user)| {
+                let request = SubscriptionRequest::new(format!("c{n}"), "1", QUERY)
+                    .security_context(SecurityContext::new(*user));
+                executor.register_subscription(request).unwrap()
+            })
+            .collect();
+        for (seq, owners) in events.iter().enumerate() {
+            let rows: Vec<Value> = owners
+                .iter()
+                .map(|owner| match owner {
+                    Some(owner) => json!({"seq": seq, "user_id": owner}),
+                    None => json!({"seq": seq}),
+                })
+                .collect();
+            let named: std::collections::BTreeSet<String> = owners
+                .iter()
+                .flatten()
+                .map(|o| o.as_str().map_or_else(|| o.to_string(), str::to_owned))
+                .collect();
+            let unowned_rows = owners.iter().any(Option::is_none);
+            let report = executor
+                .dispatch_event_to_subscriptions(&Arc::new(Event::new("paid", "orders", Value::from(rows))))
+                .unwrap();
+            let unreadable = named.len() > 1 || (named.len() == 1 && unowned_rows);
+            for (user, key) in USERS.iter().zip(&keys) {
+                let reaches = !unreadable && (named.is_empty() || named.contains(*user));
+                prop_assert_eq!(executor.next_response(*key).unwrap().is_some(), reaches, "{} {:?}", user, owners);
+            }
+            let expected_unreadable = if unreadable { USERS.len() } else { 0 };
+            prop_assert_eq!(report.dropped(DropReason::UnreadableOwner), expected_unreadable);
+        }
+    }
+}
+
+// Admission: scope and RBAC over everything a subscription reads and listens to
+
+const ROOT: &str = "orders";
+const RBAC_KEYS: [&str; 13] = [
+    "orders",
+    "orders.total",
+    "orders.ssn",
+    "*.ssn",
+    "payroll",
+    "payroll.total",
+    "payroll.profile.ssn",
+    "orders.profile",
+    "*.sku",
+    "*.user_id",
+    "orders.federation_id",
+    "*.total",
+    "news.id",
+];
+const ROLES: [&str; 2] = ["viewer", "finance"];
+const SELECTABLE: [&str; 3] = ["id", "total", "ssn"];
+const FILTER_PATHS: [&str; 5] = ["total", "ssn", "profile.ssn", "items.0.sku", "id"];
+const CHANNELS: [&str; 3] = ["orders", "payroll", "news"];
+
+#[derive(Debug, Clone)]
+struct AdmissionPolicies {
+    rules: Vec<(usize, Vec<usize>)>,
+    deny_unlisted: bool,
+    row: bool,
+    federation: bool,
+}
+
+#[derive(Debug, Clone)]
+struct Applicant {
+    roles: Vec<usize>,
+    payroll_scope: bool,
+    selection: Vec<usize>,
+    filter: Vec<usize>,
+    channels: Option<Vec<usize>>,
+}
+
+fn indices(len: usize, max: usize) -> impl Strategy<Value = Vec<usize>> {
+    prop::collection::vec(0..len, 0..=max)
+}
+
+fn admission_policies() -> impl Strategy<Value = AdmissionPolicies> {
+    (
+        prop::collection::vec((0..RBAC_KEYS.len(), indices(ROLES.len(), 2)), 0..5),
+        prop::bool::weighted(0.3),
+        prop::bool::weighted(0.7),
+        prop::bool::weighted(0.7),
+    )
+        .prop_map(|(rules, deny_unlisted, row, federation)| AdmissionPolicies {
+            rules,
+            deny_unlisted,
+            row,
+            federation,
+        })
+}
+
+fn applicant() -> impl Strategy<Value = Applicant> {
+    (
+        indices(ROLES.len(), 2),
+        any::<bool>(),
+        prop::collection::vec(0..SELECTABLE.len(), 1..3),
+        indices(FILTER_PATHS.len(), 2),
+        prop::option::of(prop::collection::vec(0..CHANNELS.len(), 1..3)),
+    )
+        .prop_map(|(roles, payroll_scope, selection, filter, channels)| Applicant {
+            roles,
+            payroll_scope,
+            selection,
+            filter,
+            channels,
+        })
+}
+
+fn build_policies(spec: &AdmissionPolicies) -> SecurityPolicies {
+    let mut rbac = RbacPolicy::default().deny_unlisted(spec.deny_unlisted);
+    for (key, roles) in &spec.rules {
+        rbac = rbac.allow(RBAC_KEYS[*key], roles.iter().map(|r| ROLES[*r]));
+    }
+    let mut policies = SecurityPolicies::default()
+        .rbac(rbac)
+        .scope(ScopePolicy::default().require_scopes("payroll", ["payroll:read"]));
+    if !spec.row {
+        policies = policies.row(RowPolicy::disabled());
+    }
+    if !spec.federation {
+        policies = policies.federation(FederationPolicy::disabled());
+    }
+    policies
+}
+
+/// What subscribing should give, from the documented rules: the scope of every name
+/// first, then each read path under each name.
+fn model_admission(policies: &AdmissionPolicies, applicant: &Applicant) -> Result<(), Option<Vec<String>>> {
+    let mut names = vec![ROOT];
+    for channel in applicant.channels.iter().flatten() {
+        if !names.contains(&CHANNELS[*channel]) {
+            names.push(CHANNELS[*channel]);
+        }
+    }
+    if names.contains(&"payroll") && !applicant.payroll_scope {
+        return Err(None);
+    }
+    let mut suffixes = vec![String::new()];
+    for field in &applicant.selection {
+        suffixes.push(format!(".{}", SELECTABLE[*field]));
+    }
+    let mut data_paths: Vec<&str> = applicant.filter.iter().map(|f| FILTER_PATHS[*f]).collect();
+    if policies.row {
+        data_paths.push("user_id");
+    }
+    if policies.federation {
+        data_paths.push("federation_id");
+    }
+    for path in data_paths {
+        let mut suffix = String::new();
+        for segment in path.split('.').filter(|s| s.parse::<usize>().is_err()) {
+            suffix = format!("{suffix}.{segment}");
+            suffixes.push(suffix.clone());
+        }
+    }
+    let roles: Vec<&str> = applicant.roles.iter().map(|r| ROLES[*r]).collect();
+    let allowed = |path: &str| {
+        let wildcard = path.rsplit_once('.').map(|(_, last)| format!("*.{last}"));
+        let keys: std::collections::BTreeSet<usize> = policies
+            .rules
+            .iter()
+            .map(|(key, _)| *key)
+            .filter(|key| RBAC_KEYS[*key] == path || Some(RBAC_KEYS[*key]) == wildcard.as_deref())
+            .collect();
+        if keys.is_empty() {
+            return !policies.deny_unlisted;
+        }
+        // Each matching key needs one of its roles; a key given twice adds up its roles.
+        keys.iter().all(|key| {
+            policies
+                .rules
+                .iter()
+                .filter(|(k, _)| k == key)
+                .flat_map(|(_, roles)| roles)
+                .any(|role| roles.contains(&ROLES[*role]))
+        })
+    };
+    let refused: Vec<String> = names
+        .iter()
+        .flat_map(|name| suffixes.iter().map(move |suffix| format!("{name}{suffix}")))
+        .filter(|path| !allowed(path))
+        .collect();
+    if refused.is_empty() {
+        Ok(())
+    } else {
+        Err(Some(refused))
+    }
+}
+
+fn apply(executor: &SubscriptionExecutor, n: usize, applicant: &Applicant) -> Result<SubscriptionKey, Error> {
+    let fields: Vec<&str> = applicant.selection.iter().map(|f| SELECTABLE[*f]).collect();
+    let query = format!("subscription {{ {ROOT} {{ {} }} }}", fields.join(" "));
+    let mut context =
+        SecurityContext::new(format!("u{n}")).with_roles(applicant.roles.iter().map(|r| ROLES[*r]));
+    if applicant.payroll_scope {
+        context = context.with_scopes(["payroll:read"]);
+    }
+    let mut request = SubscriptionRequest::new(format!("c{n}"), "1", query).security_context(context);
+    if !applicant.filter.is_empty() {
+        let filter = applicant
+            .filter
+            .iter()
+            .fold(EventFilter::new(), |filter, f| filter.exists(FILTER_PATHS[*f]));
+        request = request.filter(filter);
+    }
+    if let Some(channels) = &applicant.channels {
+        request = request.channels(channels.iter().map(|c| CHANNELS[*c]));
+    }
+    executor.register_subscription(request)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 600, ..ProptestConfig::default() })]
+
+    #[test]
+    fn admission_matches_the_model_whatever_cohorts_already_exist(
+        policies in admission_policies(),
+        applicants in prop::collection::vec(applicant(), 1..8),
+    ) {
+        let executor = SubscriptionExecutor::new(ExecutorConfig::default().security(build_policies(&policies)));
+        // Every applicant twice: the second time, an admitted one joins its own cohort.
+        let rounds = applicants.iter().chain(&applicants).enumerate();
+        for (n, applicant) in rounds {
+            let result = apply(&executor, n, applicant);
+            match (model_admission(&policies, applicant), result) {
+                (Ok(()), Ok(_)) => {}
+                (Err(None), Err(Error::ScopeMissing { .. })) => {}
+                (Err(Some(refused)), Err(Error::FieldForbidden { field })) => {
+                    prop_assert!(refused.contains(&field), "{} not in {:?}", field, refused);
+                }
+                (expected, result) => {
+                    prop_assert!(false, "{:?} under {:?}: expected {:?}, got {:?}", applicant, policies, expected, result);
+                }
+            }
         }
     }
 }

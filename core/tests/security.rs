@@ -224,7 +224,7 @@ fn event_with_an_unreadable_owner_reaches_nobody() {
     let key = subscribe(&executor, "c", user("alice"));
     for owner in [json!({"id": "alice"}), json!(["alice"]), json!(true), json!(1.5)] {
         let report = dispatch(&executor, order(json!({ "user_id": owner })));
-        assert_eq!(report.dropped(DropReason::Row), 1, "owner {owner}");
+        assert_eq!(report.dropped(DropReason::UnreadableOwner), 1, "owner {owner}");
     }
     assert!(!received(&executor, key));
 }
@@ -444,6 +444,8 @@ fn unlisted_fields_are_refused_when_the_map_denies_them() {
         RbacPolicy::default()
             .allow("orders", ["viewer"])
             .allow("orders.id", ["viewer"])
+            .allow("*.user_id", ["viewer"])
+            .allow("*.federation_id", ["viewer"])
             .deny_unlisted(true),
     );
     let executor = executor_with(policies);
@@ -507,7 +509,7 @@ fn an_event_with_an_unreadable_federation_reaches_nobody() {
     let executor = executor();
     let eu = subscribe(&executor, "a", user("alice").with_federation("eu"));
     let report = dispatch(&executor, order(json!({"federation_id": ["eu"]})));
-    assert_eq!(report.dropped(DropReason::Federation), 1);
+    assert_eq!(report.dropped(DropReason::UnreadableFederation), 1);
     assert!(!received(&executor, eu));
 }
 
@@ -796,4 +798,559 @@ fn disabled_policies_deliver_across_tenants_owners_and_federations() {
         order(json!({"user_id": "bob", "federation_id": "eu"})).with_tenant("globex"),
     );
     assert!(received(&executor, key));
+}
+
+// RBAC covers every path a subscription reads: its event filter, the owner and
+// federation paths (issue 9, "Fail closed": a filter must not be an oracle on a field the
+// subscriber may not select).
+
+const USERS_IDS: &str = "subscription { users { id } }";
+
+fn ssn_admin_only() -> SecurityPolicies {
+    SecurityPolicies::default().rbac(RbacPolicy::default().allow("users.ssn", ["admin"]))
+}
+
+fn register_filtered(
+    executor: &SubscriptionExecutor,
+    query: &str,
+    context: SecurityContext,
+    filter: EventFilter,
+) -> Result<SubscriptionKey, Error> {
+    executor.register_subscription(
+        SubscriptionRequest::new("c", "1", query)
+            .security_context(context)
+            .filter(filter),
+    )
+}
+
+fn forbidden_field(result: Result<SubscriptionKey, Error>) -> String {
+    match result {
+        Err(Error::FieldForbidden { field }) => field,
+        other => panic!("expected FieldForbidden, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_filter_on_a_forbidden_field_is_refused_like_selecting_it() {
+    let executor = executor_with(ssn_admin_only());
+    let viewer = user("eve").with_roles(["viewer"]);
+    let selecting = subscribe_with(
+        &executor,
+        "subscription { users { id ssn } }",
+        Value::Null,
+        viewer.clone(),
+    )
+    .unwrap_err();
+    let filtering =
+        register_filtered(&executor, USERS_IDS, viewer, EventFilter::new().gte("ssn", "1")).unwrap_err();
+    assert!(
+        matches!(&filtering, Error::FieldForbidden { field } if field == "users.ssn"),
+        "{filtering}"
+    );
+    assert_eq!(error_frame(&filtering), error_frame(&selecting));
+}
+
+#[test]
+fn no_filter_operator_reads_a_forbidden_field() {
+    let executor = executor_with(ssn_admin_only());
+    let filters = [
+        EventFilter::new().eq("ssn", "1"),
+        EventFilter::new().ne("ssn", "1"),
+        EventFilter::new().gt("ssn", "1"),
+        EventFilter::new().lt("ssn", "1"),
+        EventFilter::new().gte("ssn", "1"),
+        EventFilter::new().lte("ssn", "1"),
+        EventFilter::new().exists("ssn"),
+        EventFilter::new().not_exists("ssn"),
+        EventFilter::new().contains("ssn", "1"),
+        EventFilter::new().is_in("ssn", ["1"]),
+        EventFilter::new().not_in("ssn", ["1"]),
+    ];
+    for filter in filters {
+        let viewer = user("eve").with_roles(["viewer"]);
+        let field = forbidden_field(register_filtered(&executor, USERS_IDS, viewer, filter.clone()));
+        assert_eq!(field, "users.ssn", "{filter:?}");
+    }
+    assert_eq!(executor.stats().subscriptions, 0);
+}
+
+#[test]
+fn ten_probing_filters_on_a_forbidden_field_are_all_refused() {
+    let executor = executor_with(ssn_admin_only());
+    for digit in 0..10 {
+        let request = SubscriptionRequest::new(format!("probe-{digit}"), "1", USERS_IDS)
+            .security_context(user("eve").with_roles(["viewer"]))
+            .filter(EventFilter::new().gte("ssn", digit.to_string()));
+        assert!(executor.register_subscription(request).is_err(), "probe {digit}");
+    }
+    let report = dispatch(
+        &executor,
+        Event::new("userUpdated", "users", json!({"id": "u1", "ssn": "5"})),
+    );
+    assert_eq!(report.matched, 0);
+}
+
+#[test]
+fn a_filter_on_a_field_allowed_for_the_subscribers_roles_is_accepted() {
+    let executor = executor_with(ssn_admin_only());
+    let admin = user("ada").with_roles(["admin"]);
+    let key = register_filtered(&executor, USERS_IDS, admin, EventFilter::new().gte("ssn", "5")).unwrap();
+    dispatch(
+        &executor,
+        Event::new("userUpdated", "users", json!({"id": "u1", "ssn": "7"})),
+    );
+    assert!(received(&executor, key));
+}
+
+#[test]
+fn a_wildcard_key_covers_a_filter_path_at_any_depth() {
+    let policies = SecurityPolicies::default().rbac(RbacPolicy::default().allow("*.ssn", ["admin"]));
+    let viewer = user("eve").with_roles(["viewer"]);
+    let result = register_filtered(
+        &executor_with(policies),
+        USERS_IDS,
+        viewer,
+        EventFilter::new().eq("profile.ssn", "1"),
+    );
+    assert_eq!(forbidden_field(result), "users.profile.ssn");
+}
+
+#[test]
+fn a_filter_reads_every_prefix_of_its_path() {
+    let policies = SecurityPolicies::default().rbac(RbacPolicy::default().allow("users.profile", ["admin"]));
+    let viewer = user("eve").with_roles(["viewer"]);
+    let result = register_filtered(
+        &executor_with(policies),
+        USERS_IDS,
+        viewer,
+        EventFilter::new().eq("profile.ssn", "1"),
+    );
+    assert_eq!(forbidden_field(result), "users.profile");
+}
+
+#[test]
+fn a_list_index_in_a_filter_path_reads_the_field_holding_the_list() {
+    let policies =
+        SecurityPolicies::default().rbac(RbacPolicy::default().allow("orders.items.sku", ["admin"]));
+    let viewer = user("eve").with_roles(["viewer"]);
+    let result = register_filtered(
+        &executor_with(policies),
+        ORDERS,
+        viewer,
+        EventFilter::new().eq("items.0.sku", 7),
+    );
+    assert_eq!(forbidden_field(result), "orders.items.sku");
+}
+
+#[test]
+fn a_filter_on_an_unlisted_field_is_refused_when_the_map_denies_unlisted_fields() {
+    let policies = SecurityPolicies::default().rbac(
+        RbacPolicy::default()
+            .allow("orders", ["viewer"])
+            .allow("orders.id", ["viewer"])
+            .allow("orders.total", ["viewer"])
+            .allow("*.user_id", ["viewer"])
+            .allow("*.federation_id", ["viewer"])
+            .deny_unlisted(true),
+    );
+    let executor = executor_with(policies);
+    let viewer = user("eve").with_roles(["viewer"]);
+    let listed = EventFilter::new().gt("total", 1);
+    assert!(register_filtered(&executor, ORDERS, viewer.clone(), listed).is_ok());
+    let unlisted = SubscriptionRequest::new("d", "1", ORDERS)
+        .security_context(viewer)
+        .filter(EventFilter::new().eq("status", "paid"));
+    assert_eq!(
+        forbidden_field(executor.register_subscription(unlisted)),
+        "orders.status"
+    );
+}
+
+#[test]
+fn a_forbidden_filter_is_refused_even_where_the_same_document_already_has_a_cohort() {
+    let executor = executor_with(ssn_admin_only());
+    let viewer = || user("eve").with_roles(["viewer"]);
+    // Same document and roles, an allowed filter: a cohort exists.
+    executor
+        .register_subscription(
+            SubscriptionRequest::new("a", "1", USERS_IDS)
+                .security_context(viewer())
+                .filter(EventFilter::new().eq("id", "u1")),
+        )
+        .unwrap();
+    // An admin built a cohort with the forbidden filter.
+    executor
+        .register_subscription(
+            SubscriptionRequest::new("b", "1", USERS_IDS)
+                .security_context(user("ada").with_roles(["admin"]))
+                .filter(EventFilter::new().gte("ssn", "5")),
+        )
+        .unwrap();
+    let result = register_filtered(&executor, USERS_IDS, viewer(), EventFilter::new().gte("ssn", "5"));
+    assert_eq!(forbidden_field(result), "users.ssn");
+    assert_eq!(executor.stats().subscriptions, 2);
+}
+
+#[test]
+fn the_owner_path_must_be_readable_by_the_subscribers_roles() {
+    let rbac = RbacPolicy::default().allow("*.user_id", ["admin"]);
+    let viewer = user("eve").with_roles(["viewer"]);
+    let executor = executor_with(SecurityPolicies::default().rbac(rbac.clone()));
+    let err = subscribe_with(&executor, ORDERS, Value::Null, viewer.clone()).unwrap_err();
+    assert!(
+        matches!(&err, Error::FieldForbidden { field } if field == "orders.user_id"),
+        "{err}"
+    );
+    let without_row_policy = SecurityPolicies::default().rbac(rbac).row(RowPolicy::disabled());
+    assert!(subscribe_with(&executor_with(without_row_policy), ORDERS, Value::Null, viewer).is_ok());
+}
+
+#[test]
+fn every_prefix_of_a_configured_owner_path_must_be_readable() {
+    let policies = SecurityPolicies::default()
+        .row(RowPolicy::owner_path("customer.id").unwrap())
+        .rbac(RbacPolicy::default().allow("orders.customer", ["admin"]));
+    let err = subscribe_with(
+        &executor_with(policies),
+        ORDERS,
+        Value::Null,
+        user("eve").with_roles(["viewer"]),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(&err, Error::FieldForbidden { field } if field == "orders.customer"),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_federation_path_must_be_readable_by_the_subscribers_roles() {
+    let rbac = RbacPolicy::default().allow("orders.federation_id", ["admin"]);
+    let viewer = user("eve").with_roles(["viewer"]);
+    let err = subscribe_with(
+        &executor_with(SecurityPolicies::default().rbac(rbac.clone())),
+        ORDERS,
+        Value::Null,
+        viewer.clone(),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(&err, Error::FieldForbidden { field } if field == "orders.federation_id"),
+        "{err}"
+    );
+    let without_federation = SecurityPolicies::default()
+        .rbac(rbac)
+        .federation(FederationPolicy::disabled());
+    assert!(subscribe_with(&executor_with(without_federation), ORDERS, Value::Null, viewer).is_ok());
+}
+
+#[test]
+fn a_refused_read_path_is_counted_as_an_rbac_violation() {
+    let executor = executor_with(ssn_admin_only());
+    let viewer = user("eve").with_roles(["viewer"]);
+    register_filtered(&executor, USERS_IDS, viewer, EventFilter::new().exists("ssn")).unwrap_err();
+    assert_eq!(
+        executor.metrics_snapshot().violations(subcast_core::Policy::Rbac),
+        1
+    );
+}
+
+// Row and federation policies fail closed on lists and wrong types
+
+fn alice_and_bob(executor: &SubscriptionExecutor) -> (SubscriptionKey, SubscriptionKey) {
+    (
+        subscribe(executor, "a", user("alice")),
+        subscribe(executor, "b", user("bob")),
+    )
+}
+
+#[test]
+fn a_list_of_one_users_rows_reaches_only_that_user() {
+    let executor = executor();
+    let (alice, bob) = alice_and_bob(&executor);
+    let report = dispatch(
+        &executor,
+        order(json!([{"id": "o1", "user_id": "alice"}, {"id": "o2", "user_id": "alice"}])),
+    );
+    assert_eq!((report.delivered, report.dropped(DropReason::Row)), (1, 1));
+    assert!(received(&executor, alice));
+    assert!(!received(&executor, bob));
+}
+
+#[test]
+fn a_list_of_rows_naming_one_user_as_string_and_integer_belongs_to_that_user() {
+    let executor = executor();
+    let key = subscribe(&executor, "c", user("42"));
+    let other = subscribe(&executor, "d", user("7"));
+    dispatch(&executor, order(json!([{"user_id": "42"}, {"user_id": 42}])));
+    assert!(received(&executor, key));
+    assert!(!received(&executor, other));
+}
+
+#[test]
+fn a_list_of_rows_of_different_owners_reaches_nobody() {
+    let executor = executor();
+    let (alice, bob) = alice_and_bob(&executor);
+    let report = dispatch(
+        &executor,
+        order(json!([{"user_id": "alice"}, {"user_id": "bob"}])),
+    );
+    assert_eq!(report.dropped(DropReason::UnreadableOwner), 2);
+    assert!(!received(&executor, alice) && !received(&executor, bob));
+}
+
+#[test]
+fn a_row_without_owner_among_owned_rows_makes_the_owner_unreadable() {
+    let executor = executor();
+    let (alice, bob) = alice_and_bob(&executor);
+    for rows in [
+        json!([{"user_id": "alice"}, {"id": "o2"}]),
+        json!([{"user_id": "alice"}, {"user_id": null}]),
+        json!([{"user_id": "alice"}, 3]),
+    ] {
+        let report = dispatch(&executor, order(rows.clone()));
+        assert_eq!(report.dropped(DropReason::UnreadableOwner), 2, "{rows}");
+    }
+    assert!(!received(&executor, alice) && !received(&executor, bob));
+}
+
+#[test]
+fn a_list_with_an_unreadable_row_reaches_nobody() {
+    let executor = executor();
+    let (alice, bob) = alice_and_bob(&executor);
+    let report = dispatch(
+        &executor,
+        order(json!([{"user_id": "alice"}, {"user_id": ["alice"]}])),
+    );
+    assert_eq!(report.dropped(DropReason::UnreadableOwner), 2);
+    assert!(!received(&executor, alice) && !received(&executor, bob));
+}
+
+#[test]
+fn a_list_of_rows_without_owners_reaches_every_user() {
+    let executor = executor();
+    let (alice, bob) = alice_and_bob(&executor);
+    dispatch(
+        &executor,
+        order(json!([{"id": "o1"}, {"id": "o2", "user_id": null}])),
+    );
+    assert!(received(&executor, alice) && received(&executor, bob));
+}
+
+#[test]
+fn an_owner_path_through_a_list_or_a_scalar_reaches_nobody() {
+    let policies = SecurityPolicies::default().row(RowPolicy::owner_path("customer.id").unwrap());
+    let executor = executor_with(policies);
+    let (alice, bob) = alice_and_bob(&executor);
+    for data in [
+        json!({"customer": [{"id": "alice"}]}),
+        json!({"customer": [{"id": "alice"}, {"id": "bob"}]}),
+        json!({"customer": "alice"}),
+        json!({"customer": 7}),
+    ] {
+        let report = dispatch(&executor, order(data.clone()));
+        assert_eq!(report.dropped(DropReason::UnreadableOwner), 2, "{data}");
+    }
+    assert!(!received(&executor, alice) && !received(&executor, bob));
+}
+
+#[test]
+fn an_owner_path_ending_at_a_missing_field_or_null_leaves_the_event_unowned() {
+    let policies = SecurityPolicies::default().row(RowPolicy::owner_path("customer.id").unwrap());
+    let executor = executor_with(policies);
+    let (alice, bob) = alice_and_bob(&executor);
+    for data in [
+        json!({}),
+        json!({"customer": null}),
+        json!({"customer": {}}),
+        json!({"customer": {"id": null}}),
+    ] {
+        dispatch(&executor, order(data.clone()));
+        assert!(received(&executor, alice) && received(&executor, bob), "{data}");
+    }
+}
+
+#[test]
+fn an_unreadable_owner_is_counted_under_its_own_reason_and_metrics_label() {
+    let executor = executor();
+    alice_and_bob(&executor);
+    dispatch(
+        &executor,
+        order(json!([{"user_id": "alice"}, {"user_id": "bob"}])),
+    );
+    let metrics = executor.metrics_snapshot();
+    assert_eq!(metrics.dropped(DropReason::UnreadableOwner), 2);
+    assert_eq!(metrics.dropped(DropReason::Row), 0);
+    assert_eq!(metrics.violations(subcast_core::Policy::Row), 2);
+    let text = executor.prometheus_metrics();
+    assert!(
+        text.contains("subcast_frames_dropped_total{reason=\"unreadable_owner\"} 2\n"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_list_of_rows_of_one_federation_reaches_only_that_federation() {
+    let executor = executor();
+    let eu = subscribe(&executor, "a", user("alice").with_federation("eu"));
+    let us = subscribe(&executor, "b", user("bob").with_federation("us"));
+    dispatch(
+        &executor,
+        order(json!([{"federation_id": "eu"}, {"federation_id": "eu"}])),
+    );
+    assert!(received(&executor, eu));
+    assert!(!received(&executor, us));
+}
+
+#[test]
+fn a_list_of_rows_of_different_federations_reaches_nobody() {
+    let executor = executor();
+    let eu = subscribe(&executor, "a", user("alice").with_federation("eu"));
+    let us = subscribe(&executor, "b", user("bob").with_federation("us"));
+    let report = dispatch(
+        &executor,
+        order(json!([{"federation_id": "eu"}, {"federation_id": "us"}])),
+    );
+    assert_eq!(report.dropped(DropReason::UnreadableFederation), 2);
+    assert!(!received(&executor, eu) && !received(&executor, us));
+}
+
+#[test]
+fn a_federation_path_through_a_list_or_a_scalar_reaches_nobody() {
+    let policies =
+        SecurityPolicies::default().federation(FederationPolicy::federation_path("meta.fed").unwrap());
+    let executor = executor_with(policies);
+    let eu = subscribe(&executor, "a", user("alice").with_federation("eu"));
+    for data in [json!({"meta": [{"fed": "eu"}]}), json!({"meta": "eu"})] {
+        let report = dispatch(&executor, order(data.clone()));
+        assert_eq!(report.dropped(DropReason::UnreadableFederation), 1, "{data}");
+    }
+    assert!(!received(&executor, eu));
+    let metrics = executor.metrics_snapshot();
+    assert_eq!(metrics.dropped(DropReason::UnreadableFederation), 2);
+}
+
+// Explicit channels are protected by the rules keyed on the root field of the same name
+
+const ANYTHING_SALARY: &str = "subscription { anything { salary } }";
+
+fn on_channels(query: &str, channels: &[&str], context: SecurityContext) -> SubscriptionRequest {
+    SubscriptionRequest::new("c", "1", query)
+        .channels(channels.iter().copied())
+        .security_context(context)
+}
+
+fn payroll_scope() -> SecurityPolicies {
+    SecurityPolicies::default().scope(ScopePolicy::default().require_scopes("payroll", ["payroll:read"]))
+}
+
+#[test]
+fn a_scope_required_for_a_root_field_is_required_to_listen_on_its_channel() {
+    let executor = executor_with(payroll_scope());
+    let err = executor
+        .register_subscription(on_channels(ANYTHING_SALARY, &["payroll"], user("eve")))
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::ScopeMissing { root_field, scope } if root_field == "payroll" && scope == "payroll:read"),
+        "{err}"
+    );
+    assert_eq!(
+        error_frame(&err)["payload"][0]["extensions"]["code"],
+        "INSUFFICIENT_SCOPE"
+    );
+}
+
+#[test]
+fn a_scope_required_for_any_channel_listened_on_is_required() {
+    let executor = executor_with(payroll_scope());
+    let err = executor
+        .register_subscription(on_channels(ANYTHING_SALARY, &["news", "payroll"], user("eve")))
+        .unwrap_err();
+    assert!(matches!(err, Error::ScopeMissing { .. }), "{err}");
+}
+
+#[test]
+fn a_subscriber_holding_the_channels_scope_listens_on_it() {
+    let executor = executor_with(payroll_scope());
+    let clerk = user("clerk").with_scopes(["payroll:read"]);
+    let key = executor
+        .register_subscription(on_channels(ANYTHING_SALARY, &["payroll"], clerk))
+        .unwrap();
+    dispatch(&executor, Event::new("paid", "payroll", json!({"salary": 10})));
+    assert!(received(&executor, key));
+}
+
+#[test]
+fn a_scope_required_for_the_root_field_still_applies_with_explicit_channels() {
+    let policies =
+        SecurityPolicies::default().scope(ScopePolicy::default().require_scopes("anything", ["any:read"]));
+    let err = executor_with(policies)
+        .register_subscription(on_channels(ANYTHING_SALARY, &["news"], user("eve")))
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::ScopeMissing { root_field, .. } if root_field == "anything"),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_rbac_key_on_a_root_field_protects_the_selection_on_its_channel() {
+    let policies =
+        SecurityPolicies::default().rbac(RbacPolicy::default().allow("payroll.salary", ["finance"]));
+    let executor = executor_with(policies);
+    let viewer = user("eve").with_roles(["viewer"]);
+    let result = executor.register_subscription(on_channels(ANYTHING_SALARY, &["payroll"], viewer));
+    assert_eq!(forbidden_field(result), "payroll.salary");
+    let finance = user("fin").with_roles(["finance"]);
+    assert!(executor
+        .register_subscription(on_channels(ANYTHING_SALARY, &["payroll"], finance))
+        .is_ok());
+}
+
+#[test]
+fn an_rbac_key_on_a_root_field_protects_filter_paths_on_its_channel() {
+    let policies =
+        SecurityPolicies::default().rbac(RbacPolicy::default().allow("payroll.salary", ["finance"]));
+    let viewer = user("eve").with_roles(["viewer"]);
+    let request = on_channels("subscription { anything { id } }", &["payroll"], viewer)
+        .filter(EventFilter::new().gte("salary", 5000));
+    let result = executor_with(policies).register_subscription(request);
+    assert_eq!(forbidden_field(result), "payroll.salary");
+}
+
+#[test]
+fn an_rbac_key_on_a_root_field_alone_closes_its_channel() {
+    let policies = SecurityPolicies::default().rbac(RbacPolicy::default().allow("payroll", ["finance"]));
+    let viewer = user("eve").with_roles(["viewer"]);
+    let result = executor_with(policies).register_subscription(on_channels(
+        "subscription { anything { id } }",
+        &["news", "payroll"],
+        viewer,
+    ));
+    assert_eq!(forbidden_field(result), "payroll");
+}
+
+#[test]
+fn a_channel_must_be_listed_when_the_map_denies_unlisted_fields() {
+    let policies = SecurityPolicies::default().rbac(
+        RbacPolicy::default()
+            .allow("anything", ["viewer"])
+            .allow("anything.id", ["viewer"])
+            .allow("*.user_id", ["viewer"])
+            .allow("*.federation_id", ["viewer"])
+            .deny_unlisted(true),
+    );
+    let executor = executor_with(policies);
+    let viewer = user("eve").with_roles(["viewer"]);
+    let query = "subscription { anything { id } }";
+    assert!(executor
+        .register_subscription(on_channels(query, &["anything"], viewer.clone()))
+        .is_ok());
+    let unlisted = SubscriptionRequest::new("d", "1", query)
+        .channels(["payroll"])
+        .security_context(viewer);
+    assert_eq!(
+        forbidden_field(executor.register_subscription(unlisted)),
+        "payroll"
+    );
 }

@@ -5,14 +5,18 @@
 //! - [`EventFederation`]: the federation of one event, read once per event.
 //!
 //! The federation id is part of the cohort key, so the decision is made once per cohort.
-//! An event without a federation id is not federation-scoped; one whose federation field
-//! is neither a string nor an integer reaches nobody.
+//! It is read with the row filter's rules (see [`row`](crate::security::row)): an event
+//! whose path ends at a missing field or `null` is not federation-scoped; a path through a
+//! scalar or a list, a value that is neither a string nor an integer, or a list of rows
+//! that do not all name the same federation make the federation
+//! [`EventFederation::Unreadable`], and the event reaches nobody, counted as
+//! [`DropReason::UnreadableFederation`](crate::DropReason::UnreadableFederation).
 
 use std::sync::Arc;
 
 use crate::event::Event;
-use crate::security::filter::{lookup, validate_path, FilterError, FilterErrorKind};
-use crate::security::{read_identity, Identity};
+use crate::security::filter::{validate_path, FilterError, FilterErrorKind};
+use crate::security::{read_event_identity, Identity};
 
 /// Path of the federation id in the event data when none is configured.
 pub const DEFAULT_FEDERATION_PATH: &str = "federation_id";
@@ -24,7 +28,8 @@ pub enum EventFederation {
     Unscoped,
     /// The event is scoped to this federation.
     Federation(Arc<str>),
-    /// The federation field holds something that is not an id: the event reaches nobody.
+    /// The federation cannot be read unambiguously (not an id, a path through a list or a
+    /// scalar, rows of different federations): the event reaches nobody.
     Unreadable,
 }
 
@@ -59,7 +64,10 @@ impl Default for FederationPolicy {
 }
 
 impl FederationPolicy {
-    /// Read the federation id from `path` (dot-separated) in the event data.
+    /// Read the federation id from `path` (dot-separated object keys) in the event data.
+    ///
+    /// The path is also read by every subscription under field-level RBAC: a role that may
+    /// not read it may not subscribe (see [`RbacPolicy`](crate::RbacPolicy)).
     pub fn federation_path(path: impl Into<String>) -> Result<Self, FilterError> {
         let path = path.into();
         validate_path(&path).map_err(|reason| {
@@ -87,7 +95,7 @@ impl FederationPolicy {
         let Some(path) = &self.path else {
             return EventFederation::Unscoped;
         };
-        match read_identity(lookup(&event.data, path)) {
+        match read_event_identity(&event.data, path) {
             Identity::Absent => EventFederation::Unscoped,
             Identity::Id(id) => EventFederation::Federation(id),
             Identity::Malformed => EventFederation::Unreadable,

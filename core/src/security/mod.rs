@@ -9,22 +9,28 @@
 //!   cheapest first.
 //! - [`Policy`]: the name of each policy, for errors, drop reasons and metrics.
 //!
-//! Scope and RBAC are checked once, at subscribe. Tenant, federation and the event
-//! filter are checked once per event and cohort: their inputs are part of the cohort key.
-//! The row filter reads the event's owner once per event and compares it with each
-//! member's user id. Every doubt (a missing or unreadable field, a type mismatch) is a
-//! refusal, never a delivery.
+//! - [`SubscriptionAccess`] (`access.rs`): what a subscription reads and listens to, as
+//!   scope validation and RBAC see it at subscribe.
+//!
+//! Scope and RBAC are checked once, at subscribe, on everything the subscription reads or
+//! listens to: its selection, its event filter's paths, the owner and federation paths,
+//! each re-rooted at every channel it listens on (see `access.rs`). Tenant, federation and
+//! the event filter are checked once per event and cohort: their inputs are part of the
+//! cohort key. The row filter reads the event's owner once per event and compares it with
+//! each member's user id. Every doubt (a missing filter field, a type mismatch, an owner or
+//! federation that cannot be read unambiguously) is a refusal, never a delivery.
 
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::fmt;
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
-use crate::document::SubscriptionDocument;
 use crate::error::{Error, Result};
 use crate::event::Event;
 
+pub mod access;
 pub mod federation;
 pub mod filter;
 pub mod rbac;
@@ -32,6 +38,7 @@ pub mod row;
 pub mod scope;
 pub mod tenant;
 
+pub use access::SubscriptionAccess;
 pub use federation::{EventFederation, FederationPolicy};
 pub use filter::{Condition, EventFilter, FilterError, FilterErrorKind, FilterOp};
 pub use rbac::RbacPolicy;
@@ -342,14 +349,60 @@ impl SecurityPolicies {
     }
 
     /// Check a subscription at subscribe: scope validation, then RBAC field access.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use serde_json::Map;
+    /// use subcast_core::{
+    ///     DocumentLimits, Error, RbacPolicy, SecurityContext, SecurityPolicies, SubscriptionAccess,
+    ///     SubscriptionDocument,
+    /// };
+    ///
+    /// let policies = SecurityPolicies::default().rbac(RbacPolicy::default().allow("*.user_id", ["admin"]));
+    /// let doc = SubscriptionDocument::parse("subscription { orders { id } }", None, &DocumentLimits::default())
+    ///     .unwrap();
+    /// let variables = Map::new();
+    /// let access = SubscriptionAccess::new(&doc, &variables);
+    /// // The row policy reads `orders.user_id` for every event: a role that may not read it
+    /// // may not subscribe.
+    /// let err = policies.authorize(Some(&SecurityContext::new("v")), &access).unwrap_err();
+    /// assert!(matches!(err, Error::FieldForbidden { field } if field == "orders.user_id"));
+    /// ```
     pub fn authorize(
         &self,
         context: Option<&SecurityContext>,
-        document: &SubscriptionDocument,
-        variables: &Map<String, Value>,
+        access: &SubscriptionAccess<'_>,
     ) -> Result<()> {
-        self.scope.check(context, document, variables)?;
-        self.rbac.check(context, document)
+        self.check_scope(context, access)?;
+        self.check_rbac(context, access)
+    }
+
+    /// Scope validation: identity variables, and the scopes required by the root field and
+    /// by every channel.
+    pub fn check_scope(
+        &self,
+        context: Option<&SecurityContext>,
+        access: &SubscriptionAccess<'_>,
+    ) -> Result<()> {
+        self.scope.check_access(context, access)
+    }
+
+    /// RBAC field access on every path the subscription reads, including the owner and
+    /// federation paths the per-event policies read for it.
+    pub fn check_rbac(
+        &self,
+        context: Option<&SecurityContext>,
+        access: &SubscriptionAccess<'_>,
+    ) -> Result<()> {
+        if self.rbac.is_empty() {
+            return Ok(());
+        }
+        let mut access = access.clone();
+        for path in [self.row.path(), self.federation.path()].into_iter().flatten() {
+            access = access.reads(path);
+        }
+        self.rbac.check_access(context, &access)
     }
 
     /// The per-event part of the policies, combined.
@@ -477,6 +530,74 @@ pub(crate) enum Identity {
     Absent,
     Id(Arc<str>),
     Malformed,
+}
+
+/// Read the id at dot-`path` in event `data`, for the row and federation policies.
+///
+/// Each segment of `path` is an object key. Data (or a row) that is not an object (a
+/// scalar, `null`) has no fields and names no id; so does a path that ends at a missing
+/// field or at `null`, or meets `null` on the way. A path that meets a scalar or a list on
+/// the way is malformed: the id is there in a shape the path does not describe.
+///
+/// Data that is a list holds rows, each read at `path`. The rows name one id when every
+/// row names that same id; when no row names an id, there is none; anything else (rows of
+/// different ids, a row without an id among rows with one, a malformed row) is malformed.
+pub(crate) fn read_event_identity(data: &Value, path: &str) -> Identity {
+    let Value::Array(rows) = data else {
+        return match read_row_identity(data, path) {
+            RowIdentity::Absent => Identity::Absent,
+            RowIdentity::Id(id) => Identity::Id(id.into()),
+            RowIdentity::Malformed => Identity::Malformed,
+        };
+    };
+    let mut named: Option<Cow<'_, str>> = None;
+    let mut unnamed = false;
+    for row in rows {
+        match read_row_identity(row, path) {
+            RowIdentity::Absent => unnamed = true,
+            RowIdentity::Id(id) => match &named {
+                None => named = Some(id),
+                Some(first) if *first == id => {}
+                Some(_) => return Identity::Malformed,
+            },
+            RowIdentity::Malformed => return Identity::Malformed,
+        }
+    }
+    match (named, unnamed) {
+        (None, _) => Identity::Absent,
+        (Some(id), false) => Identity::Id(id.into()),
+        (Some(_), true) => Identity::Malformed,
+    }
+}
+
+/// An id read from one row, borrowed when it is a string.
+enum RowIdentity<'a> {
+    Absent,
+    Id(Cow<'a, str>),
+    Malformed,
+}
+
+fn read_row_identity<'a>(row: &'a Value, path: &str) -> RowIdentity<'a> {
+    if !row.is_object() {
+        return RowIdentity::Absent;
+    }
+    let mut current = row;
+    for segment in path.split('.') {
+        current = match current {
+            Value::Object(fields) => match fields.get(segment) {
+                Some(value) => value,
+                None => return RowIdentity::Absent,
+            },
+            Value::Null => return RowIdentity::Absent,
+            _ => return RowIdentity::Malformed,
+        };
+    }
+    match current {
+        Value::Null => RowIdentity::Absent,
+        Value::String(id) => RowIdentity::Id(Cow::Borrowed(id)),
+        Value::Number(n) if n.is_i64() || n.is_u64() => RowIdentity::Id(Cow::Owned(n.to_string())),
+        _ => RowIdentity::Malformed,
+    }
 }
 
 /// Strings are ids as they are, integers in decimal; `null` or missing is no id; anything

@@ -1,4 +1,4 @@
-//! RBAC field access: every requested field must be allowed for the subscriber's roles.
+//! RBAC field access: every field a subscription reads must be allowed for its roles.
 //!
 //! - [`RbacPolicy`]: a field-permission map, field → roles allowed to read it.
 //!
@@ -7,18 +7,28 @@
 //! `users.email`, `users.profile.ssn`); the root field plays the part of the type in
 //! `Type.field` notation. A key `*.name` matches a field `name` at any depth below the root.
 //! Field names are matched, not aliases, and fields under `@skip` / `@include` count as
-//! requested. A field matched by several keys needs a role from each of them.
+//! requested. A field matched by several keys needs a role from each of them; a key
+//! given an empty role list closes the field to everyone.
 //!
-//! Fields without a key are open unless [`RbacPolicy::deny_unlisted`] is set. Roles are
-//! part of the cohort key, so the decision is taken once per cohort at subscribe and a
-//! denied field rejects the subscription (with an `error` frame naming the field, see
-//! [`Error::to_error_frame`](crate::Error::to_error_frame)).
+//! What a subscription reads is more than its selection (see
+//! [`SubscriptionAccess`]): the paths its event filter tests,
+//! the owner and federation paths the per-event policies read (each with every prefix),
+//! and all of these re-rooted at every channel it listens on, since a key `payroll.salary`
+//! protects the channel `payroll` whatever the subscription's root field is called. Under
+//! [`RbacPolicy::deny_unlisted`], the owner and federation paths must be listed too
+//! (`allow("*.user_id", …)`), as must the root of every channel listened on.
+//!
+//! Fields without a key are open unless [`RbacPolicy::deny_unlisted`] is set. Roles, the
+//! document, the channels and the event filter are part of the cohort key, so the decision
+//! is taken once per cohort at subscribe and a refused path rejects the subscription (with
+//! an `error` frame naming it, see [`Error::to_error_frame`](crate::Error::to_error_frame)).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Bound;
 
 use crate::document::SubscriptionDocument;
 use crate::error::{Error, Result};
-use crate::security::SecurityContext;
+use crate::security::{SecurityContext, SubscriptionAccess};
 
 /// The field-permission map, checked once per subscribe.
 ///
@@ -87,22 +97,102 @@ impl RbacPolicy {
         matched || !self.deny_unlisted
     }
 
-    /// Check every field `document` requests against `context`'s roles.
+    /// Check every field `document` selects against `context`'s roles, for a subscription
+    /// listening on its root field without event filter.
     ///
-    /// Fails with [`Error::FieldForbidden`] naming the first field refused.
+    /// Fails with [`Error::FieldForbidden`] naming the first field refused. A subscription
+    /// with channels or a filter is checked with [`RbacPolicy::check_access`].
     pub fn check(&self, context: Option<&SecurityContext>, document: &SubscriptionDocument) -> Result<()> {
+        let variables = serde_json::Map::new();
+        self.check_access(context, &SubscriptionAccess::new(document, &variables))
+    }
+
+    /// Check every field `access` reads, re-rooted at its root field and at each channel,
+    /// against `context`'s roles.
+    ///
+    /// Fails with [`Error::FieldForbidden`] naming the first path refused (`payroll.salary`
+    /// for a subscription selecting `salary` on channel `payroll`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use serde_json::Map;
+    /// use subcast_core::{
+    ///     DocumentLimits, EventFilter, RbacPolicy, SecurityContext, SubscriptionAccess, SubscriptionDocument,
+    /// };
+    ///
+    /// let policy = RbacPolicy::default().allow("users.ssn", ["admin"]);
+    /// let doc = SubscriptionDocument::parse("subscription { users { id } }", None, &DocumentLimits::default())
+    ///     .unwrap();
+    /// let (variables, viewer) = (Map::new(), SecurityContext::new("v").with_roles(["viewer"]));
+    /// // Filtering on a field is reading it.
+    /// let oracle = EventFilter::new().gte("ssn", "5");
+    /// let access = SubscriptionAccess::new(&doc, &variables).filter(&oracle);
+    /// let err = policy.check_access(Some(&viewer), &access).unwrap_err();
+    /// assert!(err.to_string().contains("users.ssn"));
+    ///
+    /// // A rule on a root field protects the channel of that name.
+    /// let doc = SubscriptionDocument::parse("subscription { anything { ssn } }", None, &DocumentLimits::default())
+    ///     .unwrap();
+    /// let access = SubscriptionAccess::new(&doc, &variables).channels(["users"]);
+    /// assert!(policy.check_access(Some(&viewer), &access).is_err());
+    /// ```
+    pub fn check_access(
+        &self,
+        context: Option<&SecurityContext>,
+        access: &SubscriptionAccess<'_>,
+    ) -> Result<()> {
         if self.is_empty() {
             return Ok(());
         }
         let no_roles = BTreeSet::new();
         let roles = context.map_or(&no_roles, SecurityContext::roles);
-        match document
-            .field_paths()
-            .into_iter()
-            .find(|path| !self.allows(path, roles))
-        {
-            Some(field) => Err(Error::FieldForbidden { field }),
-            None => Ok(()),
+        let fields = access.field_paths();
+        let root = access.document().root_field();
+        if let Some(field) = fields.iter().find(|path| !self.allows(path, roles)) {
+            return Err(Error::FieldForbidden { field: field.clone() });
         }
+        let mut rerooted = String::new();
+        for name in access.names().into_iter().filter(|name| *name != root) {
+            // A wildcard answers the same for every root (it matches the last segment),
+            // and was asked above: only exact keys under `name`, or their absence under
+            // `deny_unlisted`, can answer differently. This keeps a subscription with many
+            // channels from costing channels × fields lookups.
+            if !self.has_keys_under(name) {
+                if self.deny_unlisted {
+                    return Err(Error::FieldForbidden {
+                        field: name.to_owned(),
+                    });
+                }
+                continue;
+            }
+            for field in &fields {
+                rerooted.clear();
+                rerooted.push_str(name);
+                match field.strip_prefix(root) {
+                    Some(below) => rerooted.push_str(below),
+                    None => {
+                        rerooted.push('.');
+                        rerooted.push_str(field);
+                    }
+                }
+                if !self.allows(&rerooted, roles) {
+                    return Err(Error::FieldForbidden { field: rerooted });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether a key names `name` itself or a field below it.
+    fn has_keys_under(&self, name: &str) -> bool {
+        if self.rules.contains_key(name) {
+            return true;
+        }
+        let prefix = format!("{name}.");
+        self.rules
+            .range::<str, _>((Bound::Included(prefix.as_str()), Bound::Unbounded))
+            .next()
+            .is_some_and(|(key, _)| key.starts_with(&prefix))
     }
 }

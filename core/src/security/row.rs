@@ -4,14 +4,28 @@
 //! - [`EventOwner`]: the owner of one event, read once per event.
 //!
 //! The owner is read once per event; each member of a cohort is then checked by comparing
-//! its user id, so the frame is still resolved and encoded once per cohort. An owner that
-//! is neither a string nor an integer is unreadable and the event reaches nobody.
+//! its user id, so the frame is still resolved and encoded once per cohort.
+//!
+//! Reading the owner is fail-closed. An owner is a string, or an integer read in decimal.
+//! Each segment of the owner path is an object key:
+//!
+//! - the path ends at a missing field or at `null`, or meets `null` on the way, or the
+//!   data is not an object at all (a scalar): the event names no owner and is not
+//!   row-restricted ([`EventOwner::Unowned`]);
+//! - the path meets a scalar or a list on the way, or ends at something that is not an id
+//!   (an object, a list, a float, a boolean): the owner is [`EventOwner::Unreadable`] and
+//!   the event reaches nobody, counted as
+//!   [`DropReason::UnreadableOwner`](crate::DropReason::UnreadableOwner);
+//! - the data is a list: each element is a row whose owner is read as above. The event
+//!   belongs to a user only if every row names that same user; if no row names an owner it
+//!   is unowned; rows of different owners, a row without owner among owned rows, or an
+//!   unreadable row make the owner unreadable.
 
 use std::sync::Arc;
 
 use crate::event::Event;
-use crate::security::filter::{lookup, validate_path, FilterError, FilterErrorKind};
-use crate::security::{read_identity, Identity};
+use crate::security::filter::{validate_path, FilterError, FilterErrorKind};
+use crate::security::{read_event_identity, Identity};
 
 /// Path of the owner in the event data when none is configured.
 pub const DEFAULT_OWNER_PATH: &str = "user_id";
@@ -23,7 +37,8 @@ pub enum EventOwner {
     Unowned,
     /// The event belongs to this user.
     User(Arc<str>),
-    /// The owner field holds something that is not an id: the event reaches nobody.
+    /// The owner cannot be read unambiguously (not an id, a path through a list or a
+    /// scalar, rows of different owners): the event reaches nobody.
     Unreadable,
 }
 
@@ -46,6 +61,15 @@ pub enum EventOwner {
 /// let nested = RowPolicy::owner_path("order.customer").unwrap();
 /// let event = Event::new("orderPaid", "orders", json!({"order": {"customer": 42}}));
 /// assert_eq!(nested.owner(&event), EventOwner::User("42".into()));
+///
+/// // A list of rows belongs to a user only if every row names that user.
+/// let rows = Event::new("ordersPaid", "orders", json!([{"user_id": "alice"}, {"user_id": "alice"}]));
+/// assert_eq!(policy.owner(&rows), EventOwner::User("alice".into()));
+/// let mixed = Event::new("ordersPaid", "orders", json!([{"user_id": "alice"}, {"user_id": "bob"}]));
+/// assert_eq!(policy.owner(&mixed), EventOwner::Unreadable);
+/// // A path through a list or a scalar is unreadable, never absent.
+/// let through = Event::new("orderPaid", "orders", json!({"order": [{"customer": 42}]}));
+/// assert_eq!(nested.owner(&through), EventOwner::Unreadable);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RowPolicy {
@@ -61,7 +85,10 @@ impl Default for RowPolicy {
 }
 
 impl RowPolicy {
-    /// Read the owner from `path` (dot-separated) in the event data.
+    /// Read the owner from `path` (dot-separated object keys) in the event data.
+    ///
+    /// The path is also read by every subscription under field-level RBAC: a role that may
+    /// not read it may not subscribe (see [`RbacPolicy`](crate::RbacPolicy)).
     pub fn owner_path(path: impl Into<String>) -> Result<Self, FilterError> {
         let path = path.into();
         validate_path(&path).map_err(|reason| {
@@ -91,7 +118,7 @@ impl RowPolicy {
         let Some(path) = &self.owner_path else {
             return EventOwner::Unowned;
         };
-        match read_identity(lookup(&event.data, path)) {
+        match read_event_identity(&event.data, path) {
             Identity::Absent => EventOwner::Unowned,
             Identity::Id(id) => EventOwner::User(id),
             Identity::Malformed => EventOwner::Unreadable,

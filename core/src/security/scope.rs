@@ -7,6 +7,11 @@
 //! A variable or root argument naming the user (or tenant) must equal the authenticated
 //! context's; a `null` value names nobody and passes. Anonymous subscribers name nobody:
 //! any non-null identity variable, or any required scope, rejects them.
+//!
+//! Scopes required for a root field are required for the channel of the same name too:
+//! a subscription needs the scopes of its root field and of every channel it listens on
+//! ([`SubscriptionRequest::channels`](crate::SubscriptionRequest::channels)), so
+//! `anything { salary }` on channel `payroll` needs `payroll`'s scopes.
 
 use std::collections::BTreeMap;
 
@@ -14,7 +19,7 @@ use serde_json::{Map, Value};
 
 use crate::document::SubscriptionDocument;
 use crate::error::{Error, Result};
-use crate::security::{identity_matches, SecurityContext};
+use crate::security::{identity_matches, SecurityContext, SubscriptionAccess};
 
 /// Variable names that carry the user id when none are configured.
 pub const DEFAULT_USER_VARIABLES: [&str; 2] = ["user_id", "userId"];
@@ -90,7 +95,8 @@ impl ScopePolicy {
         self
     }
 
-    /// Require every scope in `scopes` to subscribe to `root_field`.
+    /// Require every scope in `scopes` to subscribe to `root_field`, or to listen on the
+    /// channel of that name.
     pub fn require_scopes<I, S>(mut self, root_field: impl Into<String>, scopes: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -103,31 +109,67 @@ impl ScopePolicy {
         self
     }
 
-    /// The scopes required for `root_field`.
+    /// The scopes required for `root_field` (and for the channel of that name).
     pub fn required_scopes(&self, root_field: &str) -> &[String] {
         self.required.get(root_field).map_or(&[], Vec::as_slice)
     }
 
-    /// Check a subscription to `document` with `variables` (defaults applied) by `context`.
+    /// Check a subscription to `document` with `variables` (defaults applied) by `context`,
+    /// listening on its root field's channel.
     ///
-    /// Fails with [`Error::IdentityMismatch`] or [`Error::ScopeMissing`].
+    /// Fails with [`Error::IdentityMismatch`] or [`Error::ScopeMissing`]. A subscription
+    /// with explicit channels is checked with [`ScopePolicy::check_access`].
     pub fn check(
         &self,
         context: Option<&SecurityContext>,
         document: &SubscriptionDocument,
         variables: &Map<String, Value>,
     ) -> Result<()> {
+        self.check_access(context, &SubscriptionAccess::new(document, variables))
+    }
+
+    /// Check the identity variables of `access`, then the scopes required by its root
+    /// field and by every channel it listens on.
+    ///
+    /// Fails with [`Error::IdentityMismatch`] or [`Error::ScopeMissing`] (naming the root
+    /// field or channel that requires the scope).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use serde_json::Map;
+    /// use subcast_core::{DocumentLimits, ScopePolicy, SecurityContext, SubscriptionAccess, SubscriptionDocument};
+    ///
+    /// let policy = ScopePolicy::default().require_scopes("payroll", ["payroll:read"]);
+    /// let doc = SubscriptionDocument::parse("subscription { anything { salary } }", None, &DocumentLimits::default())
+    ///     .unwrap();
+    /// let variables = Map::new();
+    /// let on_payroll = SubscriptionAccess::new(&doc, &variables).channels(["payroll"]);
+    /// assert!(policy.check_access(Some(&SecurityContext::new("eve")), &on_payroll).is_err());
+    /// let clerk = SecurityContext::new("clerk").with_scopes(["payroll:read"]);
+    /// assert!(policy.check_access(Some(&clerk), &on_payroll).is_ok());
+    /// ```
+    pub fn check_access(
+        &self,
+        context: Option<&SecurityContext>,
+        access: &SubscriptionAccess<'_>,
+    ) -> Result<()> {
+        let (document, variables) = (access.document(), access.variables());
         let user = context.map(SecurityContext::user_id);
         let tenant = context.and_then(SecurityContext::tenant_id);
         self.check_identity(&self.user_variables, "user id", user, document, variables)?;
         self.check_identity(&self.tenant_variables, "tenant id", tenant, document, variables)?;
-        let root_field = document.root_field();
-        for scope in self.required_scopes(root_field) {
-            if !context.is_some_and(|c| c.has_scope(scope)) {
-                return Err(Error::ScopeMissing {
-                    root_field: root_field.to_owned(),
-                    scope: scope.clone(),
-                });
+        if self.required.is_empty() {
+            return Ok(());
+        }
+        for name in access.names() {
+            for scope in self.required_scopes(name) {
+                if !context.is_some_and(|c| c.has_scope(scope)) {
+                    return Err(Error::ScopeMissing {
+                        root_field: name.to_owned(),
+                        scope: scope.clone(),
+                    });
+                }
             }
         }
         Ok(())
