@@ -1354,3 +1354,19 @@ fn a_channel_must_be_listed_when_the_map_denies_unlisted_fields() {
         "payroll"
     );
 }
+
+#[test]
+fn event_data_that_is_not_an_object_names_no_owner() {
+    let executor = executor();
+    let scalar = |conn: &str, id: &str| {
+        let request =
+            SubscriptionRequest::new(conn, "1", "subscription { orders }").security_context(user(id));
+        executor.register_subscription(request).unwrap()
+    };
+    let (alice, bob) = (scalar("a", "alice"), scalar("b", "bob"));
+    for data in [json!("alice"), json!(7), json!(null), json!(["alice", "bob"])] {
+        let report = dispatch(&executor, order(data.clone()));
+        assert_eq!(report.delivered, 2, "{data}");
+        assert!(received(&executor, alice) && received(&executor, bob), "{data}");
+    }
+}

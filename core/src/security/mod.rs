@@ -8,6 +8,7 @@
 //! - [`SecurityAwareEventFilter`]: the per-event policies and the event filter combined,
 //!   cheapest first.
 //! - [`Policy`]: the name of each policy, for errors, drop reasons and metrics.
+//! - `identity.rs`: how owner and federation ids are read from event data.
 //!
 //! - [`SubscriptionAccess`] (`access.rs`): what a subscription reads and listens to, as
 //!   scope validation and RBAC see it at subscribe.
@@ -20,7 +21,6 @@
 //! each member's user id. Every doubt (a missing filter field, a type mismatch, an owner or
 //! federation that cannot be read unambiguously) is a refusal, never a delivery.
 
-use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::fmt;
 use std::sync::Arc;
@@ -33,6 +33,7 @@ use crate::event::Event;
 pub mod access;
 pub mod federation;
 pub mod filter;
+mod identity;
 pub mod rbac;
 pub mod row;
 pub mod scope;
@@ -41,6 +42,7 @@ pub mod tenant;
 pub use access::SubscriptionAccess;
 pub use federation::{EventFederation, FederationPolicy};
 pub use filter::{Condition, EventFilter, FilterError, FilterErrorKind, FilterOp};
+pub(crate) use identity::{identity_matches, read_event_identity, Identity};
 pub use rbac::RbacPolicy;
 pub use row::{EventOwner, RowPolicy};
 pub use scope::ScopePolicy;
@@ -522,99 +524,5 @@ impl SecurityAwareEventFilter {
             filter,
         )?;
         self.admits_member(&security, context.map(SecurityContext::user_id))
-    }
-}
-
-/// An id read from event data or variables.
-pub(crate) enum Identity {
-    Absent,
-    Id(Arc<str>),
-    Malformed,
-}
-
-/// Read the id at dot-`path` in event `data`, for the row and federation policies.
-///
-/// Each segment of `path` is an object key. Data (or a row) that is not an object (a
-/// scalar, `null`) has no fields and names no id; so does a path that ends at a missing
-/// field or at `null`, or meets `null` on the way. A path that meets a scalar or a list on
-/// the way is malformed: the id is there in a shape the path does not describe.
-///
-/// Data that is a list holds rows, each read at `path`. The rows name one id when every
-/// row names that same id; when no row names an id, there is none; anything else (rows of
-/// different ids, a row without an id among rows with one, a malformed row) is malformed.
-pub(crate) fn read_event_identity(data: &Value, path: &str) -> Identity {
-    let Value::Array(rows) = data else {
-        return match read_row_identity(data, path) {
-            RowIdentity::Absent => Identity::Absent,
-            RowIdentity::Id(id) => Identity::Id(id.into()),
-            RowIdentity::Malformed => Identity::Malformed,
-        };
-    };
-    let mut named: Option<Cow<'_, str>> = None;
-    let mut unnamed = false;
-    for row in rows {
-        match read_row_identity(row, path) {
-            RowIdentity::Absent => unnamed = true,
-            RowIdentity::Id(id) => match &named {
-                None => named = Some(id),
-                Some(first) if *first == id => {}
-                Some(_) => return Identity::Malformed,
-            },
-            RowIdentity::Malformed => return Identity::Malformed,
-        }
-    }
-    match (named, unnamed) {
-        (None, _) => Identity::Absent,
-        (Some(id), false) => Identity::Id(id.into()),
-        (Some(_), true) => Identity::Malformed,
-    }
-}
-
-/// An id read from one row, borrowed when it is a string.
-enum RowIdentity<'a> {
-    Absent,
-    Id(Cow<'a, str>),
-    Malformed,
-}
-
-fn read_row_identity<'a>(row: &'a Value, path: &str) -> RowIdentity<'a> {
-    if !row.is_object() {
-        return RowIdentity::Absent;
-    }
-    let mut current = row;
-    for segment in path.split('.') {
-        current = match current {
-            Value::Object(fields) => match fields.get(segment) {
-                Some(value) => value,
-                None => return RowIdentity::Absent,
-            },
-            Value::Null => return RowIdentity::Absent,
-            _ => return RowIdentity::Malformed,
-        };
-    }
-    match current {
-        Value::Null => RowIdentity::Absent,
-        Value::String(id) => RowIdentity::Id(Cow::Borrowed(id)),
-        Value::Number(n) if n.is_i64() || n.is_u64() => RowIdentity::Id(Cow::Owned(n.to_string())),
-        _ => RowIdentity::Malformed,
-    }
-}
-
-/// Strings are ids as they are, integers in decimal; `null` or missing is no id; anything
-/// else is malformed.
-pub(crate) fn read_identity(value: Option<&Value>) -> Identity {
-    match value {
-        None | Some(Value::Null) => Identity::Absent,
-        Some(Value::String(id)) => Identity::Id(id.as_str().into()),
-        Some(Value::Number(n)) if n.is_i64() || n.is_u64() => Identity::Id(n.to_string().into()),
-        Some(_) => Identity::Malformed,
-    }
-}
-
-/// Whether `value` (a string, or an integer in decimal) names `id`.
-pub(crate) fn identity_matches(value: &Value, id: &str) -> bool {
-    match read_identity(Some(value)) {
-        Identity::Id(found) => *found == *id,
-        Identity::Absent | Identity::Malformed => false,
     }
 }
