@@ -498,7 +498,9 @@ impl SecurityAwareEventFilter {
         Ok(())
     }
 
-    /// The check made per subscriber: the row filter.
+    /// The check made per subscriber: the row filter. An unreadable owner refuses every
+    /// subscriber (the executor counts it as
+    /// [`DropReason::UnreadableOwner`](crate::DropReason::UnreadableOwner)).
     #[inline]
     pub fn admits_member(&self, security: &EventSecurity, user: Option<&str>) -> Result<(), Policy> {
         if self.row.admits(&security.owner, user) {
