@@ -496,6 +496,9 @@ fn identity_path() -> impl Strategy<Value = String> {
 
 /// The documented read of one row: `Ok(None)` no id, `Ok(Some(id))`, `Err(())` unreadable.
 fn model_row(row: &Value, path: &str) -> Result<Option<String>, ()> {
+    if row.is_array() {
+        return Err(());
+    }
     if !row.is_object() {
         return Ok(None);
     }

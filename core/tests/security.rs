@@ -1127,6 +1127,20 @@ fn a_list_with_an_unreadable_row_reaches_nobody() {
 }
 
 #[test]
+fn a_list_of_lists_of_rows_reaches_nobody() {
+    let executor = executor_with(SecurityPolicies::default().federation(FederationPolicy::disabled()));
+    let (alice, bob) = alice_and_bob(&executor);
+    for data in [
+        json!([[{"user_id": "alice"}]]),
+        json!([[{"id": "o1"}], {"user_id": "alice"}]),
+    ] {
+        let report = dispatch(&executor, order(data));
+        assert_eq!(report.dropped(DropReason::UnreadableOwner), 2);
+    }
+    assert!(!received(&executor, alice) && !received(&executor, bob));
+}
+
+#[test]
 fn a_list_of_rows_without_owners_reaches_every_user() {
     let executor = executor();
     let (alice, bob) = alice_and_bob(&executor);

@@ -27,6 +27,8 @@ pub(crate) enum Identity {
 /// Data that is a list holds rows, each read at `path`. The rows name one id when every
 /// row names that same id; when no row names an id, there is none; anything else (rows of
 /// different ids, a row without an id among rows with one, a malformed row) is malformed.
+/// A row that is itself a list is malformed: the projection would read the rows inside
+/// it, so their owners cannot be taken as absent.
 pub(crate) fn read_event_identity(data: &Value, path: &str) -> Identity {
     let Value::Array(rows) = data else {
         return match read_row_identity(data, path) {
@@ -63,8 +65,10 @@ enum RowIdentity<'a> {
 }
 
 fn read_row_identity<'a>(row: &'a Value, path: &str) -> RowIdentity<'a> {
-    if !row.is_object() {
-        return RowIdentity::Absent;
+    match row {
+        Value::Object(_) => {}
+        Value::Array(_) => return RowIdentity::Malformed,
+        _ => return RowIdentity::Absent,
     }
     let mut current = row;
     for segment in path.split('.') {
