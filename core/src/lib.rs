@@ -15,6 +15,8 @@
 //! - [`RateLimiter`]: token buckets per user on an injected [`Clock`].
 //! - [`Metrics`]: lock-free counters, a snapshot and the Prometheus exposition.
 //! - [`EventPump`]: drives an executor from a bus on a runtime.
+//! - [`Connection`]: graphql-transport-ws as a state machine with no I/O: messages and time
+//!   in, [`Action`]s out.
 //!
 //! The core has no async runtime, no sockets and no Python: adapters bring those.
 
@@ -28,6 +30,7 @@ pub mod event;
 pub mod executor;
 pub mod frame;
 pub mod metrics;
+mod protocol;
 pub mod pump;
 pub mod queue;
 pub mod rate_limit;
@@ -48,6 +51,9 @@ pub use executor::{
 };
 pub use frame::{FrameBody, FramePrefix, GraphQLError};
 pub use metrics::{Metrics, MetricsSnapshot};
+pub use protocol::{
+    Action, CloseCode, Connection, ProtocolConfig, SubscribePayload, MAX_CLOSE_REASON_BYTES, SUBPROTOCOL,
+};
 pub use pump::{ChannelStatus, EventPump, PumpConfig, PumpStats};
 pub use queue::{OverflowPolicy, ResponseQueue};
 pub use rate_limit::{
