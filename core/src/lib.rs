@@ -41,7 +41,9 @@ pub use document::{
     Position, SelectionSet, SubscriptionDocument, VariableDefinition,
 };
 pub use error::{Error, Result};
-pub use event::{node_id, validate_channel, Event, MAX_CHANNEL_LEN};
+pub use event::{
+    node_id, validate_channel, validate_event_data, Event, MAX_CHANNEL_LEN, MAX_EVENT_DEPTH, MAX_EVENT_ID_LEN,
+};
 pub use executor::{
     ChannelChange, ChannelWatch, DispatchChunk, DispatchReport, DropReason, ExecutorConfig, ExecutorStats,
     PreparedDispatch, SubscriptionExecutor, SubscriptionKey, SubscriptionRequest,
