@@ -468,8 +468,9 @@ type EntrySlots = Slots<Entry, Ledger>;
 /// Notices ([`ResponseQueue::push_notice`]) are never lost while the queue is open: a
 /// notice next to one of its kind merges with it; one that finds the queue full (drop-newest,
 /// close) waits, merged per kind, and comes before the next entry queued or after the last
-/// one read; one that drop-oldest evicts is merged into the notices read first. Pending
-/// notices may pass the bounds by three small frames.
+/// one read; one that drop-oldest evicts is merged into the notices read first. Since
+/// notices are never refused, they may pass the frame bound by at most six small frames
+/// (three queued past it, three waiting), one per kind each.
 ///
 /// # Examples
 ///
@@ -626,7 +627,9 @@ impl ResponseQueue {
             return true;
         }
         let merges = matches!(edit.slots().items.back(), Some(Entry::Notice(last, _)) if *last == notice);
-        if merges || self.fits(edit.slots(), 0) {
+        if merges {
+            // Counts add up wherever the notices of one kind meet.
+        } else if self.fits(edit.slots(), 0) {
             if self.overflow != OverflowPolicy::DropOldest {
                 self.queue_pending(&mut edit);
             }
