@@ -21,6 +21,16 @@
 //! Per subscriber, a dispatch makes only cheap checks: the row filter (a string compare),
 //! the user's delivery bucket (one compare-and-swap) and the queue push. Counts go into the
 //! [`DispatchReport`] and from there, once per delivered chunk, into the [`Metrics`].
+//!
+//! Limits, all in [`ExecutorConfig`]:
+//! - every event is checked when it is dispatched ([`Event::validate`]: channel, ids, data
+//!   depth, `max_event_bytes`), measured then — its fields are public, nothing is cached;
+//! - a cohort's result is encoded at most `max_frame_bytes` long (the projection stops
+//!   building it there too); past that the cohort gets a `FRAME_TOO_LARGE` `error` frame,
+//!   which ends those subscriptions;
+//! - every response queue holds at most `queue_capacity` frames and `queue_max_bytes` bytes;
+//! - losses (overflow, bus gaps, rate limits) reach the subscriber as notices whose counts
+//!   survive any overflow ([`Notice`]).
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt;
