@@ -537,11 +537,14 @@ impl ResponseQueue {
         self.overflow_with(edit, frame)
     }
 
-    /// Whether an entry of `bytes` frame bytes fits now.
+    /// Whether an entry of `bytes` frame bytes fits now (a notice has none: it needs only a
+    /// slot, even beside a lone frame larger than the byte bound).
     #[inline]
     fn fits(&self, slots: &EntrySlots, bytes: usize) -> bool {
         slots.items.len() < self.capacity
-            && (slots.ledger.bytes == 0 || slots.ledger.bytes.saturating_add(bytes) <= self.max_bytes)
+            && (bytes == 0
+                || slots.ledger.bytes == 0
+                || slots.ledger.bytes.saturating_add(bytes) <= self.max_bytes)
     }
 
     #[cold]
@@ -627,17 +630,18 @@ impl ResponseQueue {
             return true;
         }
         let merges = matches!(edit.slots().items.back(), Some(Entry::Notice(last, _)) if *last == notice);
-        if merges {
-            // Counts add up wherever the notices of one kind meet.
-        } else if self.fits(edit.slots(), 0) {
-            if self.overflow != OverflowPolicy::DropOldest {
-                self.queue_pending(&mut edit);
+        // A notice merging with the last entry needs no room: counts add up where they meet.
+        if !merges {
+            if self.fits(edit.slots(), 0) {
+                if self.overflow != OverflowPolicy::DropOldest {
+                    self.queue_pending(&mut edit);
+                }
+            } else if self.overflow == OverflowPolicy::DropOldest {
+                self.evict_until_fits(edit.slots(), 0);
+            } else {
+                edit.slots().ledger.add_pending(notice, count);
+                return true;
             }
-        } else if self.overflow == OverflowPolicy::DropOldest {
-            self.evict_until_fits(edit.slots(), 0);
-        } else {
-            edit.slots().ledger.add_pending(notice, count);
-            return true;
         }
         Self::append_notice(&mut edit, notice, count);
         true
@@ -936,6 +940,16 @@ mod tests {
             queue.push_notice(Notice::Gap, 1);
         }
         assert_eq!(notice_counts(&drain(&queue)), [(EVENTS_GAP.to_owned(), 5)]);
+    }
+
+    #[test]
+    fn a_notice_beside_a_frame_over_the_byte_bound_evicts_nothing() {
+        let prefix = FramePrefix::new("s");
+        let queue = ResponseQueue::new(prefix.clone(), 4, OverflowPolicy::DropOldest).with_max_bytes(1);
+        queue.push(frame(&prefix, 1));
+        assert!(queue.push_notice(Notice::Gap, 1));
+        assert_eq!(queue.dropped(), 0);
+        assert_eq!(drain(&queue).len(), 2);
     }
 
     #[test]
