@@ -109,6 +109,8 @@ pub trait EventBus: Send + Sync + Debug + 'static {
         event: Arc<Event>,
         executor: &SubscriptionExecutor,
     ) -> Result<DispatchReport> {
+        // The one check every node's decoder applies too (depth, ids, channel), and this
+        // executor's size limit: an event is refused here or readable everywhere.
         event.validate(executor.config().max_event_bytes)?;
         // Announce before publishing: the loop-back copy may arrive before `publish` returns.
         // Until the local dispatch below runs — if the publish fails, or this future is
@@ -117,7 +119,8 @@ pub trait EventBus: Send + Sync + Debug + 'static {
         let announced = LoopbackAnnouncement::new(executor, &event);
         self.publish(event.clone()).await?;
         announced.keep();
-        executor.dispatch_event_to_subscriptions(&event)
+        // Validated above, and immutable since: this `Arc` was held all along.
+        Ok(executor.dispatch_validated(&event))
     }
 }
 
@@ -226,7 +229,8 @@ impl InMemoryBus {
 #[async_trait]
 impl EventBus for InMemoryBus {
     async fn publish(&self, event: Arc<Event>) -> Result<()> {
-        validate_channel(&event.channel)?;
+        // What a networked bus would refuse, this one refuses too.
+        event.validate_wire()?;
         self.hub.published.fetch_add(1, Ordering::Relaxed);
         let channels = self.channels();
         if let Some(subscribers) = channels.get(&event.channel) {

@@ -92,6 +92,22 @@ pub enum Error {
         limit: usize,
     },
 
+    /// The event's data nests arrays and objects deeper than the limit every node decodes.
+    #[error("event data is nested deeper than {limit} levels of arrays and objects")]
+    EventTooDeep {
+        /// [`MAX_EVENT_DEPTH`](crate::MAX_EVENT_DEPTH).
+        limit: usize,
+    },
+
+    /// A configuration value is out of its range.
+    #[error("invalid configuration: `{setting}` {reason}")]
+    InvalidConfig {
+        /// The setting, e.g. `queue_capacity`.
+        setting: &'static str,
+        /// Why it was refused.
+        reason: String,
+    },
+
     /// Bytes received from a bus are not a valid subcast event.
     #[error("invalid event on the wire: {0}")]
     InvalidWireEvent(String),
@@ -174,6 +190,7 @@ impl Error {
             | Error::InvalidId { .. }
             | Error::InvalidChannel { .. }
             | Error::EventTooLarge { .. }
+            | Error::EventTooDeep { .. }
             | Error::InvalidWireEvent(_) => BAD_REQUEST,
             Error::Unauthenticated => UNAUTHENTICATED,
             Error::FieldForbidden { .. } => FIELD_FORBIDDEN,
@@ -182,7 +199,9 @@ impl Error {
             Error::RateLimited { .. } => RATE_LIMITED,
             Error::SubscriptionLimit { .. } => SUBSCRIPTION_LIMIT,
             Error::InvalidFilter(_) => INVALID_FILTER,
-            Error::Bus(_) | Error::Timeout(_) | Error::Closed(_) => INTERNAL_ERROR,
+            Error::Bus(_) | Error::Timeout(_) | Error::Closed(_) | Error::InvalidConfig { .. } => {
+                INTERNAL_ERROR
+            }
         }
     }
 

@@ -3,6 +3,14 @@
 //! - [`Event`]: id, type, channel, JSON data, tenant, timestamp, correlation id, origin node.
 //! - [`validate_channel`]: the rule every channel name obeys.
 //! - The wire format ([`Event::to_wire`], [`Event::from_wire`]) buses carry between nodes.
+//! - The limits every node applies alike: [`MAX_EVENT_DEPTH`] (nesting of `data`),
+//!   [`MAX_EVENT_ID_LEN`] (id, type, tenant, correlation id, origin), [`MAX_CHANNEL_LEN`];
+//!   [`Event::validate_wire`] checks them when publishing *and* when decoding, so an event is
+//!   either refused at publish or readable on every node. [`validate_event_data`] measures
+//!   data (size and depth) without recursion, for bindings that convert foreign values.
+//!
+//! An event's fields are public, so nothing about `data` is cached: every boundary
+//! (publishing, dispatching, decoding) measures what it is given.
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,6 +24,19 @@ use crate::error::{Error, Result};
 
 /// Longest channel name accepted, in bytes.
 pub const MAX_CHANNEL_LEN: usize = 255;
+
+/// Deepest nesting of arrays and objects accepted in [`Event::data`], counted as
+/// [`validate_event_data`] does: a scalar is 0, `[]` and `{}` are 1, `{"a": [1]}` is 2.
+///
+/// One limit for publishing and decoding: an event at exactly this depth round-trips through
+/// [`Event::to_wire`] and [`Event::from_wire`] (the wire's envelope adds one level, well
+/// under serde_json's decoding limit of 128), and frames built from it stay readable by
+/// clients that decode with serde_json too.
+pub const MAX_EVENT_DEPTH: usize = 64;
+
+/// Longest [`Event::id`], [`Event::event_type`], [`Event::tenant_id`],
+/// [`Event::correlation_id`] and [`Event::origin`] accepted, in bytes.
+pub const MAX_EVENT_ID_LEN: usize = 256;
 
 /// Version of the wire format written by [`Event::to_wire`].
 pub const WIRE_VERSION: u32 = 1;
@@ -35,7 +56,8 @@ pub const WIRE_VERSION: u32 = 1;
 /// assert_eq!(event.channel, "users");
 /// assert_eq!(event.tenant_id.as_deref(), Some("acme"));
 /// ```
-#[derive(Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Event {
     /// Unique id: `<origin>-<sequence>` unless the publisher chose one.
     pub id: String,
@@ -55,8 +77,6 @@ pub struct Event {
     pub correlation_id: Option<String>,
     /// Node id of the process that created the event.
     pub origin: String,
-    #[serde(skip)]
-    data_size: OnceLock<usize>,
 }
 
 impl Event {
@@ -67,7 +87,7 @@ impl Event {
         let sequence = SEQUENCE.fetch_add(1, Ordering::Relaxed);
         let timestamp = SystemTime::now()
             .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64);
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
         Event {
             id: format!("{origin}-{sequence}"),
             event_type: event_type.into(),
@@ -77,7 +97,6 @@ impl Event {
             timestamp,
             correlation_id: None,
             origin: origin.to_owned(),
-            data_size: OnceLock::new(),
         }
     }
 
@@ -99,20 +118,33 @@ impl Event {
         self
     }
 
-    /// Size in bytes of `data` encoded as JSON, computed once.
+    /// Size in bytes of `data` encoded as JSON, measured now (fields are public: a size
+    /// remembered from earlier could belong to data since replaced).
+    ///
+    /// Data nested deeper than [`MAX_EVENT_DEPTH`] is measured too, without recursion.
     pub fn data_size(&self) -> usize {
-        *self.data_size.get_or_init(|| {
-            let mut counter = ByteCounter(0);
-            // Writing to a counter cannot fail, and a `Value` always serializes.
-            let _ = serde_json::to_writer(&mut counter, &self.data);
-            counter.0
-        })
+        measure_json(&self.data, usize::MAX).unwrap_or(usize::MAX)
     }
 
-    /// Check the channel name and that `data` is at most `max_data_bytes`.
+    /// Check everything a bus and every node's decoder require ([`Event::validate_wire`]),
+    /// and that `data` encodes to at most `max_data_bytes`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use subcast_core::{Error, Event, MAX_EVENT_DEPTH};
+    ///
+    /// let mut deep = json!(1);
+    /// for _ in 0..=MAX_EVENT_DEPTH {
+    ///     deep = json!([deep]);
+    /// }
+    /// let event = Event::new("t", "c", deep);
+    /// assert!(matches!(event.validate(1 << 20), Err(Error::EventTooDeep { .. })));
+    /// ```
     pub fn validate(&self, max_data_bytes: usize) -> Result<()> {
-        validate_channel(&self.channel)?;
-        let size = self.data_size();
+        self.validate_fields()?;
+        let size = validate_event_data(&self.data)?;
         if size > max_data_bytes {
             return Err(Error::EventTooLarge {
                 size,
@@ -122,7 +154,41 @@ impl Event {
         Ok(())
     }
 
+    /// Check what every node's decoder requires: a valid channel, ids of at most
+    /// [`MAX_EVENT_ID_LEN`] bytes, `data` nested at most [`MAX_EVENT_DEPTH`] deep.
+    ///
+    /// A bus calls it before publishing; [`Event::from_wire`] calls it after decoding, so an
+    /// event a node publishes is one every node reads. Size is left to each executor's
+    /// [`max_event_bytes`](crate::ExecutorConfig::max_event_bytes).
+    pub fn validate_wire(&self) -> Result<()> {
+        self.validate_fields()?;
+        validate_event_data(&self.data).map(drop)
+    }
+
+    fn validate_fields(&self) -> Result<()> {
+        validate_channel(&self.channel)?;
+        let fields = [
+            ("event id", Some(&self.id)),
+            ("event type", Some(&self.event_type)),
+            ("event tenant id", self.tenant_id.as_ref()),
+            ("event correlation id", self.correlation_id.as_ref()),
+            ("event origin", Some(&self.origin)),
+        ];
+        for (what, value) in fields {
+            if let Some(value) = value.filter(|v| v.len() > MAX_EVENT_ID_LEN) {
+                return Err(Error::InvalidId {
+                    what,
+                    reason: format!("{} bytes, over the limit of {MAX_EVENT_ID_LEN}", value.len()),
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// Encode the event for a bus: a JSON object with a version field `v`.
+    ///
+    /// Call [`Event::validate_wire`] first: it guarantees every node decodes the bytes (and
+    /// bounds the nesting the encoder recurses through).
     pub fn to_wire(&self) -> Vec<u8> {
         let wire = WireEventRef {
             v: WIRE_VERSION,
@@ -132,7 +198,8 @@ impl Event {
         serde_json::to_vec(&wire).unwrap_or_default()
     }
 
-    /// Decode bytes received from a bus, refusing unknown versions and invalid channels.
+    /// Decode bytes received from a bus, refusing unknown versions and events that
+    /// [`Event::validate_wire`] refuses.
     pub fn from_wire(bytes: &[u8]) -> Result<Self> {
         let wire: WireEvent = serde_json::from_slice(bytes)
             .map_err(|e| Error::InvalidWireEvent(format!("not a subcast event: {e}")))?;
@@ -142,26 +209,10 @@ impl Event {
                 wire.v
             )));
         }
-        validate_channel(&wire.event.channel).map_err(|e| Error::InvalidWireEvent(e.to_string()))?;
+        wire.event
+            .validate_wire()
+            .map_err(|e| Error::InvalidWireEvent(e.to_string()))?;
         Ok(wire.event)
-    }
-}
-
-impl Clone for Event {
-    /// Clone every field; the cached data size is not carried over, so a clone whose `data`
-    /// is then replaced is measured anew.
-    fn clone(&self) -> Self {
-        Event {
-            id: self.id.clone(),
-            event_type: self.event_type.clone(),
-            channel: self.channel.clone(),
-            data: self.data.clone(),
-            tenant_id: self.tenant_id.clone(),
-            timestamp: self.timestamp,
-            correlation_id: self.correlation_id.clone(),
-            origin: self.origin.clone(),
-            data_size: OnceLock::new(),
-        }
     }
 }
 
@@ -177,19 +228,6 @@ impl fmt::Debug for Event {
             .field("origin", &self.origin)
             .field("data", &self.data)
             .finish()
-    }
-}
-
-impl PartialEq for Event {
-    fn eq(&self, other: &Self) -> bool {
-        self.id == other.id
-            && self.event_type == other.event_type
-            && self.channel == other.channel
-            && self.data == other.data
-            && self.tenant_id == other.tenant_id
-            && self.timestamp == other.timestamp
-            && self.correlation_id == other.correlation_id
-            && self.origin == other.origin
     }
 }
 
@@ -241,6 +279,110 @@ pub fn validate_channel(channel: &str) -> Result<()> {
         channel: shown,
         reason,
     })
+}
+
+/// Check `data` as event data: nested at most [`MAX_EVENT_DEPTH`] deep. Returns its size
+/// encoded as JSON (what [`Event::validate`] compares with the size limit).
+///
+/// It walks the value without recursion, so any value is safe to give it, however deep.
+///
+/// # Examples
+///
+/// ```
+/// use serde_json::json;
+/// use subcast_core::{validate_event_data, Error};
+///
+/// assert_eq!(validate_event_data(&json!({"a": [1, "x"]})).unwrap(), 13);
+/// let mut deep = json!(null);
+/// for _ in 0..100 {
+///     deep = json!({"a": deep});
+/// }
+/// assert!(matches!(validate_event_data(&deep), Err(Error::EventTooDeep { limit: 64 })));
+/// ```
+pub fn validate_event_data(data: &Value) -> Result<usize> {
+    measure_json(data, MAX_EVENT_DEPTH).ok_or(Error::EventTooDeep {
+        limit: MAX_EVENT_DEPTH,
+    })
+}
+
+/// The length of `value` encoded by serde_json (compact), or `None` if arrays and objects
+/// nest deeper than `max_depth`. Iterative: no recursion, whatever the depth.
+pub(crate) fn measure_json(value: &Value, max_depth: usize) -> Option<usize> {
+    enum Open<'a> {
+        Array(std::slice::Iter<'a, Value>),
+        Object(serde_json::map::Iter<'a>),
+    }
+    let mut bytes = 0usize;
+    let mut open: Vec<Open<'_>> = Vec::new();
+    let mut next = Some(value);
+    loop {
+        if let Some(value) = next.take() {
+            // Brackets, one comma between neighbours, one colon per object entry.
+            let (children, punctuation) = match value {
+                Value::Array(items) if items.is_empty() => (None, 2),
+                Value::Object(entries) if entries.is_empty() => (None, 2),
+                Value::Array(items) => (Some(Open::Array(items.iter())), items.len() + 1),
+                Value::Object(entries) => (Some(Open::Object(entries.iter())), 2 * entries.len() + 1),
+                scalar => (None, scalar_json_len(scalar)),
+            };
+            if (value.is_array() || value.is_object()) && open.len() >= max_depth {
+                return None;
+            }
+            bytes = bytes.saturating_add(punctuation);
+            if let Some(children) = children {
+                open.push(children);
+            }
+        }
+        let Some(top) = open.last_mut() else {
+            return Some(bytes);
+        };
+        match top {
+            Open::Array(items) => match items.next() {
+                Some(item) => next = Some(item),
+                None => {
+                    open.pop();
+                }
+            },
+            Open::Object(entries) => match entries.next() {
+                Some((key, item)) => {
+                    bytes = bytes.saturating_add(json_str_len(key));
+                    next = Some(item);
+                }
+                None => {
+                    open.pop();
+                }
+            },
+        }
+    }
+}
+
+/// The length of `s` encoded as a JSON string by serde_json, quotes included.
+pub(crate) fn json_str_len(s: &str) -> usize {
+    let escapes: usize = s
+        .bytes()
+        .map(|b| match b {
+            b'"' | b'\\' | b'\x08' | b'\x0c' | b'\n' | b'\r' | b'\t' => 1,
+            0..=0x1f => 5,
+            _ => 0,
+        })
+        .sum();
+    s.len().saturating_add(escapes).saturating_add(2)
+}
+
+fn scalar_json_len(value: &Value) -> usize {
+    match value {
+        Value::Null | Value::Bool(true) => 4,
+        Value::Bool(false) => 5,
+        Value::String(s) => json_str_len(s),
+        Value::Number(number) => {
+            let mut counter = ByteCounter(0);
+            // Writing to a counter cannot fail, and a number always serializes.
+            let _ = serde_json::to_writer(&mut counter, number);
+            counter.0
+        }
+        // Containers are measured by the caller.
+        Value::Array(_) | Value::Object(_) => 0,
+    }
 }
 
 struct ByteCounter(usize);
@@ -333,6 +475,115 @@ mod tests {
         let mut big = small.clone();
         big.data = json!({"s": "x".repeat(200)});
         assert!(matches!(big.validate(100), Err(Error::EventTooLarge { .. })));
+    }
+
+    #[test]
+    fn data_replaced_after_validation_is_measured_anew() {
+        let mut event = Event::new("t", "c", json!({"s": "x"}));
+        assert!(event.validate(100).is_ok());
+        event.data = json!({"s": "x".repeat(200)});
+        assert!(matches!(event.validate(100), Err(Error::EventTooLarge { .. })));
+    }
+
+    /// `depth` nested arrays around a scalar.
+    fn nested(depth: usize) -> Value {
+        let mut value = json!("leaf");
+        for level in 0..depth {
+            value = if level % 2 == 0 {
+                json!([value])
+            } else {
+                json!({"k": value})
+            };
+        }
+        value
+    }
+
+    #[test]
+    fn data_at_the_depth_limit_round_trips_through_the_wire() {
+        let event = Event::new("t", "c", nested(MAX_EVENT_DEPTH));
+        assert!(event.validate(1 << 20).is_ok());
+        assert_eq!(Event::from_wire(&event.to_wire()).unwrap(), event);
+    }
+
+    #[test]
+    fn data_one_level_past_the_depth_limit_is_refused_when_publishing() {
+        let event = Event::new("t", "c", nested(MAX_EVENT_DEPTH + 1));
+        assert!(matches!(
+            event.validate(1 << 20),
+            Err(Error::EventTooDeep {
+                limit: MAX_EVENT_DEPTH
+            })
+        ));
+        assert!(matches!(event.validate_wire(), Err(Error::EventTooDeep { .. })));
+    }
+
+    #[test]
+    fn data_one_level_past_the_depth_limit_is_refused_when_decoding() {
+        let event = Event::new("t", "c", nested(MAX_EVENT_DEPTH + 1));
+        let err = Event::from_wire(&event.to_wire()).unwrap_err();
+        assert!(
+            matches!(&err, Error::InvalidWireEvent(m) if m.contains("nested deeper")),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn data_far_deeper_than_the_stack_allows_is_refused_without_overflowing() {
+        let mut deep = Value::Null;
+        for _ in 0..200_000 {
+            deep = Value::Array(vec![deep]);
+        }
+        let event = Event::new("t", "c", deep);
+        assert!(matches!(
+            event.validate(usize::MAX),
+            Err(Error::EventTooDeep { .. })
+        ));
+        assert_eq!(event.data_size(), 400_004);
+        // Dropping a `Value` recurses: unwind it by hand so the test thread's stack survives.
+        let mut data = event.data;
+        while let Value::Array(mut items) = data {
+            data = items.pop().unwrap_or(Value::Null);
+        }
+    }
+
+    #[test]
+    fn measured_size_equals_serde_json_encoding() {
+        let values = [
+            json!(null),
+            json!([]),
+            json!({}),
+            json!([[], {}, [[]]]),
+            json!({"a": [1, -2, 3.5, 1e300, u64::MAX, i64::MIN], "b": {"c": true, "d": false}}),
+            json!({"quote\"key": "tab\t nl\n nul\u{0} bell\u{7} ünïcödé \\ / \u{7f}"}),
+            json!(["", "x", 0.1, -0.0, 12345678901234567890u64]),
+        ];
+        for value in values {
+            assert_eq!(
+                measure_json(&value, usize::MAX),
+                Some(serde_json::to_vec(&value).unwrap().len()),
+                "{value}"
+            );
+        }
+    }
+
+    #[test]
+    fn ids_over_the_limit_are_refused_on_both_sides() {
+        let long = "x".repeat(MAX_EVENT_ID_LEN + 1);
+        let at_limit = Event::new("t", "c", json!({})).with_id("x".repeat(MAX_EVENT_ID_LEN));
+        assert!(Event::from_wire(&at_limit.to_wire()).is_ok());
+        let events = [
+            Event::new("t", "c", json!({})).with_id(long.clone()),
+            Event::new(long.clone(), "c", json!({})),
+            Event::new("t", "c", json!({})).with_tenant(long.clone()),
+            Event::new("t", "c", json!({})).with_correlation_id(long.clone()),
+        ];
+        for event in events {
+            assert!(matches!(event.validate(1 << 20), Err(Error::InvalidId { .. })));
+            assert!(matches!(
+                Event::from_wire(&event.to_wire()),
+                Err(Error::InvalidWireEvent(_))
+            ));
+        }
     }
 
     #[test]

@@ -27,6 +27,16 @@
 //! Per subscriber, a dispatch makes only cheap checks: the row filter (a string compare),
 //! the user's delivery bucket (one compare-and-swap) and the queue push. Counts go into the
 //! [`DispatchReport`] and from there, once per delivered chunk, into the [`Metrics`].
+//!
+//! Limits, all in [`ExecutorConfig`]:
+//! - every event is checked when it is dispatched ([`Event::validate`]: channel, ids, data
+//!   depth, `max_event_bytes`), measured then — its fields are public, nothing is cached;
+//! - a cohort's result is encoded at most `max_frame_bytes` long (the projection stops
+//!   building it there too); past that the cohort gets a `FRAME_TOO_LARGE` `error` frame,
+//!   which ends those subscriptions;
+//! - every response queue holds at most `queue_capacity` frames and `queue_max_bytes` bytes;
+//! - losses (overflow, bus gaps, rate limits) reach the subscriber as notices whose counts
+//!   survive any overflow ([`Notice`]).
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt;
@@ -40,12 +50,13 @@ use serde_json::{Map, Value};
 
 use crate::bus::BusMessage;
 use crate::document::{DocumentLimits, SubscriptionDocument};
-use crate::error::{Error, Result, RATE_LIMITED};
+use crate::error::{Error, Result};
 use crate::event::{node_id, validate_channel, Event};
-use crate::frame::{FrameBody, FramePrefix, GraphQLError, EVENTS_GAP, RESOLVER_ERROR, RESOLVER_PANIC};
+use crate::frame::{FrameBody, FramePrefix, GraphQLError, FRAME_TOO_LARGE, RESOLVER_ERROR, RESOLVER_PANIC};
 use crate::metrics::{Metrics, MetricsSnapshot};
 use crate::queue::{
-    Mailbox, OverflowPolicy, PushOutcome, RecvTimeoutError, ResponseQueue, DEFAULT_QUEUE_CAPACITY,
+    Mailbox, Notice, OverflowPolicy, PushOutcome, RecvTimeoutError, ResponseQueue, DEFAULT_QUEUE_CAPACITY,
+    DEFAULT_QUEUE_MAX_BYTES,
 };
 use crate::rate_limit::{
     Clock, Principal, PrincipalBuckets, RateLimitKind, RateLimiter, RateLimits, SystemClock,
@@ -59,19 +70,54 @@ use crate::security::{
 /// Longest connection or subscription id accepted, in bytes.
 pub const MAX_ID_LEN: usize = 256;
 
+/// Default [`ExecutorConfig::max_event_bytes`]: 1 MiB.
+pub const DEFAULT_MAX_EVENT_BYTES: usize = 1024 * 1024;
+
+/// Default [`ExecutorConfig::max_frame_bytes`]: 1 MiB.
+pub const DEFAULT_MAX_FRAME_BYTES: usize = 1024 * 1024;
+
 /// Limits and policies of a [`SubscriptionExecutor`].
+///
+/// [`ExecutorConfig::validate`] tells which values are out of range;
+/// [`SubscriptionExecutor::try_new`] refuses them, [`SubscriptionExecutor::new`] raises
+/// them to their minimum.
+///
+/// # Examples
+///
+/// ```
+/// use subcast_core::{ExecutorConfig, OverflowPolicy, SubscriptionExecutor};
+///
+/// let config = ExecutorConfig::default()
+///     .queue_capacity(256)
+///     .queue_max_bytes(1 << 20)
+///     .max_frame_bytes(256 * 1024)
+///     .overflow(OverflowPolicy::DropNewest);
+/// assert!(SubscriptionExecutor::try_new(config).is_ok());
+/// assert!(SubscriptionExecutor::try_new(ExecutorConfig::default().queue_capacity(0)).is_err());
+/// ```
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct ExecutorConfig {
-    /// Frames each response queue holds before its overflow policy applies (default 1024).
+    /// Frames each response queue holds before its overflow policy applies (default 1024,
+    /// at least 1).
     pub queue_capacity: usize,
+    /// Bytes of frames each response queue holds before its overflow policy applies
+    /// (default 4 MiB, at least 1). A frame always fits in a queue holding no frame.
+    pub queue_max_bytes: usize,
     /// What a full response queue does (default: drop the oldest frame).
     pub overflow: OverflowPolicy,
-    /// Largest event `data`, encoded as JSON, that is dispatched (default 1 MiB).
+    /// Largest event `data`, encoded as JSON, that is published or dispatched (default
+    /// 1 MiB, at least 1). Nodes sharing a bus should share this limit: a node with a
+    /// smaller one refuses what another published.
     pub max_event_bytes: usize,
+    /// Largest frame body — the frame without its `{"id":"…",` prefix — that is queued
+    /// (default 1 MiB, at least 1). A result over it is never built whole: the subscription
+    /// gets a `FRAME_TOO_LARGE` `error` frame instead, which ends it.
+    pub max_frame_bytes: usize,
     /// Size and depth limits of subscription documents.
     pub document_limits: DocumentLimits,
-    /// How many locally dispatched event ids are remembered to skip their bus copies.
+    /// How many locally dispatched event ids are remembered to skip their bus copies
+    /// (default 4096, at least 1).
     pub loopback_window: usize,
     /// Whether subscriptions without a [`SecurityContext`] are accepted (default: no).
     pub allow_anonymous: bool,
@@ -87,8 +133,10 @@ impl Default for ExecutorConfig {
     fn default() -> Self {
         ExecutorConfig {
             queue_capacity: DEFAULT_QUEUE_CAPACITY,
+            queue_max_bytes: DEFAULT_QUEUE_MAX_BYTES,
             overflow: OverflowPolicy::DropOldest,
-            max_event_bytes: 1024 * 1024,
+            max_event_bytes: DEFAULT_MAX_EVENT_BYTES,
+            max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
             document_limits: DocumentLimits::default(),
             loopback_window: 4096,
             allow_anonymous: false,
@@ -103,6 +151,24 @@ impl ExecutorConfig {
     /// Set the capacity of every response queue.
     pub fn queue_capacity(mut self, capacity: usize) -> Self {
         self.queue_capacity = capacity;
+        self
+    }
+
+    /// Set the bytes of frames every response queue holds.
+    pub fn queue_max_bytes(mut self, bytes: usize) -> Self {
+        self.queue_max_bytes = bytes;
+        self
+    }
+
+    /// Set the largest frame body queued.
+    pub fn max_frame_bytes(mut self, bytes: usize) -> Self {
+        self.max_frame_bytes = bytes;
+        self
+    }
+
+    /// Set how many locally dispatched event ids are remembered.
+    pub fn loopback_window(mut self, events: usize) -> Self {
+        self.loopback_window = events;
         self
     }
 
@@ -146,6 +212,42 @@ impl ExecutorConfig {
     /// Set the clock rate limits run on.
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
+        self
+    }
+
+    /// Check every limit is in range: sizes and counts at least 1, bucket rates finite and
+    /// not negative. Fails with [`Error::InvalidConfig`] naming the first one that is not.
+    pub fn validate(&self) -> Result<()> {
+        let at_least_one = [
+            ("queue_capacity", self.queue_capacity),
+            ("queue_max_bytes", self.queue_max_bytes),
+            ("max_event_bytes", self.max_event_bytes),
+            ("max_frame_bytes", self.max_frame_bytes),
+            ("loopback_window", self.loopback_window),
+        ];
+        for (setting, value) in at_least_one {
+            if value == 0 {
+                return Err(Error::InvalidConfig {
+                    setting,
+                    reason: "must be at least 1".into(),
+                });
+            }
+        }
+        self.rate_limits.validate()
+    }
+
+    /// This configuration with every size and count raised to at least 1 (bucket rates are
+    /// made safe by [`TokenBucket::new`](crate::TokenBucket::new)).
+    fn normalized(mut self) -> Self {
+        for value in [
+            &mut self.queue_capacity,
+            &mut self.queue_max_bytes,
+            &mut self.max_event_bytes,
+            &mut self.max_frame_bytes,
+            &mut self.loopback_window,
+        ] {
+            *value = (*value).max(1);
+        }
         self
     }
 }
@@ -599,6 +701,8 @@ struct DispatchShared {
     filter: SecurityAwareEventFilter,
     limiter: RateLimiter,
     metrics: Metrics,
+    /// [`ExecutorConfig::max_frame_bytes`].
+    max_frame_bytes: usize,
 }
 
 impl Default for SubscriptionExecutor {
@@ -608,8 +712,17 @@ impl Default for SubscriptionExecutor {
 }
 
 impl SubscriptionExecutor {
-    /// Create an executor with `config`.
+    /// Create an executor with `config`, refusing values out of range
+    /// ([`ExecutorConfig::validate`]).
+    pub fn try_new(config: ExecutorConfig) -> Result<Self> {
+        config.validate()?;
+        Ok(Self::new(config))
+    }
+
+    /// Create an executor with `config`; a size or count of 0 is raised to 1 (use
+    /// [`SubscriptionExecutor::try_new`] to refuse it instead).
     pub fn new(config: ExecutorConfig) -> Self {
+        let config = config.normalized();
         SubscriptionExecutor {
             registry: RwLock::default(),
             next_key: AtomicU64::new(1),
@@ -619,6 +732,7 @@ impl SubscriptionExecutor {
                 filter: config.security.event_filter(),
                 limiter: RateLimiter::new(config.rate_limits.clone(), config.clock.clone()),
                 metrics: Metrics::new(),
+                max_frame_bytes: config.max_frame_bytes,
             }),
             config,
         }
@@ -722,11 +836,10 @@ impl SubscriptionExecutor {
             subscription_id: request.subscription_id.as_str().into(),
             cohort: cohort.clone(),
             slot: AtomicUsize::new(0),
-            queue: Arc::new(ResponseQueue::new(
-                prefix,
-                self.config.queue_capacity,
-                self.config.overflow,
-            )),
+            queue: Arc::new(
+                ResponseQueue::new(prefix, self.config.queue_capacity, self.config.overflow)
+                    .with_max_bytes(self.config.queue_max_bytes),
+            ),
             user,
             buckets,
             missed: AtomicU64::new(0),
@@ -893,10 +1006,17 @@ impl SubscriptionExecutor {
 
     /// Dispatch `event` to every subscription on its channel.
     ///
-    /// Fails only when the event itself is invalid (channel name, data size); a failing
-    /// resolver becomes `error` frames for its cohort and is counted in the report.
+    /// Fails only when the event itself is invalid ([`Event::validate`] with
+    /// [`ExecutorConfig::max_event_bytes`]: channel, ids, data depth and size, measured now);
+    /// a failing resolver becomes `error` frames for its cohort and is counted in the report.
     pub fn dispatch_event_to_subscriptions(&self, event: &Arc<Event>) -> Result<DispatchReport> {
         Ok(self.prepare_dispatch(event)?.deliver())
+    }
+
+    /// Dispatch an event the caller has just validated against this executor's limits and
+    /// that nobody can have changed since (it is behind an `Arc` the caller holds).
+    pub(crate) fn dispatch_validated(&self, event: &Arc<Event>) -> DispatchReport {
+        self.prepare_validated(event).deliver()
     }
 
     /// Resolve and encode `event` once per cohort on its channel, without queueing frames.
@@ -905,13 +1025,17 @@ impl SubscriptionExecutor {
     /// block. The result queues the frames, in one go or split in chunks for several workers.
     pub fn prepare_dispatch(&self, event: &Arc<Event>) -> Result<PreparedDispatch> {
         event.validate(self.config.max_event_bytes)?;
+        Ok(self.prepare_validated(event))
+    }
+
+    fn prepare_validated(&self, event: &Arc<Event>) -> PreparedDispatch {
         let cohorts = self
             .registry()
             .channels
             .get(event.channel.as_str())
             .cloned()
             .unwrap_or_default();
-        Ok(prepare(event, &cohorts, &self.shared))
+        prepare(event, &cohorts, &self.shared)
     }
 
     /// Dispatch `event` to one subscription, if it listens on the event's channel.
@@ -979,31 +1103,41 @@ impl SubscriptionExecutor {
     }
 
     /// Tell every subscriber of `channel` that events may have been lost (`EVENTS_GAP`).
+    ///
+    /// The notice is never lost to a full queue: gaps not yet read merge into one notice
+    /// whose `count` is the number of interruptions.
     pub fn signal_gap(&self, channel: &str) -> DispatchReport {
-        let body = FrameBody::notice(
-            EVENTS_GAP,
-            &format!("events on channel {channel:?} may have been lost"),
-            None,
-        );
-        self.send_to_channel(channel, &body, false)
+        let mut report = DispatchReport::default();
+        for cohort in &self.cohorts_of(channel) {
+            for member in read(&cohort.members).iter() {
+                report.matched += 1;
+                if member.queue.push_notice(Notice::Gap, 1) {
+                    report.delivered += 1;
+                } else {
+                    report.drop_for(DropReason::QueueClosed);
+                }
+            }
+        }
+        self.shared.metrics.record_dispatch(&report, false);
+        report
     }
 
     /// End every subscription of `channel` with an `error` frame carrying `error`
     /// (for instance when the channel's bus stream is lost for good).
     pub fn fail_channel(&self, channel: &str, error: GraphQLError) -> DispatchReport {
-        self.send_to_channel(channel, &FrameBody::error(&[error]), true)
-    }
-
-    fn send_to_channel(&self, channel: &str, body: &FrameBody, terminal: bool) -> DispatchReport {
-        let cohorts = self.registry().channels.get(channel).cloned().unwrap_or_default();
+        let body = FrameBody::error(&[error]);
         let mut report = DispatchReport::default();
-        for cohort in &cohorts {
+        for cohort in &self.cohorts_of(channel) {
             for member in read(&cohort.members).iter() {
-                deliver_frame(member, body, terminal, &mut report);
+                deliver_frame(member, &body, true, &mut report);
             }
         }
         self.shared.metrics.record_dispatch(&report, false);
         report
+    }
+
+    fn cohorts_of(&self, channel: &str) -> Vec<Arc<Cohort>> {
+        self.registry().channels.get(channel).cloned().unwrap_or_default()
     }
 
     /// Take the next frame of a subscription without waiting.
@@ -1149,12 +1283,9 @@ fn prepare(event: &Event, cohorts: &[Arc<Cohort>], shared: &Arc<DispatchShared>)
             .into_iter()
             .partition(|c| Arc::ptr_eq(&c.resolver, &resolver));
         pending = rest;
-        let results = resolve(&*resolver, event, &batch);
+        let results = resolve(&*resolver, event, &batch, shared.max_frame_bytes);
         for (cohort, result) in batch.into_iter().zip(results) {
-            let (body, terminal) = match &result {
-                Ok(data) => (FrameBody::next_data(data), false),
-                Err(error) => (FrameBody::error(&[GraphQLError::from(error)]), true),
-            };
+            let (body, terminal) = encode(&result, shared.max_frame_bytes);
             frames += 1;
             resolved.push(ResolvedCohort {
                 cohort: cohort.clone(),
@@ -1406,12 +1537,52 @@ impl Drop for ChannelWatch {
     }
 }
 
+/// Encode a cohort's result once: a `next` body, or a terminal `error` body for a resolver
+/// error or a result over `max_frame_bytes` (whose encoding stops at the limit).
+///
+/// An oversized result ends the subscription rather than being skipped with a notice: the
+/// size comes from the document as much as from the event (a thousand aliases over a
+/// list), so the next event would most likely be refused again, and graphql-transport-ws
+/// has one way to say an operation failed — the `error` frame, as for every other
+/// resolution failure. The client may subscribe again with a narrower selection.
+fn encode(result: &ResolveResult, max_frame_bytes: usize) -> (FrameBody, bool) {
+    let error = match result {
+        Ok(data) => match FrameBody::next_data_within(data, max_frame_bytes) {
+            Some(body) => return (body, false),
+            None => too_large(max_frame_bytes),
+        },
+        Err(error) => GraphQLError::from(error),
+    };
+    let body = FrameBody::error(&[error]);
+    if body.as_bytes().len() <= max_frame_bytes {
+        return (body, true);
+    }
+    // A resolver's error message too long to send is replaced as well.
+    (FrameBody::error(&[too_large(max_frame_bytes)]), true)
+}
+
+fn too_large(max_frame_bytes: usize) -> GraphQLError {
+    GraphQLError::new(
+        FRAME_TOO_LARGE,
+        format!("the result is larger than the frame size limit of {max_frame_bytes} bytes"),
+    )
+}
+
 /// Call `resolver` once for the whole batch; a panic or a short answer becomes an error
 /// for every cohort left without a result.
-fn resolve(resolver: &dyn Resolver, event: &Event, batch: &[&Arc<Cohort>]) -> Vec<ResolveResult> {
+fn resolve(
+    resolver: &dyn Resolver,
+    event: &Event,
+    batch: &[&Arc<Cohort>],
+    max_output_bytes: usize,
+) -> Vec<ResolveResult> {
     let requests: Vec<ResolveRequest<'_>> = batch
         .iter()
-        .map(|c| ResolveRequest::new(&c.document, &c.variables).with_context(c.context.as_ref()))
+        .map(|c| {
+            ResolveRequest::new(&c.document, &c.variables)
+                .with_context(c.context.as_ref())
+                .with_output_limit(max_output_bytes)
+        })
         .collect();
     let (mut results, failure) =
         match catch_unwind(AssertUnwindSafe(|| resolver.resolve_batch(event, &requests))) {
@@ -1494,18 +1665,15 @@ fn deliver_event_frame(
 }
 
 /// Tell a subscriber how many frames its rate limit held back, before the next one.
+///
+/// The count leaves `missed` only for a queue that takes the notice: an open queue never
+/// loses one (it merges or holds it), and a closed one has no reader to tell.
 #[cold]
 fn announce_missed(member: &Member) {
     let missed = member.subscription.missed.swap(0, Ordering::Relaxed);
-    if missed == 0 {
-        return;
+    if missed != 0 && !member.queue.push_notice(Notice::RateLimited, missed) {
+        member.subscription.missed.fetch_add(missed, Ordering::Relaxed);
     }
-    let notice = FrameBody::notice(
-        RATE_LIMITED,
-        &format!("{missed} events were not delivered: the delivery rate limit was exceeded"),
-        Some(missed),
-    );
-    let _ = member.queue.push(member.queue.prefix().splice(&notice));
 }
 
 /// Queue one frame for `member` and count what happened.
@@ -1532,9 +1700,9 @@ fn queue_frame(member: &Member, body: &FrameBody, terminal: bool, report: &mut D
     }
     match queue.push(frame) {
         PushOutcome::Queued => report.delivered += 1,
-        PushOutcome::QueuedEvictedOldest => {
+        PushOutcome::QueuedEvictedOldest { evicted } => {
             report.delivered += 1;
-            report.evicted += 1;
+            report.evicted += evicted;
         }
         PushOutcome::DroppedNewest | PushOutcome::ClosedOnOverflow => report.drop_for(DropReason::QueueFull),
         PushOutcome::Closed => report.drop_for(DropReason::QueueClosed),

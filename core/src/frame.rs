@@ -5,6 +5,8 @@
 //! - [`FramePrefix::splice`]: prefix + body, the frame one subscriber receives.
 //! - [`GraphQLError`]: the `{message, extensions: {code}}` objects of `error` frames.
 //! - Notices: `next` frames carrying only an error with a code (`EVENTS_LAGGED`, …).
+//! - [`FrameBody::next_data_within`]: a `next` body encoded only up to a size limit; past
+//!   it the encoder stops, and the caller sends a [`FRAME_TOO_LARGE`] `error` frame instead.
 //!
 //! A spliced frame is byte-identical to serde_json's encoding of the whole frame object
 //! `{"id", "type", "payload"}`; the tests check it.
@@ -25,6 +27,10 @@ pub const RESOLVER_ERROR: &str = "RESOLVER_ERROR";
 pub const RESOLVER_PANIC: &str = "RESOLVER_PANIC";
 /// Code of the notice sent when a bus may have lost events of the subscription's channel.
 pub const EVENTS_GAP: &str = "EVENTS_GAP";
+/// Code of the `error` frame that replaces a result over the executor's frame size limit
+/// ([`ExecutorConfig::max_frame_bytes`](crate::ExecutorConfig::max_frame_bytes)); it ends
+/// the subscription, as every `error` frame does.
+pub const FRAME_TOO_LARGE: &str = "FRAME_TOO_LARGE";
 
 /// The start of every frame of one subscription: `{"id":"<escaped id>",`.
 ///
@@ -130,6 +136,27 @@ impl FrameBody {
         Self::with_payload("next", &Payload { data })
     }
 
+    /// A `next` frame whose payload is `{"data": data}`, or `None` if the body would be longer
+    /// than `limit` bytes. Encoding stops as soon as the limit is passed: an oversized body
+    /// is never built whole.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use subcast_core::frame::FrameBody;
+    ///
+    /// let data = serde_json::json!({"s": "x".repeat(100)});
+    /// assert!(FrameBody::next_data_within(&data, 1000).is_some());
+    /// assert!(FrameBody::next_data_within(&data, 100).is_none());
+    /// ```
+    pub fn next_data_within(data: &Value, limit: usize) -> Option<Self> {
+        #[derive(Serialize)]
+        struct Payload<'a> {
+            data: &'a Value,
+        }
+        Self::with_payload_within("next", &Payload { data }, limit)
+    }
+
     /// A `next` frame carrying an arbitrary execution result.
     pub fn next(payload: &impl Serialize) -> Self {
         Self::with_payload("next", payload)
@@ -170,14 +197,42 @@ impl FrameBody {
     }
 
     fn with_payload(kind: &str, payload: &(impl Serialize + ?Sized)) -> Self {
-        let mut bytes = Vec::with_capacity(128);
-        bytes.extend_from_slice(b"\"type\":\"");
-        bytes.extend_from_slice(kind.as_bytes());
-        bytes.extend_from_slice(b"\",\"payload\":");
-        // Payloads are built from `Value`s and strings, which always serialize.
-        let _ = serde_json::to_writer(&mut bytes, payload);
-        bytes.push(b'}');
-        FrameBody(Bytes::from(bytes))
+        // Payloads are built from `Value`s and strings, which always serialize; without a
+        // limit nothing else can stop the encoder.
+        Self::with_payload_within(kind, payload, usize::MAX).unwrap_or_else(|| FrameBody(Bytes::new()))
+    }
+
+    fn with_payload_within(kind: &str, payload: &(impl Serialize + ?Sized), limit: usize) -> Option<Self> {
+        let mut body = BoundedBuffer {
+            bytes: Vec::with_capacity(128.min(limit)),
+            limit,
+        };
+        body.bytes.extend_from_slice(b"\"type\":\"");
+        body.bytes.extend_from_slice(kind.as_bytes());
+        body.bytes.extend_from_slice(b"\",\"payload\":");
+        serde_json::to_writer(&mut body, payload).ok()?;
+        std::io::Write::write_all(&mut body, b"}").ok()?;
+        Some(FrameBody(Bytes::from(body.bytes)))
+    }
+}
+
+/// A buffer that refuses to grow past `limit` bytes, so an encoder writing into it stops there.
+struct BoundedBuffer {
+    bytes: Vec<u8>,
+    limit: usize,
+}
+
+impl std::io::Write for BoundedBuffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.bytes.len().saturating_add(buf.len()) > self.limit {
+            return Err(std::io::Error::other("frame size limit passed"));
+        }
+        self.bytes.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
@@ -253,6 +308,15 @@ mod tests {
             assert_eq!(FramePrefix::new(id).len(), id.len() + 9);
         }
         assert_eq!(size_of::<FramePrefix>(), 48);
+    }
+
+    #[test]
+    fn a_body_within_the_limit_equals_the_unbounded_body() {
+        let data = json!({"users": [{"id": "1"}, {"id": "2"}]});
+        let body = FrameBody::next_data(&data);
+        let exact = body.as_bytes().len();
+        assert_eq!(FrameBody::next_data_within(&data, exact), Some(body));
+        assert_eq!(FrameBody::next_data_within(&data, exact - 1), None);
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! subcast-core: the engine that turns published events into graphql-transport-ws frames.
 //!
-//! - [`Event`]: what mutations publish, shared as `Arc<Event>`.
+//! - [`Event`]: what mutations publish, shared as `Arc<Event>`; its limits
+//!   ([`MAX_EVENT_DEPTH`], [`MAX_EVENT_ID_LEN`], [`validate_event_data`]) are the same when
+//!   publishing and when decoding.
 //! - [`EventBus`] and [`InMemoryBus`]: how events travel; the in-memory bus needs no runtime.
 //! - [`bus_channels`]: what a bus over a server keeps per node: channels, local streams,
 //!   replay positions, counters.
@@ -8,7 +10,8 @@
 //! - [`SubscriptionExecutor`]: the registry and dispatcher; one event becomes one frame per
 //!   matching subscription, resolved and encoded once per cohort.
 //! - [`Resolver`] and [`ProjectionResolver`]: how an event becomes a subscription's `data`.
-//! - [`ResponseQueue`]: the bounded frame queue each subscriber drains, with wake-ups.
+//! - [`ResponseQueue`]: the frame queue each subscriber drains, bounded in frames and bytes,
+//!   with wake-ups and [`Notice`]s of every loss that are merged, never lost.
 //! - [`Runtime`]: the async runtime an application lends to subcast (adapters live elsewhere).
 //! - [`SecurityContext`] and [`SecurityPolicies`]: who subscribes, and the fail-closed
 //!   policies (tenant, row, scope, RBAC, federation, event filter) every frame passes.
@@ -44,7 +47,9 @@ pub use document::{
     Position, SelectionSet, SubscriptionDocument, VariableDefinition,
 };
 pub use error::{Error, Result};
-pub use event::{node_id, validate_channel, Event, MAX_CHANNEL_LEN};
+pub use event::{
+    node_id, validate_channel, validate_event_data, Event, MAX_CHANNEL_LEN, MAX_EVENT_DEPTH, MAX_EVENT_ID_LEN,
+};
 pub use executor::{
     ChannelChange, ChannelWatch, DispatchChunk, DispatchReport, DropReason, ExecutorConfig, ExecutorStats,
     PreparedDispatch, SubscriptionExecutor, SubscriptionKey, SubscriptionRequest,
@@ -55,7 +60,7 @@ pub use protocol::{
     Action, CloseCode, Connection, ProtocolConfig, SubscribePayload, MAX_CLOSE_REASON_BYTES, SUBPROTOCOL,
 };
 pub use pump::{ChannelStatus, EventPump, PumpConfig, PumpStats};
-pub use queue::{OverflowPolicy, ResponseQueue};
+pub use queue::{Notice, OverflowPolicy, ResponseQueue};
 pub use rate_limit::{
     BucketConfig, Clock, FakeClock, RateLimitKind, RateLimiter, RateLimits, SystemClock, TokenBucket,
 };

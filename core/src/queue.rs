@@ -1,8 +1,12 @@
 //! Response queues: the frames waiting for one subscriber's WebSocket.
 //!
-//! - [`ResponseQueue`]: bounded frames of one subscription, with an [`OverflowPolicy`];
-//!   non-blocking [`ResponseQueue::try_next`], async [`ResponseQueue::recv`] on any executor,
-//!   blocking [`ResponseQueue::recv_timeout`].
+//! - [`ResponseQueue`]: the frames of one subscription, bounded in frames *and* bytes, with
+//!   an [`OverflowPolicy`]; non-blocking [`ResponseQueue::try_next`], async
+//!   [`ResponseQueue::recv`] on any executor, blocking [`ResponseQueue::recv_timeout`].
+//! - [`Notice`]: the losses a subscriber is told about with a count (`EVENTS_LAGGED`,
+//!   `EVENTS_GAP`, `RATE_LIMITED`). Notices are never lost: one that finds the queue full, or
+//!   would be evicted, is merged with the next notice of its kind, so the counts a subscriber
+//!   reads add up to what it missed, whatever the overflow policy.
 //! - [`Mailbox`]: the queue + wake-up pair underneath, also used by the in-memory
 //!   bus. It holds the one copy of the check–listen–check wait.
 
@@ -17,10 +21,15 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use event_listener::{EventListener, Listener};
 
-use crate::frame::{FrameBody, FramePrefix, GraphQLError, EVENTS_LAGGED, QUEUE_OVERFLOW};
+use crate::error::RATE_LIMITED;
+use crate::frame::{FrameBody, FramePrefix, GraphQLError, EVENTS_GAP, EVENTS_LAGGED, QUEUE_OVERFLOW};
 
 /// Default number of frames a [`ResponseQueue`] holds.
 pub const DEFAULT_QUEUE_CAPACITY: usize = 1024;
+
+/// Default number of frame bytes a [`ResponseQueue`] holds: four frames of the default
+/// [`max_frame_bytes`](crate::ExecutorConfig::max_frame_bytes).
+pub const DEFAULT_QUEUE_MAX_BYTES: usize = 4 * 1024 * 1024;
 
 /// What a full [`ResponseQueue`] does with one more frame.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -74,12 +83,13 @@ const RETAINED_CAPACITY: usize = 8;
 /// assert_eq!(futures_lite::future::block_on(mailbox.recv()), None);
 /// ```
 #[derive(Debug)]
-pub struct Mailbox<T> {
+pub struct Mailbox<T, L = ()> {
     /// Inline, not boxed: a fan-out pushes to 10k–100k mailboxes in a row, and every
     /// pointer between the mailbox and its items is one more likely cache miss per push.
     /// An empty `VecDeque` allocates nothing, so an idle mailbox stays small; one lock per
-    /// push also lets [`ResponseQueue::push`] check, evict and push in one step.
-    items: Mutex<VecDeque<T>>,
+    /// push also lets [`ResponseQueue::push`] check, evict, count bytes and push in one step
+    /// (its accounts are the ledger `L`, kept under the same lock).
+    slots: Mutex<Slots<T, L>>,
     /// Written under the lock; read without it by [`Mailbox::is_closed`].
     closed: AtomicBool,
     ready: event_listener::Event,
@@ -91,11 +101,68 @@ impl<T> Default for Mailbox<T> {
     }
 }
 
+/// The items of a [`Mailbox`] and the accounts kept with them, under one lock.
+#[derive(Debug, Default)]
+pub(crate) struct Slots<T, L> {
+    pub(crate) items: VecDeque<T>,
+    pub(crate) ledger: L,
+}
+
 impl<T> Mailbox<T> {
     /// Create an empty, open mailbox.
     pub fn new() -> Self {
+        Self::with_ledger(())
+    }
+
+    /// Take the oldest item, telling an empty mailbox from a closed and drained one.
+    pub fn pop(&self) -> Result<T, PopError> {
+        let mut slots = self.lock();
+        match slots.items.pop_front() {
+            Some(item) => {
+                shrink_if_drained(&mut slots.items);
+                Ok(item)
+            }
+            None if self.closed.load(Ordering::Relaxed) => Err(PopError::Closed),
+            None => Err(PopError::Empty),
+        }
+    }
+
+    /// Take the oldest item without waiting.
+    pub fn try_pop(&self) -> Option<T> {
+        self.pop().ok()
+    }
+
+    /// Wait for the next item; `None` once the mailbox is closed and drained.
+    pub async fn recv(&self) -> Option<T> {
+        self.recv_with(Self::pop).await
+    }
+
+    /// Poll for the next item, keeping the wake-up registration in `listener`.
+    pub fn poll_recv(&self, cx: &mut Context<'_>, listener: &mut Option<EventListener>) -> Poll<Option<T>> {
+        self.poll_with(cx, listener, &mut Self::pop)
+    }
+
+    /// Block the thread until an item arrives, the mailbox closes, or `timeout` passes.
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<T, RecvTimeoutError> {
+        self.recv_timeout_with(timeout, Self::pop)
+    }
+}
+
+/// After a burst, give the buffer back: a `VecDeque` keeps its peak capacity, and a quiet
+/// subscriber should cost what an idle one does.
+fn shrink_if_drained<T>(items: &mut VecDeque<T>) {
+    if items.is_empty() && items.capacity() > 4 * RETAINED_CAPACITY {
+        items.shrink_to(RETAINED_CAPACITY);
+    }
+}
+
+impl<T, L> Mailbox<T, L> {
+    pub(crate) fn with_ledger(ledger: L) -> Self {
         Mailbox {
-            items: Mutex::new(VecDeque::new()),
+            slots: Mutex::new(Slots {
+                items: VecDeque::new(),
+                ledger,
+            }),
             closed: AtomicBool::new(false),
             ready: event_listener::Event::new(),
         }
@@ -109,28 +176,6 @@ impl<T> Mailbox<T> {
                 Ok(())
             }
             None => Err(item),
-        }
-    }
-
-    /// Take the oldest item without waiting.
-    pub fn try_pop(&self) -> Option<T> {
-        self.pop().ok()
-    }
-
-    /// Take the oldest item, telling an empty mailbox from a closed and drained one.
-    pub fn pop(&self) -> Result<T, PopError> {
-        let mut items = self.lock();
-        match items.pop_front() {
-            Some(item) => {
-                if items.is_empty() && items.capacity() > 4 * RETAINED_CAPACITY {
-                    // A `VecDeque` keeps its peak buffer: after a burst, give it back so a
-                    // quiet subscriber costs what an idle one does.
-                    items.shrink_to(RETAINED_CAPACITY);
-                }
-                Ok(item)
-            }
-            None if self.closed.load(Ordering::Relaxed) => Err(PopError::Closed),
-            None => Err(PopError::Empty),
         }
     }
 
@@ -152,46 +197,32 @@ impl<T> Mailbox<T> {
 
     /// Number of queued items.
     pub fn len(&self) -> usize {
-        self.lock().len()
+        self.lock().items.len()
     }
 
     /// Whether nothing is queued.
     pub fn is_empty(&self) -> bool {
-        self.lock().is_empty()
+        self.lock().items.is_empty()
     }
 
     /// Lock the items of an open mailbox; waiters are woken when the edit ends.
-    pub(crate) fn edit(&self) -> Option<MailboxEdit<'_, T>> {
-        let items = self.lock();
+    pub(crate) fn edit(&self) -> Option<MailboxEdit<'_, T, L>> {
+        let slots = self.lock();
         if self.closed.load(Ordering::Relaxed) {
             return None;
         }
         Some(MailboxEdit {
             mailbox: self,
-            items: Some(items),
+            slots: Some(slots),
             pushed: 0,
             closed: false,
         })
     }
 
-    fn lock(&self) -> MutexGuard<'_, VecDeque<T>> {
-        // Every critical section leaves the deque whole: a panic elsewhere cannot corrupt it.
-        self.items.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Wait for the next item; `None` once the mailbox is closed and drained.
-    pub async fn recv(&self) -> Option<T> {
-        self.recv_with(Self::pop).await
-    }
-
-    /// Poll for the next item, keeping the wake-up registration in `listener`.
-    pub fn poll_recv(&self, cx: &mut Context<'_>, listener: &mut Option<EventListener>) -> Poll<Option<T>> {
-        self.poll_with(cx, listener, &mut Self::pop)
-    }
-
-    /// Block the thread until an item arrives, the mailbox closes, or `timeout` passes.
-    pub fn recv_timeout(&self, timeout: Duration) -> Result<T, RecvTimeoutError> {
-        self.recv_timeout_with(timeout, Self::pop)
+    /// Lock the items and ledger, open or closed (to take from them).
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Slots<T, L>> {
+        // Every critical section leaves the slots whole: a panic elsewhere cannot corrupt them.
+        self.slots.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The check–listen–check step: `Some(result)` when `take` decided, else a registered
@@ -275,33 +306,24 @@ impl<T> Mailbox<T> {
 }
 
 /// The locked items of an open [`Mailbox`]; waiters are woken once the lock is released.
-pub(crate) struct MailboxEdit<'a, T> {
-    mailbox: &'a Mailbox<T>,
-    items: Option<MutexGuard<'a, VecDeque<T>>>,
+pub(crate) struct MailboxEdit<'a, T, L = ()> {
+    mailbox: &'a Mailbox<T, L>,
+    slots: Option<MutexGuard<'a, Slots<T, L>>>,
     pushed: usize,
     closed: bool,
 }
 
-impl<T> MailboxEdit<'_, T> {
-    fn items(&mut self) -> &mut VecDeque<T> {
+impl<T, L> MailboxEdit<'_, T, L> {
+    /// The items and the ledger.
+    pub(crate) fn slots(&mut self) -> &mut Slots<T, L> {
         // Present until drop.
-        self.items.as_mut().expect("locked")
+        self.slots.as_mut().expect("locked")
     }
 
     /// Append `item`.
     pub(crate) fn push(&mut self, item: T) {
-        self.items().push_back(item);
+        self.slots().items.push_back(item);
         self.pushed += 1;
-    }
-
-    /// Take the oldest item.
-    pub(crate) fn pop(&mut self) -> Option<T> {
-        self.items().pop_front()
-    }
-
-    /// Number of queued items.
-    pub(crate) fn len(&mut self) -> usize {
-        self.items().len()
     }
 
     /// Refuse further pushes once this edit ends.
@@ -311,10 +333,10 @@ impl<T> MailboxEdit<'_, T> {
     }
 }
 
-impl<T> Drop for MailboxEdit<'_, T> {
+impl<T, L> Drop for MailboxEdit<'_, T, L> {
     fn drop(&mut self) {
         // Unlock first, so a woken receiver finds the lock free.
-        drop(self.items.take());
+        drop(self.slots.take());
         if self.closed {
             self.mailbox.ready.notify(usize::MAX);
         } else if self.pushed > 0 {
@@ -330,8 +352,11 @@ impl<T> Drop for MailboxEdit<'_, T> {
 pub enum PushOutcome {
     /// The frame is queued.
     Queued,
-    /// The frame is queued; the oldest frame was evicted to make room.
-    QueuedEvictedOldest,
+    /// The frame is queued; older frames were evicted to make room.
+    QueuedEvictedOldest {
+        /// Frames evicted (notices are merged, not counted here).
+        evicted: usize,
+    },
     /// The queue was full and the frame was dropped.
     DroppedNewest,
     /// The queue was full; it is now closed with an overflow error frame.
@@ -343,15 +368,109 @@ pub enum PushOutcome {
 impl PushOutcome {
     /// Whether the pushed frame will reach the subscriber.
     pub fn is_queued(self) -> bool {
-        matches!(self, PushOutcome::Queued | PushOutcome::QueuedEvictedOldest)
+        matches!(
+            self,
+            PushOutcome::Queued | PushOutcome::QueuedEvictedOldest { .. }
+        )
     }
 }
 
+/// A loss a subscriber is told about in-band: a `next` frame whose one error carries the
+/// code and a `count`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Notice {
+    /// `EVENTS_LAGGED`: frames lost to the queue's overflow policy; the count is frames.
+    Lagged,
+    /// `EVENTS_GAP`: the bus may have lost events; the count is interruptions, not events.
+    Gap,
+    /// `RATE_LIMITED`: frames held back by the user's delivery bucket; the count is frames.
+    RateLimited,
+}
+
+impl Notice {
+    /// Every notice, in the order pending ones are read.
+    pub const ALL: [Notice; 3] = [Notice::Gap, Notice::Lagged, Notice::RateLimited];
+
+    /// The wire code, as sent in `extensions.code`.
+    pub fn code(self) -> &'static str {
+        match self {
+            Notice::Lagged => EVENTS_LAGGED,
+            Notice::Gap => EVENTS_GAP,
+            Notice::RateLimited => RATE_LIMITED,
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+
+    fn message(self, count: u64) -> String {
+        match self {
+            Notice::Lagged => format!("{count} events were dropped because the subscriber fell behind"),
+            Notice::Gap => format!("events may have been lost: the bus was interrupted {count} times"),
+            Notice::RateLimited => {
+                format!("{count} events were not delivered: the delivery rate limit was exceeded")
+            }
+        }
+    }
+}
+
+/// One slot of a response queue: a frame, or a notice whose count grows as it merges.
+#[derive(Debug)]
+enum Entry {
+    Frame(Bytes),
+    Notice(Notice, u64),
+}
+
+/// What a response queue accounts for under its lock, beside the entries.
+#[derive(Debug, Default)]
+struct Ledger {
+    /// Bytes of the `Frame` entries queued.
+    bytes: usize,
+    /// Notices that are not entries (they found the queue full, or their entry was
+    /// evicted), counted per [`Notice::index`]. They are read at the head under
+    /// drop-oldest (whatever was evicted came before every entry left) and at the tail
+    /// under the other policies (before the next entry queued, or once the entries are
+    /// read). Boxed: most queues never need it.
+    pending: Option<Box<[u64; 3]>>,
+}
+
+impl Ledger {
+    fn add_pending(&mut self, notice: Notice, count: u64) {
+        let pending = self.pending.get_or_insert_with(Default::default);
+        pending[notice.index()] = pending[notice.index()].saturating_add(count);
+    }
+
+    /// Remove and return the first pending notice, if any.
+    fn take_pending(&mut self) -> Option<(Notice, u64)> {
+        let pending = self.pending.as_mut()?;
+        let taken = Notice::ALL.into_iter().find_map(|notice| {
+            let count = std::mem::take(&mut pending[notice.index()]);
+            (count > 0).then_some((notice, count))
+        });
+        if pending.iter().all(|count| *count == 0) {
+            self.pending = None;
+        }
+        taken
+    }
+}
+
+type EntrySlots = Slots<Entry, Ledger>;
+
 /// The frames of one subscription, waiting for its WebSocket.
 ///
-/// Bounded to `capacity` frames (a lag notice may pass it by one).
-/// Frames lost to overflow are counted, and the subscriber receives an `EVENTS_LAGGED`
-/// notice with the count at the place of the gap.
+/// Bounded to `capacity` entries and `max_bytes` bytes of frames; a frame always fits in a
+/// queue holding no frame, so a frame larger than `max_bytes` is not refused forever. When
+/// either bound is reached, the [`OverflowPolicy`] applies. Frames lost to overflow are
+/// counted, and the subscriber receives an `EVENTS_LAGGED` notice with the count at the
+/// place of the gap.
+///
+/// Notices ([`ResponseQueue::push_notice`]) are never lost while the queue is open: a
+/// notice next to one of its kind merges with it; one that finds the queue full (drop-newest,
+/// close) waits, merged per kind, and comes before the next entry queued or after the last
+/// one read; one that drop-oldest evicts is merged into the notices read first. Since
+/// notices are never refused, they may pass the frame bound by at most six small frames
+/// (three queued past it, three waiting), one per kind each.
 ///
 /// # Examples
 ///
@@ -369,79 +488,174 @@ impl PushOutcome {
 /// ```
 #[derive(Debug)]
 pub struct ResponseQueue {
-    frames: Mailbox<Bytes>,
+    frames: Mailbox<Entry, Ledger>,
     prefix: FramePrefix,
     capacity: usize,
+    max_bytes: usize,
     overflow: OverflowPolicy,
-    /// Frames lost and not yet reported to the subscriber.
-    unreported: AtomicU64,
     /// Frames lost over the queue's life.
     dropped: AtomicU64,
 }
 
 impl ResponseQueue {
-    /// Create an empty queue for the subscription whose frames start with `prefix`.
+    /// Create an empty queue of `capacity` frames (at least 1) and
+    /// [`DEFAULT_QUEUE_MAX_BYTES`] for the subscription whose frames start with `prefix`.
     pub fn new(prefix: FramePrefix, capacity: usize, overflow: OverflowPolicy) -> Self {
         ResponseQueue {
-            frames: Mailbox::new(),
+            frames: Mailbox::with_ledger(Ledger::default()),
             prefix,
             capacity: capacity.max(1),
+            max_bytes: DEFAULT_QUEUE_MAX_BYTES,
             overflow,
-            unreported: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
         }
     }
 
+    /// Bound the bytes of queued frames to `max_bytes` (at least 1).
+    pub fn with_max_bytes(mut self, max_bytes: usize) -> Self {
+        self.max_bytes = max_bytes.max(1);
+        self
+    }
+
     /// Queue `frame` and wake the subscriber, applying the overflow policy when full.
+    #[inline]
     pub fn push(&self, frame: Bytes) -> PushOutcome {
-        // One lock for the closed check, the capacity check, the eviction and the push.
-        let Some(mut frames) = self.frames.edit() else {
+        // One lock for the closed check, the bounds, the eviction, the byte count and the push.
+        let Some(mut edit) = self.frames.edit() else {
             return PushOutcome::Closed;
         };
-        if frames.len() < self.capacity {
-            if self.overflow == OverflowPolicy::DropNewest {
-                // The gap is here, before this frame: report it in place.
-                let lost = self.unreported.swap(0, Ordering::AcqRel);
-                if lost > 0 {
-                    frames.push(self.lagged_notice(lost));
-                }
+        let slots = edit.slots();
+        if self.fits(slots, frame.len()) {
+            if slots.ledger.pending.is_some() && self.overflow != OverflowPolicy::DropOldest {
+                // The losses came before this frame: report them in place.
+                self.queue_pending(&mut edit);
             }
-            frames.push(frame);
+            edit.slots().ledger.bytes += frame.len();
+            edit.push(Entry::Frame(frame));
             return PushOutcome::Queued;
         }
+        self.overflow_with(edit, frame)
+    }
+
+    /// Whether an entry of `bytes` frame bytes fits now (a notice has none: it needs only a
+    /// slot, even beside a lone frame larger than the byte bound).
+    #[inline]
+    fn fits(&self, slots: &EntrySlots, bytes: usize) -> bool {
+        slots.items.len() < self.capacity
+            && (bytes == 0
+                || slots.ledger.bytes == 0
+                || slots.ledger.bytes.saturating_add(bytes) <= self.max_bytes)
+    }
+
+    #[cold]
+    fn overflow_with(&self, mut edit: MailboxEdit<'_, Entry, Ledger>, frame: Bytes) -> PushOutcome {
         match self.overflow {
             OverflowPolicy::DropOldest => {
-                if frames.pop().is_some() {
-                    self.count_lost();
-                }
-                frames.push(frame);
-                PushOutcome::QueuedEvictedOldest
+                let evicted = self.evict_until_fits(edit.slots(), frame.len());
+                edit.slots().ledger.bytes += frame.len();
+                edit.push(Entry::Frame(frame));
+                PushOutcome::QueuedEvictedOldest { evicted }
             }
             OverflowPolicy::DropNewest => {
-                self.count_lost();
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+                edit.slots().ledger.add_pending(Notice::Lagged, 1);
                 PushOutcome::DroppedNewest
             }
             OverflowPolicy::Close => {
                 self.dropped.fetch_add(1, Ordering::Relaxed);
+                self.queue_pending(&mut edit);
                 let error = GraphQLError::new(
                     QUEUE_OVERFLOW,
                     format!(
-                        "the subscriber fell {} frames behind; subscription closed",
-                        self.capacity
+                        "the subscriber fell {} frames or {} bytes behind; subscription closed",
+                        self.capacity, self.max_bytes
                     ),
                 );
-                frames.push(self.prefix.splice(&FrameBody::error(&[error])));
-                frames.close();
+                let frame = self.prefix.splice(&FrameBody::error(&[error]));
+                edit.slots().ledger.bytes += frame.len();
+                edit.push(Entry::Frame(frame));
+                edit.close();
                 PushOutcome::ClosedOnOverflow
             }
         }
     }
 
-    /// Queue `frame` as the last one, past the capacity if need be, and close the queue.
+    /// Evict the oldest entries until `bytes` more fit; returns the frames evicted. Evicted
+    /// notices, and a lag notice for the evicted frames, wait to be read first.
+    fn evict_until_fits(&self, slots: &mut EntrySlots, bytes: usize) -> usize {
+        let mut evicted = 0;
+        while !self.fits(slots, bytes) {
+            match slots.items.pop_front() {
+                Some(Entry::Frame(frame)) => {
+                    slots.ledger.bytes -= frame.len();
+                    slots.ledger.add_pending(Notice::Lagged, 1);
+                    evicted += 1;
+                }
+                Some(Entry::Notice(notice, count)) => slots.ledger.add_pending(notice, count),
+                None => break,
+            }
+        }
+        self.dropped.fetch_add(evicted as u64, Ordering::Relaxed);
+        evicted
+    }
+
+    /// Queue the pending notices as entries, past the bounds if need be.
+    fn queue_pending(&self, edit: &mut MailboxEdit<'_, Entry, Ledger>) {
+        while let Some((notice, count)) = edit.slots().ledger.take_pending() {
+            Self::append_notice(edit, notice, count);
+        }
+    }
+
+    /// Append a notice entry, or merge it with the last entry if that is a notice of its kind.
+    fn append_notice(edit: &mut MailboxEdit<'_, Entry, Ledger>, notice: Notice, count: u64) {
+        if let Some(Entry::Notice(last, held)) = edit.slots().items.back_mut() {
+            if *last == notice {
+                *held = held.saturating_add(count);
+                return;
+            }
+        }
+        edit.push(Entry::Notice(notice, count));
+    }
+
+    /// Tell the subscriber it missed `count` of something, at this point of its stream.
+    ///
+    /// Never lost while the queue is open: the notice is queued, merged with a neighbour of
+    /// its kind, or held (merged per kind) until it can be read. Returns `false` only if the
+    /// queue is closed.
+    pub fn push_notice(&self, notice: Notice, count: u64) -> bool {
+        let Some(mut edit) = self.frames.edit() else {
+            return false;
+        };
+        if count == 0 {
+            return true;
+        }
+        let merges = matches!(edit.slots().items.back(), Some(Entry::Notice(last, _)) if *last == notice);
+        // A notice merging with the last entry needs no room: counts add up where they meet.
+        if !merges {
+            if self.fits(edit.slots(), 0) {
+                if self.overflow != OverflowPolicy::DropOldest {
+                    self.queue_pending(&mut edit);
+                }
+            } else if self.overflow == OverflowPolicy::DropOldest {
+                self.evict_until_fits(edit.slots(), 0);
+            } else {
+                edit.slots().ledger.add_pending(notice, count);
+                return true;
+            }
+        }
+        Self::append_notice(&mut edit, notice, count);
+        true
+    }
+
+    /// Queue `frame` as the last one, past the bounds if need be, and close the queue.
     pub fn end_with(&self, frame: Bytes) {
-        if let Some(mut frames) = self.frames.edit() {
-            frames.push(frame);
-            frames.close();
+        if let Some(mut edit) = self.frames.edit() {
+            if self.overflow != OverflowPolicy::DropOldest {
+                self.queue_pending(&mut edit);
+            }
+            edit.slots().ledger.bytes += frame.len();
+            edit.push(Entry::Frame(frame));
+            edit.close();
         }
     }
 
@@ -480,14 +694,25 @@ impl ResponseQueue {
         self.frames.recv_timeout_with(timeout, |frames| self.take(frames))
     }
 
-    /// Frames waiting to be read.
+    /// Frames waiting to be read, notices included.
     pub fn len(&self) -> usize {
-        self.frames.len()
+        let slots = self.frames.lock();
+        let pending = slots
+            .ledger
+            .pending
+            .as_ref()
+            .map_or(0, |p| p.iter().filter(|c| **c > 0).count());
+        slots.items.len() + pending
     }
 
     /// Whether no frame is waiting.
     pub fn is_empty(&self) -> bool {
-        self.frames.is_empty()
+        self.len() == 0
+    }
+
+    /// Bytes of the frames waiting to be read (notices, a few hundred bytes each, aside).
+    pub fn queued_bytes(&self) -> usize {
+        self.frames.lock().ledger.bytes
     }
 
     /// Frames lost to overflow over the queue's life.
@@ -500,26 +725,33 @@ impl ResponseQueue {
         &self.prefix
     }
 
-    fn take(&self, frames: &Mailbox<Bytes>) -> Result<Bytes, PopError> {
+    fn take(&self, frames: &Mailbox<Entry, Ledger>) -> Result<Bytes, PopError> {
+        let mut slots = frames.lock();
         if self.overflow == OverflowPolicy::DropOldest {
-            // Evicted frames were the oldest: the gap is at the head, report it first.
-            let lost = self.unreported.swap(0, Ordering::AcqRel);
-            if lost > 0 {
-                return Ok(self.lagged_notice(lost));
+            // Evicted entries were the oldest: what they stood for comes first.
+            if let Some((notice, count)) = slots.ledger.take_pending() {
+                return Ok(self.render(notice, count));
             }
         }
-        frames.pop()
+        match slots.items.pop_front() {
+            Some(Entry::Frame(frame)) => {
+                slots.ledger.bytes -= frame.len();
+                shrink_if_drained(&mut slots.items);
+                Ok(frame)
+            }
+            Some(Entry::Notice(notice, count)) => Ok(self.render(notice, count)),
+            None => match slots.ledger.take_pending() {
+                // Held back at the tail, and nothing came after them: read them now.
+                Some((notice, count)) => Ok(self.render(notice, count)),
+                None if frames.is_closed() => Err(PopError::Closed),
+                None => Err(PopError::Empty),
+            },
+        }
     }
 
-    fn count_lost(&self) {
-        self.unreported.fetch_add(1, Ordering::AcqRel);
-        self.dropped.fetch_add(1, Ordering::Relaxed);
-    }
-
-    fn lagged_notice(&self, lost: u64) -> Bytes {
-        let message = format!("{lost} events were dropped because the subscriber fell behind");
-        self.prefix
-            .splice(&FrameBody::notice(EVENTS_LAGGED, &message, Some(lost)))
+    fn render(&self, notice: Notice, count: u64) -> Bytes {
+        let body = FrameBody::notice(notice.code(), &notice.message(count), Some(count));
+        self.prefix.splice(&body)
     }
 }
 
@@ -569,12 +801,160 @@ mod tests {
         let outcomes: Vec<_> = (0..4).map(|n| queue.push(frame(&prefix, n))).collect();
         assert_eq!(outcomes[2], PushOutcome::DroppedNewest);
         assert_eq!(outcomes[3], PushOutcome::DroppedNewest);
-        let first = drain(&queue);
-        assert_eq!(first.len(), 2);
+        queue.try_next().unwrap();
         queue.push(frame(&prefix, 9));
         let after = drain(&queue);
-        assert_eq!(after[0]["payload"]["errors"][0]["extensions"]["count"], 2);
-        assert_eq!(after[1]["payload"]["data"], 9);
+        assert_eq!(after[0]["payload"]["data"], 1);
+        assert_eq!(after[1]["payload"]["errors"][0]["extensions"]["count"], 2);
+        assert_eq!(after[2]["payload"]["data"], 9);
+    }
+
+    #[test]
+    fn drop_newest_reports_the_gap_after_the_last_frame_when_nothing_follows() {
+        let prefix = FramePrefix::new("s");
+        let queue = ResponseQueue::new(prefix.clone(), 2, OverflowPolicy::DropNewest);
+        for n in 0..4 {
+            queue.push(frame(&prefix, n));
+        }
+        let got = drain(&queue);
+        assert_eq!(got.len(), 3);
+        assert_eq!(
+            got[2]["payload"]["errors"][0]["extensions"]["code"],
+            EVENTS_LAGGED
+        );
+        assert_eq!(got[2]["payload"]["errors"][0]["extensions"]["count"], 2);
+    }
+
+    fn notice_counts(frames: &[Value]) -> Vec<(String, u64)> {
+        frames
+            .iter()
+            .filter_map(|f| {
+                let ext = &f["payload"]["errors"][0]["extensions"];
+                Some((ext["code"].as_str()?.to_owned(), ext["count"].as_u64()?))
+            })
+            .collect()
+    }
+
+    fn total(frames: &[Value], code: &str) -> u64 {
+        notice_counts(frames)
+            .iter()
+            .filter(|(c, _)| c == code)
+            .map(|(_, n)| n)
+            .sum()
+    }
+
+    #[test]
+    fn the_byte_bound_applies_like_the_frame_bound_and_keeps_an_exact_total() {
+        let prefix = FramePrefix::new("s");
+        let one = frame(&prefix, 1000).len();
+        let queue =
+            ResponseQueue::new(prefix.clone(), 100, OverflowPolicy::DropOldest).with_max_bytes(3 * one);
+        for n in 1000..1010 {
+            queue.push(frame(&prefix, n));
+            assert!(queue.queued_bytes() <= 3 * one);
+        }
+        assert_eq!(queue.queued_bytes(), 3 * one);
+        assert_eq!(queue.dropped(), 7);
+        let got = drain(&queue);
+        assert_eq!(total(&got, EVENTS_LAGGED), 7);
+        assert_eq!(got.len(), 4);
+        assert_eq!(queue.queued_bytes(), 0);
+    }
+
+    #[test]
+    fn a_large_frame_evicts_as_many_older_frames_as_it_needs() {
+        let prefix = FramePrefix::new("s");
+        let small = frame(&prefix, 1);
+        let queue = ResponseQueue::new(prefix.clone(), 100, OverflowPolicy::DropOldest)
+            .with_max_bytes(4 * small.len());
+        for _ in 0..4 {
+            queue.push(small.clone());
+        }
+        // Two small frames' worth of text: with its envelope, it needs three evicted.
+        let large = prefix.splice(&FrameBody::next_data(&json!("x".repeat(small.len() + 10))));
+        let large_len = large.len();
+        assert!(large_len > 2 * small.len() && large_len <= 3 * small.len());
+        assert_eq!(queue.push(large), PushOutcome::QueuedEvictedOldest { evicted: 3 });
+        assert_eq!(queue.queued_bytes(), small.len() + large_len);
+    }
+
+    #[test]
+    fn a_frame_over_the_byte_bound_still_fits_an_empty_queue() {
+        let prefix = FramePrefix::new("s");
+        let queue = ResponseQueue::new(prefix.clone(), 4, OverflowPolicy::DropNewest).with_max_bytes(1);
+        assert_eq!(queue.push(frame(&prefix, 1)), PushOutcome::Queued);
+        assert_eq!(queue.push(frame(&prefix, 2)), PushOutcome::DroppedNewest);
+    }
+
+    #[test]
+    fn notices_evicted_by_drop_oldest_are_merged_and_read_first() {
+        let prefix = FramePrefix::new("s");
+        let queue = ResponseQueue::new(prefix.clone(), 2, OverflowPolicy::DropOldest);
+        assert!(queue.push_notice(Notice::Gap, 1));
+        assert!(queue.push_notice(Notice::RateLimited, 5));
+        for n in 0..4 {
+            queue.push(frame(&prefix, n));
+        }
+        assert!(queue.push_notice(Notice::Gap, 1));
+        let got = drain(&queue);
+        assert_eq!(total(&got, EVENTS_GAP), 2);
+        assert_eq!(total(&got, crate::error::RATE_LIMITED), 5);
+        assert_eq!(total(&got, EVENTS_LAGGED), 3);
+        let data: Vec<_> = got.iter().filter(|f| f["payload"]["data"].is_number()).collect();
+        assert_eq!(data.len(), 1);
+    }
+
+    #[test]
+    fn a_notice_that_finds_a_drop_newest_queue_full_waits_and_is_not_lost() {
+        let prefix = FramePrefix::new("s");
+        let queue = ResponseQueue::new(prefix.clone(), 1, OverflowPolicy::DropNewest);
+        queue.push(frame(&prefix, 0));
+        assert!(queue.push_notice(Notice::RateLimited, 2));
+        assert!(queue.push_notice(Notice::Gap, 1));
+        assert!(queue.push_notice(Notice::RateLimited, 3));
+        let got = drain(&queue);
+        assert_eq!(got[0]["payload"]["data"], 0);
+        assert_eq!(total(&got, crate::error::RATE_LIMITED), 5);
+        assert_eq!(total(&got, EVENTS_GAP), 1);
+    }
+
+    #[test]
+    fn notices_pending_when_a_close_policy_queue_overflows_come_before_its_error() {
+        let prefix = FramePrefix::new("s");
+        let queue = ResponseQueue::new(prefix.clone(), 1, OverflowPolicy::Close);
+        queue.push(frame(&prefix, 0));
+        assert!(queue.push_notice(Notice::Gap, 1));
+        assert_eq!(queue.push(frame(&prefix, 1)), PushOutcome::ClosedOnOverflow);
+        assert!(!queue.push_notice(Notice::Gap, 1));
+        let got = drain(&queue);
+        assert_eq!(got.len(), 3);
+        assert_eq!(total(&got, EVENTS_GAP), 1);
+        assert_eq!(got[2]["type"], "error");
+    }
+
+    #[test]
+    fn neighbouring_notices_of_one_kind_merge_into_one_frame() {
+        let prefix = FramePrefix::new("s");
+        let queue = ResponseQueue::new(prefix.clone(), 8, OverflowPolicy::DropOldest);
+        for _ in 0..5 {
+            queue.push_notice(Notice::Gap, 1);
+        }
+        assert_eq!(notice_counts(&drain(&queue)), [(EVENTS_GAP.to_owned(), 5)]);
+    }
+
+    #[test]
+    fn a_notice_beside_a_frame_over_the_byte_bound_evicts_nothing() {
+        let prefix = FramePrefix::new("s");
+        let queue = ResponseQueue::new(prefix.clone(), 4, OverflowPolicy::DropOldest).with_max_bytes(1);
+        queue.push(frame(&prefix, 1));
+        assert!(queue.push_notice(Notice::Gap, 1));
+        assert_eq!(queue.dropped(), 0);
+        assert_eq!(drain(&queue).len(), 2);
+    }
+
+    #[test]
+    fn an_entry_is_one_bytes_handle_in_size() {
+        assert_eq!(size_of::<Entry>(), size_of::<Bytes>());
     }
 
     #[test]
@@ -620,7 +1000,7 @@ mod tests {
             mailbox.push(n).unwrap();
         }
         while mailbox.try_pop().is_some() {}
-        let capacity = mailbox.items.lock().unwrap().capacity();
+        let capacity = mailbox.lock().items.capacity();
         assert!(
             capacity <= 4 * RETAINED_CAPACITY,
             "kept room for {capacity} items"

@@ -10,6 +10,10 @@
 //!
 //! A delivery refused by a bucket is counted in the dispatch report and the metrics; the
 //! subscriber is told how many frames it missed when deliveries resume.
+//!
+//! No value makes a bucket or a clock panic: a refill rate that is NaN or negative never
+//! refills, an infinite one always does, a zero capacity refuses everything, and clocks
+//! saturate. [`RateLimits::validate`] reports the values that are most likely mistakes.
 
 use std::collections::HashMap;
 use std::fmt::{self, Debug};
@@ -84,15 +88,38 @@ impl FakeClock {
         }
     }
 
-    /// Move the clock forward by `by`.
+    /// Move the clock forward by `by`; it stops where `Instant` ends (at most about 584
+    /// years from its start).
     pub fn advance(&self, by: Duration) {
-        self.elapsed_nanos.fetch_add(nanos(by), Ordering::SeqCst);
+        let by = nanos(by);
+        let _ = self
+            .elapsed_nanos
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |elapsed| {
+                let wanted = elapsed.saturating_add(by);
+                let representable = |n: u64| self.start.checked_add(Duration::from_nanos(n)).is_some();
+                if representable(wanted) {
+                    return Some(wanted);
+                }
+                // Find the furthest representable instant between here and there.
+                let (mut low, mut high) = (elapsed, wanted);
+                while high - low > 1 {
+                    let middle = low + (high - low) / 2;
+                    if representable(middle) {
+                        low = middle;
+                    } else {
+                        high = middle;
+                    }
+                }
+                Some(low)
+            });
     }
 }
 
 impl Clock for FakeClock {
     fn now(&self) -> Instant {
-        self.start + Duration::from_nanos(self.elapsed_nanos.load(Ordering::SeqCst))
+        let elapsed = Duration::from_nanos(self.elapsed_nanos.load(Ordering::SeqCst));
+        // `advance` keeps `start + elapsed` representable.
+        self.start.checked_add(elapsed).unwrap_or(self.start)
     }
 }
 
@@ -102,7 +129,8 @@ pub struct BucketConfig {
     /// Tokens the bucket holds when full: the largest burst.
     pub capacity: u32,
     /// Tokens added per second; 0 (or a rate too slow to represent) refills about once
-    /// per 584 / (capacity + 2) years.
+    /// per 584 / (capacity + 2) years. NaN and negative rates never refill (and
+    /// [`BucketConfig::validate`] refuses them, with infinite rates).
     pub refill_per_second: f64,
 }
 
@@ -113,6 +141,27 @@ impl BucketConfig {
             capacity,
             refill_per_second,
         }
+    }
+
+    /// Check the refill rate is a finite number of tokens per second, 0 or more.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use subcast_core::BucketConfig;
+    ///
+    /// assert!(BucketConfig::new(10, 5.0).validate().is_ok());
+    /// assert!(BucketConfig::new(10, f64::NAN).validate().is_err());
+    /// ```
+    pub fn validate(&self) -> crate::Result<()> {
+        let rate = self.refill_per_second;
+        if rate.is_finite() && rate >= 0.0 {
+            return Ok(());
+        }
+        Err(crate::Error::InvalidConfig {
+            setting: "refill_per_second",
+            reason: format!("must be a finite number of tokens per second, 0 or more, not {rate}"),
+        })
     }
 }
 
@@ -152,9 +201,11 @@ impl TokenBucket {
         // slower refills, a rate of 0 included, are raised to the slowest that fits.
         let slowest = u64::MAX / (u64::from(config.capacity) + 2);
         let rate = config.refill_per_second;
-        let interval = if rate.is_finite() && rate > 0.0 {
+        let interval = if rate > 0.0 {
+            // Saturating: an infinite rate refills every nanosecond.
             ((1e9 / rate) as u64).clamp(1, slowest)
         } else {
+            // 0 never refills; NaN and negative rates fail closed the same way.
             slowest
         };
         TokenBucket {
@@ -284,6 +335,14 @@ pub struct RateLimits {
 }
 
 impl RateLimits {
+    /// Check every bucket's configuration ([`BucketConfig::validate`]).
+    pub fn validate(&self) -> crate::Result<()> {
+        [&self.deliveries, &self.subscription_creation]
+            .into_iter()
+            .flatten()
+            .try_for_each(BucketConfig::validate)
+    }
+
     /// Limit frames delivered per user.
     pub fn deliveries(mut self, bucket: BucketConfig) -> Self {
         self.deliveries = Some(bucket);

@@ -3,15 +3,19 @@
 //! - [`Resolver`]: the trait custom resolvers implement; one call resolves a batch.
 //! - [`ResolveRequest`]: what one subscription cohort asks of a resolver.
 //! - [`ResolveError`]: a failure that becomes an `error` frame for the cohort.
-//! - [`ProjectionResolver`]: the built-in resolver projecting event data to the selection set.
+//! - [`ProjectionResolver`]: the built-in resolver projecting event data to the selection set,
+//!   with bounded output: it counts the encoded size of what it builds and stops with a
+//!   [`FRAME_TOO_LARGE`] error once [`ResolveRequest::max_output_bytes`] is passed, so a
+//!   document that multiplies its data (a thousand aliases over a list) never allocates the
+//!   whole result.
 
 use std::fmt::Debug;
 
 use serde_json::{Map, Value};
 
 use crate::document::{SelectionSet, SubscriptionDocument};
-use crate::event::Event;
-use crate::frame::GraphQLError;
+use crate::event::{json_str_len, measure_json, Event};
+use crate::frame::{GraphQLError, FRAME_TOO_LARGE};
 use crate::security::SecurityContext;
 
 /// Code of the error returned when event data cannot be shaped by the selection set.
@@ -34,6 +38,10 @@ pub struct ResolveRequest<'a> {
     /// The subscriber's security context, given only to resolvers that
     /// [depend on it](Resolver::depends_on_context): their cohorts hold one context each.
     pub context: Option<&'a SecurityContext>,
+    /// The largest `data` worth building, as encoded JSON: the executor refuses a frame
+    /// over its [`max_frame_bytes`](crate::ExecutorConfig::max_frame_bytes) anyway, so a
+    /// resolver may stop early (the projection does). Unlimited unless set.
+    pub max_output_bytes: usize,
 }
 
 impl<'a> ResolveRequest<'a> {
@@ -43,7 +51,14 @@ impl<'a> ResolveRequest<'a> {
             document,
             variables,
             context: None,
+            max_output_bytes: usize::MAX,
         }
+    }
+
+    /// The same request, with results over `max_bytes` (encoded) not worth building.
+    pub fn with_output_limit(mut self, max_bytes: usize) -> Self {
+        self.max_output_bytes = max_bytes;
+        self
     }
 
     /// The same request, made on behalf of `context`.
@@ -144,14 +159,46 @@ impl ProjectionResolver {
         document: &SubscriptionDocument,
         variables: &Map<String, Value>,
     ) -> ResolveResult {
+        Self::project_within(event, document, variables, usize::MAX)
+    }
+
+    /// Project `event` for one subscription, giving up with a [`FRAME_TOO_LARGE`] error as
+    /// soon as the result, encoded as JSON, would pass `max_bytes`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use subcast_core::{DocumentLimits, Event, ProjectionResolver, SubscriptionDocument};
+    ///
+    /// let doc = SubscriptionDocument::parse("subscription { users { a: name b: name } }", None, &DocumentLimits::default()).unwrap();
+    /// let event = Event::new("userCreated", "users", json!({"name": "x".repeat(100)}));
+    /// assert!(ProjectionResolver::project_within(&event, &doc, &Default::default(), 1000).is_ok());
+    /// let err = ProjectionResolver::project_within(&event, &doc, &Default::default(), 150).unwrap_err();
+    /// assert_eq!(err.code, "FRAME_TOO_LARGE");
+    /// ```
+    pub fn project_within(
+        event: &Event,
+        document: &SubscriptionDocument,
+        variables: &Map<String, Value>,
+        max_bytes: usize,
+    ) -> ResolveResult {
+        let mut budget = Budget {
+            left: max_bytes,
+            limit: max_bytes,
+        };
+        let key = document.response_key();
+        // `{"<key>":` and `}` around the value.
+        budget.spend(json_str_len(key) + 3)?;
         let value = match document.selection() {
-            None => leaf(&event.data, document.response_key())?,
+            None => leaf(&event.data, key, &mut budget)?,
             Some(selection) => project_value(
                 &event.data,
                 selection,
                 variables,
                 Some(&event.event_type),
-                document.response_key(),
+                key,
+                &mut budget,
             )?,
         };
         let mut data = Map::with_capacity(1);
@@ -164,8 +211,40 @@ impl Resolver for ProjectionResolver {
     fn resolve_batch(&self, event: &Event, requests: &[ResolveRequest<'_>]) -> Vec<ResolveResult> {
         requests
             .iter()
-            .map(|request| Self::project(event, request.document, request.variables))
+            .map(|request| {
+                Self::project_within(
+                    event,
+                    request.document,
+                    request.variables,
+                    request.max_output_bytes,
+                )
+            })
             .collect()
+    }
+}
+
+/// What is left of a result's size limit while it is being built.
+struct Budget {
+    left: usize,
+    limit: usize,
+}
+
+impl Budget {
+    /// Account for `bytes` more of encoded output; fail once the limit is passed.
+    fn spend(&mut self, bytes: usize) -> Result<(), ResolveError> {
+        match self.left.checked_sub(bytes) {
+            Some(left) => {
+                self.left = left;
+                Ok(())
+            }
+            None => Err(ResolveError::new(
+                FRAME_TOO_LARGE,
+                format!(
+                    "the result is larger than the frame size limit of {} bytes",
+                    self.limit
+                ),
+            )),
+        }
     }
 }
 
@@ -175,28 +254,47 @@ fn project_value(
     variables: &Map<String, Value>,
     typename: Option<&str>,
     path: &str,
+    budget: &mut Budget,
 ) -> ResolveResult {
     match value {
-        Value::Null => Ok(Value::Null),
-        Value::Array(items) => items
-            .iter()
-            .map(|item| project_value(item, selection, variables, typename, path))
-            .collect::<Result<Vec<_>, _>>()
-            .map(Value::Array),
+        Value::Null => {
+            budget.spend(4)?;
+            Ok(Value::Null)
+        }
+        Value::Array(items) => {
+            // Brackets and the commas between elements.
+            budget.spend(items.len().max(1) + 1)?;
+            items
+                .iter()
+                .map(|item| project_value(item, selection, variables, typename, path, budget))
+                .collect::<Result<Vec<_>, _>>()
+                .map(Value::Array)
+        }
         Value::Object(object) => {
+            budget.spend(2)?;
             let mut projected = Map::with_capacity(selection.fields.len());
             for field in &selection.fields {
                 if !field.is_included(variables) {
                     continue;
                 }
+                // The key, its colon and, past the first entry, a comma.
+                let comma = usize::from(!projected.is_empty());
+                budget.spend(json_str_len(&field.response_key) + 1 + comma)?;
                 let own = object.get(&field.name);
                 let value = match (field.name.as_str(), own, &field.selection) {
-                    ("__typename", None, _) => typename.map_or(Value::Null, Value::from),
-                    (_, None, _) => Value::Null,
-                    (_, Some(own), None) => leaf(own, &format!("{path}.{}", field.response_key))?,
+                    ("__typename", None, _) => {
+                        let value = typename.map_or(Value::Null, Value::from);
+                        budget.spend(encoded_len(&value))?;
+                        value
+                    }
+                    (_, None, _) => {
+                        budget.spend(4)?;
+                        Value::Null
+                    }
+                    (_, Some(own), None) => leaf(own, &format!("{path}.{}", field.response_key), budget)?,
                     (_, Some(own), Some(sub)) => {
                         let sub_path = format!("{path}.{}", field.response_key);
-                        project_value(own, sub, variables, None, &sub_path)?
+                        project_value(own, sub, variables, None, &sub_path, budget)?
                     }
                 };
                 projected.insert(field.response_key.clone(), value);
@@ -217,7 +315,7 @@ fn project_value(
 ///
 /// An object there would reach the subscriber whole, fields the selection never named
 /// included — and field-level RBAC only ever sees the named ones — so it is refused.
-fn leaf(value: &Value, path: &str) -> ResolveResult {
+fn leaf(value: &Value, path: &str, budget: &mut Budget) -> ResolveResult {
     fn holds_object(value: &Value) -> bool {
         match value {
             Value::Object(_) => true,
@@ -231,7 +329,14 @@ fn leaf(value: &Value, path: &str) -> ResolveResult {
             format!("`{path}` holds an object: select the fields you need"),
         ));
     }
+    // Measured before it is cloned: an oversized leaf is never copied.
+    budget.spend(encoded_len(value))?;
     Ok(value.clone())
+}
+
+/// The encoded size of a value from event data (whose depth publishing bounded).
+fn encoded_len(value: &Value) -> usize {
+    measure_json(value, usize::MAX).unwrap_or(usize::MAX)
 }
 
 fn describe(value: &Value) -> &'static str {
@@ -323,6 +428,40 @@ mod tests {
             project("subscription { orders { ids } }", json!({"ids": [1, 2]})).unwrap(),
             json!({"orders": {"ids": [1, 2]}})
         );
+    }
+
+    /// A thousand aliases of one list: each alias copies the list again.
+    fn amplifying_query(aliases: usize) -> String {
+        let fields: String = (0..aliases).map(|n| format!("a{n}: items {{ v }} ")).collect();
+        format!("subscription {{ feed {{ {fields} }} }}")
+    }
+
+    fn amplifying_data() -> Value {
+        json!({"items": (0..100).map(|n| json!({"v": format!("value-{n:04}")})).collect::<Vec<_>>()})
+    }
+
+    #[test]
+    fn projection_over_the_output_limit_stops_with_frame_too_large() {
+        let doc =
+            SubscriptionDocument::parse(&amplifying_query(1000), None, &DocumentLimits::default()).unwrap();
+        let event = Event::new("t", "feed", amplifying_data());
+        let err = ProjectionResolver::project_within(&event, &doc, &Map::new(), 64 * 1024).unwrap_err();
+        assert_eq!(err.code, FRAME_TOO_LARGE);
+    }
+
+    #[test]
+    fn projection_within_the_limit_equals_the_unbounded_projection_and_counts_exactly() {
+        let doc =
+            SubscriptionDocument::parse(&amplifying_query(3), None, &DocumentLimits::default()).unwrap();
+        let event = Event::new("t", "feed", amplifying_data());
+        let whole = ProjectionResolver::project(&event, &doc, &Map::new()).unwrap();
+        let size = serde_json::to_vec(&whole).unwrap().len();
+        assert_eq!(
+            ProjectionResolver::project_within(&event, &doc, &Map::new(), size).unwrap(),
+            whole
+        );
+        let over = ProjectionResolver::project_within(&event, &doc, &Map::new(), size - 1);
+        assert_eq!(over.unwrap_err().code, FRAME_TOO_LARGE);
     }
 
     #[test]

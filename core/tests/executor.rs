@@ -640,3 +640,209 @@ fn a_resolver_that_depends_on_the_context_resolves_per_subscriber_and_never_shar
         [json!("hello ann"), json!("hello bob"), json!("hello ann")]
     );
 }
+
+// Frame and queue size limits
+
+/// `aliases` copies of one list, each under its own alias.
+fn amplifying_query(aliases: usize) -> String {
+    let fields: String = (0..aliases).map(|n| format!("a{n}: items {{ v }} ")).collect();
+    format!("subscription {{ feed {{ {fields} }} }}")
+}
+
+/// About 3 kB of event data: a list of 100 small objects.
+fn list_data() -> Value {
+    json!({"items": (0..100).map(|n| json!({"v": format!("value-{n:04}")})).collect::<Vec<_>>()})
+}
+
+fn error_code(frame: &Value) -> &Value {
+    &frame["payload"][0]["extensions"]["code"]
+}
+
+#[test]
+fn a_result_over_the_frame_limit_ends_the_subscription_with_frame_too_large() {
+    let config = ExecutorConfig::default().max_frame_bytes(64 * 1024);
+    let executor = SubscriptionExecutor::new(config.allow_anonymous(true));
+    let key = register(&executor, "c", "1", &amplifying_query(50));
+    let report = executor
+        .dispatch_event_to_subscriptions(&event("feed", list_data()))
+        .unwrap();
+    assert_eq!((report.delivered, report.errors), (0, 1));
+    let got = executor.next_response(key).unwrap().unwrap();
+    assert!(got.len() < 1024, "the error frame is small: {} bytes", got.len());
+    let got: Value = serde_json::from_slice(&got).unwrap();
+    assert_eq!(got["type"], "error");
+    assert_eq!(error_code(&got), "FRAME_TOO_LARGE");
+    assert_eq!(executor.recv_timeout(key, Duration::from_secs(5)).unwrap(), None);
+}
+
+#[test]
+fn a_result_within_the_frame_limit_is_delivered_whole() {
+    let config = ExecutorConfig::default().max_frame_bytes(64 * 1024);
+    let executor = SubscriptionExecutor::new(config.allow_anonymous(true));
+    let key = register(&executor, "c", "1", &amplifying_query(2));
+    executor
+        .dispatch_event_to_subscriptions(&event("feed", list_data()))
+        .unwrap();
+    let got = frame(&executor, key);
+    assert_eq!(got["payload"]["data"]["feed"]["a1"][99]["v"], "value-0099");
+}
+
+#[derive(Debug)]
+struct HugeResolver;
+
+impl Resolver for HugeResolver {
+    fn resolve_batch(&self, _event: &Event, requests: &[ResolveRequest<'_>]) -> Vec<ResolveResult> {
+        requests
+            .iter()
+            .map(|_| Ok(json!({"users": "x".repeat(4096)})))
+            .collect()
+    }
+}
+
+#[test]
+fn a_custom_resolver_result_over_the_frame_limit_becomes_frame_too_large() {
+    let config = ExecutorConfig::default().max_frame_bytes(1024);
+    let executor = SubscriptionExecutor::new(config.allow_anonymous(true));
+    let key = executor
+        .register_subscription(SubscriptionRequest::new("c", "1", USERS).resolver(Arc::new(HugeResolver)))
+        .unwrap();
+    let report = executor
+        .dispatch_event_to_subscriptions(&event("users", json!({})))
+        .unwrap();
+    assert_eq!(report.errors, 1);
+    assert_eq!(error_code(&frame(&executor, key)), "FRAME_TOO_LARGE");
+}
+
+#[test]
+fn response_queues_are_bounded_in_bytes_and_every_evicted_frame_is_announced() {
+    let config = ExecutorConfig::default().queue_max_bytes(16 * 1024);
+    let executor = SubscriptionExecutor::new(config.allow_anonymous(true));
+    let key = register(&executor, "c", "1", "subscription { users }");
+    let queue = executor.response_queue(key).unwrap();
+    let mut evicted = 0;
+    for n in 0..100 {
+        let report = executor
+            .dispatch_event_to_subscriptions(&event("users", json!(format!("{n:03}{}", "x".repeat(1000)))))
+            .unwrap();
+        evicted += report.evicted;
+        assert!(
+            queue.queued_bytes() <= 16 * 1024,
+            "{} bytes queued",
+            queue.queued_bytes()
+        );
+    }
+    let frames: Vec<Value> = std::iter::from_fn(|| executor.next_response(key).unwrap())
+        .map(|b| serde_json::from_slice(&b).unwrap())
+        .collect();
+    let lagged = &frames[0]["payload"]["errors"][0]["extensions"];
+    assert_eq!(lagged["code"], "EVENTS_LAGGED");
+    assert_eq!(lagged["count"], evicted);
+    assert_eq!(frames.len() - 1 + evicted, 100);
+    assert_eq!(queue.queued_bytes(), 0);
+}
+
+#[test]
+fn an_event_whose_data_was_replaced_after_validation_is_measured_again_at_dispatch() {
+    let executor = SubscriptionExecutor::new(
+        ExecutorConfig::default()
+            .max_event_bytes(64)
+            .allow_anonymous(true),
+    );
+    let key = register(&executor, "c", "1", "subscription { users }");
+    let mut event = Event::new("t", "users", json!("small"));
+    assert!(event.validate(64).is_ok());
+    event.data = json!("x".repeat(1000));
+    assert!(matches!(
+        executor.dispatch_event_to_subscriptions(&Arc::new(event)),
+        Err(Error::EventTooLarge { .. })
+    ));
+    assert_eq!(executor.next_response(key).unwrap(), None);
+}
+
+// Notices survive full queues
+
+#[test]
+fn a_gap_notice_survives_a_full_queue_under_every_policy() {
+    for policy in [
+        OverflowPolicy::DropOldest,
+        OverflowPolicy::DropNewest,
+        OverflowPolicy::Close,
+    ] {
+        let config = ExecutorConfig::default().queue_capacity(2).overflow(policy);
+        let executor = SubscriptionExecutor::new(config.allow_anonymous(true));
+        let key = register(&executor, "c", "1", "subscription { users }");
+        for n in 0..2 {
+            executor
+                .dispatch_event_to_subscriptions(&event("users", json!(n)))
+                .unwrap();
+        }
+        executor.signal_gap("users");
+        executor.signal_gap("users");
+        if policy == OverflowPolicy::DropOldest {
+            // Push the notice out of the queue: it must come back merged, not vanish.
+            for n in 2..6 {
+                executor
+                    .dispatch_event_to_subscriptions(&event("users", json!(n)))
+                    .unwrap();
+            }
+        }
+        let gaps: u64 = std::iter::from_fn(|| executor.next_response(key).unwrap())
+            .map(|b| serde_json::from_slice::<Value>(&b).unwrap())
+            .filter(|f| f["payload"]["errors"][0]["extensions"]["code"] == "EVENTS_GAP")
+            .map(|f| f["payload"]["errors"][0]["extensions"]["count"].as_u64().unwrap())
+            .sum();
+        assert_eq!(gaps, 2, "{policy:?}");
+    }
+}
+
+// Configuration
+
+#[test]
+fn zero_sizes_and_counts_are_refused_by_try_new_with_the_setting_named() {
+    let configs = [
+        ("queue_capacity", ExecutorConfig::default().queue_capacity(0)),
+        ("queue_max_bytes", ExecutorConfig::default().queue_max_bytes(0)),
+        ("max_event_bytes", ExecutorConfig::default().max_event_bytes(0)),
+        ("max_frame_bytes", ExecutorConfig::default().max_frame_bytes(0)),
+        ("loopback_window", ExecutorConfig::default().loopback_window(0)),
+    ];
+    for (name, config) in configs {
+        match SubscriptionExecutor::try_new(config) {
+            Err(Error::InvalidConfig { setting, .. }) => assert_eq!(setting, name),
+            other => panic!("{name}: expected InvalidConfig, got {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn new_raises_zero_sizes_to_one_and_still_delivers() {
+    let config = ExecutorConfig::default()
+        .queue_capacity(0)
+        .queue_max_bytes(0)
+        .loopback_window(0)
+        .allow_anonymous(true);
+    let executor = SubscriptionExecutor::new(config);
+    assert_eq!(executor.config().queue_capacity, 1);
+    let key = register(&executor, "c", "1", "subscription { users }");
+    executor
+        .dispatch_event_to_subscriptions(&event("users", json!(1)))
+        .unwrap();
+    assert_eq!(frame(&executor, key)["payload"]["data"]["users"], 1);
+}
+
+#[test]
+fn huge_limits_and_timeouts_do_not_panic() {
+    let config = ExecutorConfig::default()
+        .queue_capacity(usize::MAX)
+        .queue_max_bytes(usize::MAX)
+        .max_event_bytes(usize::MAX)
+        .max_frame_bytes(usize::MAX)
+        .loopback_window(usize::MAX)
+        .allow_anonymous(true);
+    let executor = SubscriptionExecutor::try_new(config).unwrap();
+    let key = register(&executor, "c", "1", "subscription { users }");
+    executor
+        .dispatch_event_to_subscriptions(&event("users", json!(1)))
+        .unwrap();
+    assert!(executor.recv_timeout(key, Duration::MAX).unwrap().is_some());
+}

@@ -7,8 +7,8 @@ use futures_lite::future::block_on;
 use futures_lite::StreamExt;
 use serde_json::json;
 use subcast_core::{
-    BusStats, Error, Event, EventBus, EventStream, ExecutorConfig, InMemoryBus, Result, SubscriptionExecutor,
-    SubscriptionKey, SubscriptionRequest,
+    BusMessage, BusStats, Error, Event, EventBus, EventStream, ExecutorConfig, InMemoryBus, Result,
+    SubscriptionExecutor, SubscriptionKey, SubscriptionRequest, MAX_EVENT_DEPTH,
 };
 
 const USERS: &str = "subscription { users { id } }";
@@ -181,5 +181,67 @@ fn a_publish_abandoned_after_sending_is_dispatched_from_the_bus_copy_once() {
         assert!(!report.duplicate);
         assert_eq!(report.delivered, 1);
         assert!(executor.next_response(key).unwrap().is_some());
+    });
+}
+
+/// `depth` nested lists around a number.
+fn nested_lists(depth: usize) -> serde_json::Value {
+    (0..depth).fold(json!(7), |inner, _| json!([inner]))
+}
+
+fn deep_executor() -> (SubscriptionExecutor, SubscriptionKey) {
+    let executor = anonymous_executor();
+    let key = executor
+        .register_subscription(SubscriptionRequest::new("c", "1", "subscription { deep }"))
+        .unwrap();
+    (executor, key)
+}
+
+#[test]
+fn an_event_nested_past_the_depth_limit_is_refused_at_publish_and_reaches_no_one() {
+    block_on(async {
+        let bus = InMemoryBus::new();
+        let (executor, key) = deep_executor();
+        let mut stream = bus.subscribe("deep").await.unwrap();
+        let event = Arc::new(Event::new("t", "deep", nested_lists(MAX_EVENT_DEPTH + 1)));
+        assert!(matches!(
+            bus.publish_with_executor(event.clone(), &executor).await,
+            Err(Error::EventTooDeep {
+                limit: MAX_EVENT_DEPTH
+            })
+        ));
+        assert!(matches!(
+            bus.publish(event).await,
+            Err(Error::EventTooDeep { .. })
+        ));
+        assert_eq!(executor.next_response(key).unwrap(), None);
+        assert_eq!(bus.stats().published, 0);
+        assert!(futures_lite::future::poll_once(stream.next()).await.is_none());
+    });
+}
+
+#[test]
+fn an_event_at_the_depth_limit_published_on_one_node_is_delivered_on_another() {
+    block_on(async {
+        let bus = InMemoryBus::new();
+        let (node_a, on_a) = deep_executor();
+        let (node_b, on_b) = deep_executor();
+        let mut stream = bus.connect().subscribe("deep").await.unwrap();
+        let event = Arc::new(Event::new("t", "deep", nested_lists(MAX_EVENT_DEPTH)));
+        bus.publish_with_executor(event, &node_a).await.unwrap();
+        let Some(BusMessage::Event(copy)) = stream.next().await else {
+            panic!("the bus carries the event");
+        };
+        // What a networked bus does between nodes.
+        let decoded = Event::from_wire(&copy.to_wire()).unwrap();
+        let report = node_b
+            .dispatch_bus_message(&BusMessage::Event(Arc::new(decoded)))
+            .unwrap();
+        assert_eq!(report.delivered, 1);
+        for (node, key) in [(&node_a, on_a), (&node_b, on_b)] {
+            let frame: serde_json::Value =
+                serde_json::from_slice(&node.next_response(key).unwrap().unwrap()).unwrap();
+            assert_eq!(frame["payload"]["data"]["deep"], nested_lists(MAX_EVENT_DEPTH));
+        }
     });
 }

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use subcast_core::{
-    BucketConfig, DropReason, Error, Event, ExecutorConfig, FakeClock, RateLimitKind, RateLimits,
-    SecurityContext, SubscriptionExecutor, SubscriptionKey, SubscriptionRequest, TokenBucket,
+    BucketConfig, Clock, DropReason, Error, Event, ExecutorConfig, FakeClock, OverflowPolicy, RateLimitKind,
+    RateLimits, SecurityContext, SubscriptionExecutor, SubscriptionKey, SubscriptionRequest, TokenBucket,
 };
 
 const TICKS: &str = "subscription { ticks }";
@@ -292,4 +292,83 @@ fn idle_principals_are_forgotten() {
     clock.advance(Duration::from_secs(1));
     executor.rate_limiter().prune();
     assert_eq!(executor.rate_limiter().principals(), 0);
+}
+
+// Notices that find the queue full
+
+fn counts(frames: &[Value], code: &str) -> u64 {
+    frames
+        .iter()
+        .filter(|f| f["payload"]["errors"][0]["extensions"]["code"] == code)
+        .map(|f| f["payload"]["errors"][0]["extensions"]["count"].as_u64().unwrap())
+        .sum()
+}
+
+#[test]
+fn a_rate_limited_notice_that_finds_the_queue_full_is_not_lost() {
+    for policy in [OverflowPolicy::DropOldest, OverflowPolicy::DropNewest] {
+        let clock = Arc::new(FakeClock::new());
+        let config = ExecutorConfig::default()
+            .rate_limits(deliveries(1, 1.0))
+            .clock(clock.clone())
+            .queue_capacity(1)
+            .overflow(policy);
+        let executor = SubscriptionExecutor::new(config);
+        let key = subscribe(&executor, "c", "1", "alice").unwrap();
+        tick(&executor, 0);
+        tick(&executor, 1);
+        tick(&executor, 2);
+        clock.advance(Duration::from_secs(1));
+        tick(&executor, 3);
+        let got = frames(&executor, key);
+        assert_eq!(counts(&got, "RATE_LIMITED"), 2, "{policy:?}: {got:?}");
+        let data = got.iter().filter(|f| f["payload"]["data"].is_object()).count() as u64;
+        assert_eq!(data + counts(&got, "EVENTS_LAGGED") + 2, 4, "{policy:?}: {got:?}");
+    }
+}
+
+// Values that must not panic
+
+#[test]
+fn an_infinite_refill_rate_never_holds_a_delivery_back() {
+    let bucket = TokenBucket::new(BucketConfig::new(1, f64::INFINITY));
+    let t = Duration::from_secs(1);
+    assert!(bucket.try_take(t));
+    assert!(bucket.try_take(t + Duration::from_nanos(1)));
+}
+
+#[test]
+fn nan_and_negative_refill_rates_fail_closed() {
+    for rate in [f64::NAN, -1.0, f64::NEG_INFINITY] {
+        let bucket = TokenBucket::new(BucketConfig::new(1, rate));
+        assert!(bucket.try_take(Duration::ZERO));
+        assert!(!bucket.try_take(Duration::from_secs(86_400 * 365)), "{rate}");
+    }
+}
+
+#[test]
+fn rate_limits_with_nan_negative_or_infinite_rates_are_refused_by_try_new() {
+    for rate in [f64::NAN, -1.0, f64::INFINITY] {
+        let limits = RateLimits::default().subscription_creation(BucketConfig::new(1, rate));
+        assert!(matches!(
+            SubscriptionExecutor::try_new(ExecutorConfig::default().rate_limits(limits)),
+            Err(Error::InvalidConfig {
+                setting: "refill_per_second",
+                ..
+            })
+        ));
+    }
+    assert!(SubscriptionExecutor::try_new(ExecutorConfig::default().rate_limits(deliveries(0, 0.0))).is_ok());
+}
+
+#[test]
+fn a_fake_clock_advanced_past_its_range_stands_still_without_panicking() {
+    let clock = FakeClock::new();
+    clock.advance(Duration::MAX);
+    let far = clock.now();
+    clock.advance(Duration::MAX);
+    assert_eq!(clock.now(), far);
+    let bucket = TokenBucket::new(BucketConfig::new(u32::MAX, f64::MAX));
+    assert!(bucket.try_take(Duration::MAX));
+    assert_eq!(bucket.retry_after(Duration::MAX), Duration::ZERO);
 }

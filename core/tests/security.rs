@@ -1127,14 +1127,20 @@ fn a_list_with_an_unreadable_row_reaches_nobody() {
 }
 
 #[test]
-fn a_list_of_lists_of_rows_reaches_nobody() {
+fn nested_lists_of_rows_are_read_to_their_leaves() {
     let executor = executor_with(SecurityPolicies::default().federation(FederationPolicy::disabled()));
     let (alice, bob) = alice_and_bob(&executor);
-    for data in [
-        json!([[{"user_id": "alice"}]]),
+    let report = dispatch(
+        &executor,
+        order(json!([[{"user_id": "alice"}], [[{"user_id": "alice"}]]])),
+    );
+    assert_eq!((report.delivered, report.dropped(DropReason::Row)), (1, 1));
+    assert!(received(&executor, alice) && !received(&executor, bob));
+    for mixed in [
+        json!([[{"user_id": "alice"}], [{"user_id": "bob"}]]),
         json!([[{"id": "o1"}], {"user_id": "alice"}]),
     ] {
-        let report = dispatch(&executor, order(data));
+        let report = dispatch(&executor, order(mixed));
         assert_eq!(report.dropped(DropReason::UnreadableOwner), 2);
     }
     assert!(!received(&executor, alice) && !received(&executor, bob));

@@ -133,7 +133,8 @@ impl Drop for RedisBus {
 #[async_trait]
 impl EventBus for RedisBus {
     async fn publish(&self, event: Arc<Event>) -> Result<()> {
-        validate_channel(&event.channel)?;
+        // The checks every node's `Event::from_wire` applies: refused here, or readable there.
+        event.validate_wire()?;
         let result = self.inner.publish(&event).await;
         self.inner.counters.count_publish(&result);
         result

@@ -24,23 +24,29 @@ pub(crate) enum Identity {
 /// field or at `null`, or meets `null` on the way. A path that meets a scalar or a list on
 /// the way is malformed: the id is there in a shape the path does not describe.
 ///
-/// Data that is a list holds rows, each read at `path`. The rows name one id when every
-/// row names that same id; when no row names an id, there is none; anything else (rows of
-/// different ids, a row without an id among rows with one, a malformed row) is malformed.
-/// A row that is itself a list is malformed: the projection would read the rows inside
-/// it, so their owners cannot be taken as absent.
+/// Data that is a list holds rows, each read at `path`; a row that is itself a list holds
+/// rows in turn, as the projection reads it, so nested lists are read to their leaves. The
+/// rows name one id when every row names that same id; when no row names an id, there is
+/// none; anything else (rows of different ids, a row without an id among rows with one, a
+/// malformed row) is malformed.
 pub(crate) fn read_event_identity(data: &Value, path: &str) -> Identity {
-    let Value::Array(rows) = data else {
+    if !data.is_array() {
         return match read_row_identity(data, path) {
             RowIdentity::Absent => Identity::Absent,
             RowIdentity::Id(id) => Identity::Id(id.into()),
             RowIdentity::Malformed => Identity::Malformed,
         };
-    };
+    }
     let mut named: Option<Cow<'_, str>> = None;
     let mut unnamed = false;
-    for row in rows {
-        match read_row_identity(row, path) {
+    // An explicit stack: event data is depth-limited, but this read must not rely on it.
+    let mut pending = vec![data];
+    while let Some(value) = pending.pop() {
+        if let Value::Array(rows) = value {
+            pending.extend(rows.iter().rev());
+            continue;
+        }
+        match read_row_identity(value, path) {
             RowIdentity::Absent => unnamed = true,
             RowIdentity::Id(id) => match &named {
                 None => named = Some(id),
@@ -65,10 +71,8 @@ enum RowIdentity<'a> {
 }
 
 fn read_row_identity<'a>(row: &'a Value, path: &str) -> RowIdentity<'a> {
-    match row {
-        Value::Object(_) => {}
-        Value::Array(_) => return RowIdentity::Malformed,
-        _ => return RowIdentity::Absent,
+    if !row.is_object() {
+        return RowIdentity::Absent;
     }
     let mut current = row;
     for segment in path.split('.') {
