@@ -10,7 +10,7 @@
 //! - [`DocumentLimits`]: size, depth and token bounds applied before and while parsing.
 //! - [`SubscriptionDocument`]: the validated operation, its root field, arguments,
 //!   selection and variable definitions.
-//! - [`SelectionSet`], [`FieldSelection`], [`IncludeCondition`]: the selection tree
+//! - [`SelectionSet`], [`FieldSelection`], [`IncludeCondition`], [`Conditions`]: the selection tree
 //!   with `@skip`/`@include` kept as conditions evaluated against variables.
 //! - [`ArgumentValue`], [`VariableDefinition`]: root-field arguments and declared variables.
 //! - [`DocumentError`], [`DocumentErrorKind`], [`Position`]: why a document was refused, and where.
@@ -19,6 +19,7 @@ use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::rc::Rc;
+use std::sync::Arc;
 
 use apollo_parser::cst::{self, CstNode};
 use apollo_parser::{Parser, SyntaxNode};
@@ -36,8 +37,12 @@ const PARSER_DEPTH_SLACK: usize = 16;
 /// keeps them far inside the 2 MiB stack of a spawned thread.
 const MAX_SUPPORTED_DEPTH: usize = 128;
 
-/// Work units lowering may spend per token of [`DocumentLimits::max_tokens`].
+/// Work units lowering may spend per token of the document.
 const WORK_UNITS_PER_TOKEN: usize = 4;
+
+/// Work units lowering may spend per output field the limits allow (what a small
+/// fragment spread in many places legitimately costs).
+const WORK_UNITS_PER_OUTPUT_FIELD: usize = 8;
 
 /// Bytes of a name copied into the lowered document that cost one work unit.
 const BYTES_PER_WORK_UNIT: usize = 8;
@@ -55,11 +60,15 @@ pub struct DocumentLimits {
     /// parser and the passes over selections recurse once per level, and 128 keeps
     /// them far inside the 2 MiB stack of a spawned thread.
     pub max_depth: usize,
-    /// Maximum number of lexer tokens (whitespace and comments included). Lowering
-    /// the document (inlining fragments, applying `@skip`/`@include`, merging fields)
-    /// may then spend at most 4 work units per token: one per selection visited, plus
-    /// one per condition and per 8 bytes of name copied into the result, so what
-    /// fragments multiply stays bounded ([`DocumentErrorKind::TooComplex`]).
+    /// Maximum number of lexer tokens (whitespace and comments included).
+    ///
+    /// Lowering the document (inlining fragments, applying `@skip`/`@include`,
+    /// merging fields) then has a budget of 4 work units per token of the document
+    /// plus 8 per allowed output field (`max_output_fields`, counted up to
+    /// `max_tokens`): a unit is one selection visited, one condition a field is
+    /// selected under, or 8 bytes of a name copied into the result. What fragments
+    /// multiply therefore stays linear in the document and its limits
+    /// ([`DocumentErrorKind::TooComplex`]).
     pub max_tokens: usize,
     /// Maximum number of fields of the result, counted after fragments are inlined and
     /// fields merged: each alias and each copy a fragment brings counts separately,
@@ -266,7 +275,7 @@ pub enum IncludeCondition {
     },
     /// Holds when every condition of at least one alternative holds. Produced when
     /// fields with one response key are merged from occurrences under different conditions.
-    AnyOf(Vec<Vec<IncludeCondition>>),
+    AnyOf(Vec<Conditions>),
 }
 
 impl IncludeCondition {
@@ -278,9 +287,111 @@ impl IncludeCondition {
             Self::IfVariable { name, include_when } => {
                 (variables.get(name) == Some(&Value::Bool(true))) == *include_when
             }
-            Self::AnyOf(alternatives) => alternatives
-                .iter()
-                .any(|all| all.iter().all(|c| c.holds(variables))),
+            Self::AnyOf(alternatives) => alternatives.iter().any(|all| all.holds(variables)),
+        }
+    }
+}
+
+/// Conditions that must all hold, as an immutable list shared between fields.
+///
+/// The fields a fragment brings share the conditions they inherit from it instead of
+/// each holding a copy, so a lowered document stays linear in the size of its text.
+/// Cloning is O(1).
+///
+/// # Examples
+///
+/// ```
+/// use subcast_core::{Conditions, IncludeCondition};
+///
+/// let v = IncludeCondition::IfVariable { name: "v".into(), include_when: true };
+/// let conditions: Conditions = vec![v.clone()].into();
+/// assert_eq!(conditions.iter().collect::<Vec<_>>(), [&v]);
+/// assert!(!conditions.holds(&serde_json::Map::new()));
+/// ```
+#[derive(Clone, Default)]
+pub struct Conditions(Option<Arc<ConditionsNode>>);
+
+struct ConditionsNode {
+    last: IncludeCondition,
+    rest: Conditions,
+    len: usize,
+}
+
+impl Conditions {
+    /// These conditions and then `condition`, sharing these.
+    pub fn and(&self, condition: IncludeCondition) -> Self {
+        Self(Some(Arc::new(ConditionsNode {
+            last: condition,
+            rest: self.clone(),
+            len: self.len() + 1,
+        })))
+    }
+
+    /// The number of conditions.
+    pub fn len(&self) -> usize {
+        self.0.as_ref().map_or(0, |n| n.len)
+    }
+
+    /// Whether there is no condition, so that the conditions always hold.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_none()
+    }
+
+    /// Whether every condition holds for these variable values.
+    pub fn holds(&self, variables: &Map<String, Value>) -> bool {
+        self.nodes().all(|n| n.last.holds(variables))
+    }
+
+    /// The conditions, outermost (the first added) first.
+    pub fn iter(&self) -> impl Iterator<Item = &IncludeCondition> {
+        let mut conditions: Vec<&IncludeCondition> = self.nodes().map(|n| &n.last).collect();
+        conditions.reverse();
+        conditions.into_iter()
+    }
+
+    /// The nodes, last added first.
+    fn nodes(&self) -> impl Iterator<Item = &ConditionsNode> {
+        std::iter::successors(self.0.as_deref(), |n| n.rest.0.as_deref())
+    }
+}
+
+impl From<Vec<IncludeCondition>> for Conditions {
+    fn from(conditions: Vec<IncludeCondition>) -> Self {
+        conditions.into_iter().collect()
+    }
+}
+
+impl FromIterator<IncludeCondition> for Conditions {
+    fn from_iter<I: IntoIterator<Item = IncludeCondition>>(conditions: I) -> Self {
+        conditions.into_iter().fold(Self::default(), |all, c| all.and(c))
+    }
+}
+
+impl PartialEq for Conditions {
+    fn eq(&self, other: &Self) -> bool {
+        let same = |(a, b): (&ConditionsNode, &ConditionsNode)| std::ptr::eq(a, b) || a.last == b.last;
+        self.len() == other.len() && self.nodes().zip(other.nodes()).all(same)
+    }
+}
+
+impl Eq for Conditions {}
+
+impl fmt::Debug for Conditions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+impl Drop for Conditions {
+    /// Unlinks the list node by node: a long list dropped recursively could
+    /// exhaust the thread's stack.
+    fn drop(&mut self) {
+        let mut next = self.0.take();
+        while let Some(node) = next {
+            next = match Arc::try_unwrap(node) {
+                Ok(mut node) => node.rest.0.take(),
+                Err(_) => None,
+            };
         }
     }
 }
@@ -293,7 +404,7 @@ pub struct FieldSelection {
     /// The field name.
     pub name: String,
     /// Conditions that must all hold for the field to be selected.
-    pub conditions: Vec<IncludeCondition>,
+    pub conditions: Conditions,
     /// The sub-selection, `None` for a leaf field.
     pub selection: Option<SelectionSet>,
 }
@@ -302,7 +413,7 @@ impl FieldSelection {
     /// Whether the field is selected for these variables, which should already have
     /// defaults applied (see [`SubscriptionDocument::effective_variables`]).
     pub fn is_included(&self, variables: &Map<String, Value>) -> bool {
-        self.conditions.iter().all(|c| c.holds(variables))
+        self.conditions.holds(variables)
     }
 }
 
@@ -391,7 +502,7 @@ impl SubscriptionDocument {
             let position = Some(Position::at(query, error.index()));
             return Err(DocumentError::new(kind, error.message(), position));
         }
-        let mut lowering = Lowering::new(query, limits);
+        let mut lowering = Lowering::new(query, limits, tree.token_limit().high);
         let mut operations = Vec::new();
         for definition in tree.document().definitions() {
             match definition {
@@ -619,21 +730,31 @@ type Literal = (NameId, bool);
 /// chain, never by copying it, and two chains are equal exactly when their ids are,
 /// so comparing conditions while merging costs nothing whatever their length.
 struct ConditionChains {
-    nodes: Vec<(ChainId, Literal)>,
+    nodes: Vec<ChainNode>,
     index: HashMap<(ChainId, Literal), ChainId>,
+}
+
+struct ChainNode {
+    parent: ChainId,
+    literal: Literal,
+    len: usize,
 }
 
 impl ConditionChains {
     fn new() -> Self {
+        let empty = ChainNode {
+            parent: UNCONDITIONAL,
+            literal: (0, true),
+            len: 0,
+        };
         Self {
-            // The sentinel of the empty chain; its literal is never read.
-            nodes: vec![(UNCONDITIONAL, (0, true))],
+            nodes: vec![empty],
             index: HashMap::new(),
         }
     }
 
     fn push(&mut self, chain: ChainId, literal: Literal) -> ChainId {
-        if chain != UNCONDITIONAL && self.nodes[chain].1 == literal {
+        if chain != UNCONDITIONAL && self.nodes[chain].literal == literal {
             return chain;
         }
         let next = self.nodes.len();
@@ -641,24 +762,15 @@ impl ConditionChains {
             Entry::Occupied(existing) => *existing.get(),
             Entry::Vacant(slot) => {
                 slot.insert(next);
-                self.nodes.push((chain, literal));
+                let len = self.nodes[chain].len + 1;
+                self.nodes.push(ChainNode {
+                    parent: chain,
+                    literal,
+                    len,
+                });
                 next
             }
         }
-    }
-
-    /// The literals of `chain`, outermost first, each once.
-    fn literals(&self, mut chain: ChainId) -> Vec<Literal> {
-        let mut literals = Vec::new();
-        while chain != UNCONDITIONAL {
-            let (parent, literal) = self.nodes[chain];
-            literals.push(literal);
-            chain = parent;
-        }
-        literals.reverse();
-        let mut seen = HashSet::new();
-        literals.retain(|l| seen.insert(*l));
-        literals
     }
 }
 
@@ -716,6 +828,8 @@ struct Lowering<'a> {
     names: Vec<Rc<str>>,
     name_ids: HashMap<Rc<str>, NameId>,
     chains: ConditionChains,
+    /// The public form of each chain, built once and shared by every field under it.
+    materialized: HashMap<ChainId, Conditions>,
     directive_memo: HashMap<usize, DirectiveConditions>,
     field_memo: HashMap<usize, FieldNames>,
     spread_memo: HashMap<usize, NameId>,
@@ -724,17 +838,23 @@ struct Lowering<'a> {
 }
 
 impl<'a> Lowering<'a> {
-    fn new(source: &'a str, limits: &DocumentLimits) -> Self {
+    /// `tokens` is the number of tokens of `source`.
+    fn new(source: &'a str, limits: &DocumentLimits, tokens: usize) -> Self {
+        let fields = limits.max_output_fields.min(limits.max_tokens);
+        let budget = tokens
+            .saturating_mul(WORK_UNITS_PER_TOKEN)
+            .saturating_add(fields.saturating_mul(WORK_UNITS_PER_OUTPUT_FIELD));
         Self {
             source,
             fragments: HashMap::new(),
             max_depth: limits.max_depth.min(MAX_SUPPORTED_DEPTH),
-            budget: limits.max_tokens.saturating_mul(WORK_UNITS_PER_TOKEN),
+            budget,
             max_output_fields: limits.max_output_fields,
             output_fields: 0,
             names: Vec::new(),
             name_ids: HashMap::new(),
             chains: ConditionChains::new(),
+            materialized: HashMap::new(),
             directive_memo: HashMap::new(),
             field_memo: HashMap::new(),
             spread_memo: HashMap::new(),
@@ -757,7 +877,8 @@ impl<'a> Lowering<'a> {
             None => {
                 self.budget = 0;
                 let message = "the document expands (through fragments, conditions and merged \
-                               fields) to more work than its budget of 4 units per token of `max_tokens`";
+                               fields) to more work than its budget: 4 units per token of the \
+                               document and 8 per allowed output field (see `max_tokens`)";
                 Err(self.err(Kind::TooComplex, message, node))
             }
         }
@@ -1369,14 +1490,19 @@ impl<'a> Lowering<'a> {
         );
         let path_len = path_len + 1 + name.len();
         self.spend(name_units(key.len() + path_len), &first_node)?;
+        // Projecting an event checks each condition of each field: that work is paid here.
         let conditions = match &merged {
-            Merged::Chain(chain) => self.materialize(*chain, &first_node)?,
+            Merged::Chain(chain) => {
+                self.spend(self.chains.nodes[*chain].len, &first_node)?;
+                self.materialize(*chain, &first_node)?
+            }
             Merged::AnyOf(chains) => {
                 let mut alternatives = Vec::with_capacity(chains.len());
-                for chain in chains {
-                    alternatives.push(self.materialize(*chain, &first_node)?);
+                for &chain in chains {
+                    self.spend(1 + self.chains.nodes[chain].len, &first_node)?;
+                    alternatives.push(self.materialize(chain, &first_node)?);
                 }
-                vec![IncludeCondition::AnyOf(alternatives)]
+                Conditions::default().and(IncludeCondition::AnyOf(alternatives))
             }
         };
         let mut selection = None;
@@ -1414,25 +1540,27 @@ impl<'a> Lowering<'a> {
         })
     }
 
-    /// The public form of a chain, charged to the budget: copies are what fragments multiply.
-    fn materialize(
-        &mut self,
-        chain: ChainId,
-        node: &SyntaxNode,
-    ) -> Result<Vec<IncludeCondition>, DocumentError> {
-        let literals = self.chains.literals(chain);
-        let units = literals
-            .iter()
-            .map(|(n, _)| name_units(self.names[*n].len()))
-            .sum();
-        self.spend(units, node)?;
-        let conditions = literals
-            .into_iter()
-            .map(|(name, include_when)| IncludeCondition::IfVariable {
-                name: self.names[name].to_string(),
+    /// The public form of `chain`, built once per chain node and then shared: only
+    /// the nodes never built before are allocated (and charged for their names).
+    fn materialize(&mut self, chain: ChainId, node: &SyntaxNode) -> Result<Conditions, DocumentError> {
+        let mut pending = Vec::new();
+        let mut at = chain;
+        while at != UNCONDITIONAL && !self.materialized.contains_key(&at) {
+            pending.push(at);
+            at = self.chains.nodes[at].parent;
+        }
+        let mut conditions = self.materialized.get(&at).cloned().unwrap_or_default();
+        for id in pending.into_iter().rev() {
+            let (name, include_when) = self.chains.nodes[id].literal;
+            let name = self.names[name].clone();
+            self.spend(name_units(name.len()), node)?;
+            conditions = conditions.and(IncludeCondition::IfVariable {
+                name: name.to_string(),
                 include_when,
             });
-        Ok(conditions.collect())
+            self.materialized.insert(id, conditions.clone());
+        }
+        Ok(conditions)
     }
 
     /// An id equal for two fields exactly when their arguments are the same set of
@@ -1996,10 +2124,10 @@ mod tests {
         let d = doc("subscription ($v: Boolean!) { a { i @include(if: $v) s @skip(if: $v) } }");
         let fields = d.selection().map(|s| s.fields.clone()).unwrap_or_default();
         let when = |include_when| {
-            vec![IncludeCondition::IfVariable {
+            Conditions::from(vec![IncludeCondition::IfVariable {
                 name: "v".into(),
                 include_when,
-            }]
+            }])
         };
         assert_eq!(
             (&fields[0].conditions, &fields[1].conditions),
@@ -2026,10 +2154,10 @@ mod tests {
     #[test]
     fn fragment_conditions_apply_to_the_fields_they_bring() {
         let d = doc("subscription ($v: Boolean!) { a { ...F @include(if: $v) } }\nfragment F on T { x }");
-        let expected = vec![IncludeCondition::IfVariable {
+        let expected = Conditions::from(vec![IncludeCondition::IfVariable {
             name: "v".into(),
             include_when: true,
-        }];
+        }]);
         assert_eq!(first(d.selection()).conditions, expected);
     }
 
