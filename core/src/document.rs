@@ -5,9 +5,17 @@
 //! subscription operation reduced to its single root field, with fragments
 //! inlined and fields merged, so the engine can project event payloads without
 //! touching the GraphQL syntax tree again. There is no schema here, so only
-//! rules that can be checked without one are enforced.
+//! rules that can be checked without one are enforced: operation and fragment
+//! names, fragment spreads (defined, used, acyclic), argument and input field
+//! uniqueness, `@skip`/`@include` (locations, uniqueness, `if: Boolean!`), variables
+//! (unique, defined, `Boolean!` where a condition needs it) and field merging. Unused
+//! variables are allowed: a resolver may read them.
 //!
-//! - [`DocumentLimits`]: size, depth and token bounds applied before and while parsing.
+//! - [`DocumentLimits`]: the bounds on a document: size (64 KiB), depth (32, at most 64)
+//!   and tokens (15,000) while parsing; a work budget for lowering (4 units per token of
+//!   the document plus 8 per allowed output field), so that fragments, conditions and
+//!   merging cost time and memory linear in the document; and the number of output
+//!   fields after inlining and merging (1,000), which bounds what one event expands to.
 //! - [`SubscriptionDocument`]: the validated operation, its root field, arguments,
 //!   selection and variable definitions.
 //! - [`SelectionSet`], [`FieldSelection`], [`IncludeCondition`], [`Conditions`]: the selection tree
@@ -35,7 +43,7 @@ const PARSER_DEPTH_SLACK: usize = 16;
 /// The largest `max_depth` honoured; a larger limit acts as this one. Parsing,
 /// lowering, projecting and dropping a selection recurse once per level, and this
 /// keeps them far inside the 2 MiB stack of a spawned thread.
-const MAX_SUPPORTED_DEPTH: usize = 128;
+const MAX_SUPPORTED_DEPTH: usize = 64;
 
 /// Work units lowering may spend per token of the document.
 const WORK_UNITS_PER_TOKEN: usize = 4;
@@ -50,14 +58,14 @@ const BYTES_PER_WORK_UNIT: usize = 8;
 /// Bounds applied to a document before, while and after it is parsed.
 ///
 /// Every field accepts any value without panicking: `0` refuses every document, and a
-/// `max_depth` above 128 acts as 128.
+/// `max_depth` above 64 acts as 64.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DocumentLimits {
     /// Maximum length of the document in bytes, checked before parsing.
     pub max_bytes: usize,
     /// Maximum nesting of selection sets, the root selection set being depth 1;
-    /// fragments count at the depth where they are inlined. At most 128: the
-    /// parser and the passes over selections recurse once per level, and 128 keeps
+    /// fragments count at the depth where they are inlined. At most 64: the
+    /// parser and the passes over selections recurse once per level, and 64 keeps
     /// them far inside the 2 MiB stack of a spawned thread.
     pub max_depth: usize,
     /// Maximum number of lexer tokens (whitespace and comments included).
@@ -804,6 +812,16 @@ struct Occurrence {
     conditioned: bool,
 }
 
+/// A merged field but its sub-selection, see [`Lowering::merge_head`].
+struct MergedHead {
+    key: String,
+    name: String,
+    conditions: Conditions,
+    merged: Merged,
+    /// The length of the field's dot path from the root.
+    path_len: usize,
+}
+
 /// Merged conditions of one output field.
 #[derive(PartialEq)]
 enum Merged {
@@ -1424,20 +1442,44 @@ impl<'a> Lowering<'a> {
                 }
             }
         }
-        groups
-            .into_iter()
-            .map(|group| self.merge(group, depth, path_len))
-            .collect()
+        let mut fields = Vec::with_capacity(groups.len());
+        for group in groups {
+            fields.push(self.merge(group, depth, path_len)?);
+        }
+        Ok(fields)
     }
 
     /// Merges the occurrences of one response key (GraphQL §5.3.2 "Field Selection
     /// Merging": same field name, same arguments as a set, same shape) into one field.
+    ///
+    /// This recurses once per selection depth, so it keeps its own frame small: the
+    /// checks and copies live in [`Self::merge_head`].
     fn merge(
         &mut self,
         mut group: Vec<Occurrence>,
         depth: usize,
         path_len: usize,
     ) -> Result<FieldSelection, DocumentError> {
+        let head = self.merge_head(&mut group, path_len)?;
+        let selection = match group[0].field.selection_set() {
+            Some(first_set) => Some(self.merge_children(&group, &head, &first_set, depth)?),
+            None => None,
+        };
+        Ok(FieldSelection {
+            response_key: head.key,
+            name: head.name,
+            conditions: head.conditions,
+            selection,
+        })
+    }
+
+    /// Everything about a merged field but its sub-selection.
+    #[inline(never)]
+    fn merge_head(
+        &mut self,
+        group: &mut Vec<Occurrence>,
+        path_len: usize,
+    ) -> Result<MergedHead, DocumentError> {
         // The same field node under the same conditions, brought twice, adds nothing.
         let mut distinct = HashSet::new();
         group.retain(|o| distinct.insert((offset(o.field.syntax()), o.chain)));
@@ -1505,39 +1547,47 @@ impl<'a> Lowering<'a> {
                 Conditions::default().and(IncludeCondition::AnyOf(alternatives))
             }
         };
-        let mut selection = None;
-        if let Some(first_set) = group[0].field.selection_set() {
-            if depth + 1 > self.max_depth {
-                let message = format!(
-                    "selection depth {} exceeds the limit of {}",
-                    depth + 1,
-                    self.max_depth
-                );
-                return Err(self.err(Kind::TooDeep, message, first_set.syntax()));
-            }
-            let mut children = Vec::new();
-            let mut visited = HashSet::new();
-            for o in &group {
-                // Children of an occurrence only apply under that occurrence's
-                // conditions, which the merged field may no longer imply.
-                let pushed = match merged == Merged::Chain(o.chain) {
-                    true => UNCONDITIONAL,
-                    false => o.chain,
-                };
-                if let Some(set) = o.field.selection_set() {
-                    self.collect(&set, pushed, false, &mut children, &mut visited)?;
-                }
-            }
-            selection = Some(SelectionSet {
-                fields: self.build_fields(children, depth + 1, path_len)?,
-            });
-        }
-        Ok(FieldSelection {
-            response_key: key.to_string(),
+        Ok(MergedHead {
+            key: key.to_string(),
             name: name.to_string(),
             conditions,
-            selection,
+            merged,
+            path_len,
         })
+    }
+
+    /// The sub-selection of a merged field: the union of its occurrences' selections.
+    fn merge_children(
+        &mut self,
+        group: &[Occurrence],
+        head: &MergedHead,
+        first_set: &cst::SelectionSet,
+        depth: usize,
+    ) -> Result<SelectionSet, DocumentError> {
+        if depth + 1 > self.max_depth {
+            return Err(self.too_deep(depth + 1, first_set));
+        }
+        let mut children = Vec::new();
+        let mut visited = HashSet::new();
+        for o in group {
+            // Children of an occurrence only apply under that occurrence's
+            // conditions, which the merged field may no longer imply.
+            let pushed = match head.merged == Merged::Chain(o.chain) {
+                true => UNCONDITIONAL,
+                false => o.chain,
+            };
+            if let Some(set) = o.field.selection_set() {
+                self.collect(&set, pushed, false, &mut children, &mut visited)?;
+            }
+        }
+        let fields = self.build_fields(children, depth + 1, head.path_len)?;
+        Ok(SelectionSet { fields })
+    }
+
+    #[inline(never)]
+    fn too_deep(&self, depth: usize, set: &cst::SelectionSet) -> DocumentError {
+        let message = format!("selection depth {depth} exceeds the limit of {}", self.max_depth);
+        self.err(Kind::TooDeep, message, set.syntax())
     }
 
     /// The public form of `chain`, built once per chain node and then shared: only
@@ -2302,5 +2352,303 @@ mod tests {
         assert_eq!(Position::at("ab\r\ncd", 5), Position { line: 2, column: 2 });
         assert_eq!(Position::at("a\rb\nc", 4), Position { line: 3, column: 1 });
         assert_eq!(Position::at("éé x", 5), Position { line: 1, column: 4 });
+    }
+
+    // GraphQL spec rules (October 2021 edition, section numbers in the names' comments).
+
+    #[test]
+    fn arguments_in_another_order_are_the_same_arguments() {
+        // §5.3.2 Field Selection Merging: SameArguments compares arguments as sets by name.
+        let d = doc("subscription { a { b(x: 1, y: [2]) b(y: [2], x: 1) } }");
+        assert_eq!(keys(d.selection()), ["b"]);
+    }
+
+    #[test]
+    fn input_object_fields_in_another_order_are_the_same_value() {
+        // §5.3.2: values are compared as values; input object fields are unordered.
+        let d = doc("subscription { a { b(o: {x: 1, y: {p: 2, q: 3}}) b(o: {y: {q: 3, p: 2}, x: 1}) } }");
+        assert_eq!(keys(d.selection()), ["b"]);
+    }
+
+    #[test]
+    fn skip_used_twice_at_one_location_is_refused() {
+        // §5.7.3 Directives Are Unique Per Location: @skip and @include are not repeatable.
+        let err = error("subscription { a { b @skip(if: true) @skip(if: false) } }");
+        assert_eq!((err.kind(), err.position()), (Kind::Syntax, at(1, 38)));
+        assert!(err.message().contains("@skip is used more than once"), "{err}");
+    }
+
+    #[test]
+    fn include_used_twice_on_a_fragment_spread_is_refused() {
+        // §5.7.3, at a fragment spread location.
+        let query = "subscription ($v: Boolean!) { a { ...F @include(if: $v) @include(if: $v) } }\n\
+                     fragment F on T { x }";
+        assert_eq!(rejects(query), (Kind::Syntax, at(1, 57)));
+    }
+
+    #[test]
+    fn skip_and_include_together_at_one_location_are_allowed() {
+        let d = doc("subscription ($v: Boolean!) { a { b @skip(if: $v) @include(if: $v) c } }");
+        assert_eq!(first(d.selection()).conditions.len(), 2);
+    }
+
+    #[test]
+    fn unknown_directives_may_repeat_without_a_schema() {
+        // Only a schema says whether a custom directive is repeatable.
+        assert_eq!(keys(doc("subscription { a { b @tag @tag } }").selection()), ["b"]);
+    }
+
+    #[test]
+    fn duplicate_argument_names_are_refused_even_under_a_false_include() {
+        // §5.4.2 Argument Uniqueness holds for every field of the document.
+        let query = "subscription { a { b @include(if: false) { c(x: 1, x: 2) } } }";
+        assert_eq!(rejects(query), (Kind::Syntax, at(1, 52)));
+    }
+
+    #[test]
+    fn duplicate_argument_names_are_refused_in_an_operation_not_selected() {
+        // §5.4.2: validation covers the whole document, not only the selected operation.
+        let query = "subscription A { a }\nsubscription B { b(x: 1, x: 2) }";
+        let err = parse_with(query, Some("A"), DocumentLimits::default()).err();
+        assert_eq!(err, Some((Kind::Syntax, at(2, 26))));
+    }
+
+    #[test]
+    fn duplicate_directive_arguments_are_refused() {
+        // §5.4.2 applies to directive arguments too.
+        let err = error("subscription { a { b @include(if: true, if: false) } }");
+        assert!(
+            err.message().contains("argument `if` is given more than once"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn duplicate_input_object_fields_are_refused() {
+        // §5.6.3 Input Object Field Uniqueness.
+        assert_eq!(
+            rejects("subscription { a(o: {x: 1, x: 2}) }"),
+            (Kind::Syntax, at(1, 28))
+        );
+    }
+
+    #[test]
+    fn skip_on_an_operation_is_refused() {
+        // §5.7.2 Directives Are In Valid Locations: @skip/@include are for fields and fragments.
+        assert_eq!(
+            rejects("subscription @skip(if: true) { a }"),
+            (Kind::Syntax, at(1, 14))
+        );
+    }
+
+    #[test]
+    fn include_on_a_fragment_definition_is_refused() {
+        // §5.7.2.
+        let query = "subscription { a { ...F } }\nfragment F on T @include(if: true) { x }";
+        assert_eq!(rejects(query), (Kind::Syntax, at(2, 17)));
+    }
+
+    #[test]
+    fn include_with_an_argument_other_than_if_is_refused() {
+        // §5.4.1 Argument Names.
+        let err = error("subscription { a { b @include(if: true, unless: false) } }");
+        assert!(err.message().contains("only the argument `if`"), "{err}");
+    }
+
+    #[test]
+    fn include_without_if_is_refused() {
+        // §5.4.2.1 Required Arguments.
+        assert_eq!(
+            rejects("subscription { a { b @include } }"),
+            (Kind::Syntax, at(1, 22))
+        );
+    }
+
+    #[test]
+    fn skip_with_a_null_or_non_boolean_literal_is_refused() {
+        // §5.6.1 Values of Correct Type: `if` is `Boolean!`.
+        for value in ["null", "\"yes\"", "1", "ENABLED"] {
+            let query = format!("subscription {{ a {{ b @skip(if: {value}) }} }}");
+            assert_eq!(error(&query).kind(), Kind::Syntax, "{value}");
+        }
+    }
+
+    #[test]
+    fn condition_variable_of_another_type_is_refused() {
+        // §5.8.5 All Variable Usages Are Allowed: `if` expects `Boolean!`.
+        for ty in ["String!", "Int", "[Boolean!]!", "Boolean", "Boolean = null"] {
+            let query = format!("subscription ($v: {ty}) {{ a {{ b @include(if: $v) }} }}");
+            let err = error(&query);
+            assert_eq!(err.kind(), Kind::InvalidVariables, "{ty}");
+            assert!(err.message().contains("expects `Boolean!`"), "{err}");
+        }
+    }
+
+    #[test]
+    fn condition_variable_that_is_boolean_with_a_default_is_allowed() {
+        // §5.8.5: a nullable variable with a non-null default may fill a non-null position.
+        let d = doc("subscription ($v: Boolean = true) { a { b @skip(if: $v) } }");
+        assert_eq!(first(d.selection()).conditions.len(), 1);
+    }
+
+    #[test]
+    fn condition_variable_types_are_checked_inside_fragments() {
+        let query = "subscription ($v: ID!) { a { ...F } }\nfragment F on T { b @skip(if: $v) }";
+        assert_eq!(rejects(query), (Kind::InvalidVariables, at(2, 31)));
+    }
+
+    #[test]
+    fn unused_fragment_is_refused_at_its_definition() {
+        // §5.5.1.4 Fragments Must Be Used.
+        let err = error("subscription { a }\nfragment Unused on T { x }");
+        assert_eq!((err.kind(), err.position()), (Kind::UnusedFragment, at(2, 1)));
+        assert!(err.message().contains("`Unused`"), "{err}");
+    }
+
+    #[test]
+    fn fragment_used_only_by_another_operation_is_used() {
+        // §5.5.1.4 counts uses by any operation of the document.
+        let query = "subscription A { a }\nsubscription B { b { ...F } }\nfragment F on T { x }";
+        let d = parse_with(query, Some("A"), DocumentLimits::default());
+        assert_eq!(d.map(|d| d.root_field().to_owned()), Ok("a".to_owned()));
+    }
+
+    #[test]
+    fn fragment_used_only_through_another_fragment_is_used() {
+        let query = "subscription { a { ...F } }\nfragment F on T { ...G }\nfragment G on T { x }";
+        assert_eq!(keys(doc(query).selection()), ["x"]);
+    }
+
+    // Limits: any value of any field is refused or accepted, never a panic.
+
+    fn with(change: impl FnOnce(&mut DocumentLimits)) -> DocumentLimits {
+        let mut limits = DocumentLimits::default();
+        change(&mut limits);
+        limits
+    }
+
+    const SMALL: &str = "subscription { a { b } }";
+
+    #[test]
+    fn zero_max_bytes_refuses_every_document_as_too_large() {
+        let err = parse_with(SMALL, None, with(|l| l.max_bytes = 0)).err();
+        assert_eq!(err, Some((Kind::TooLarge, None)));
+    }
+
+    #[test]
+    fn zero_max_tokens_refuses_every_document_as_too_large() {
+        let err = parse_with(SMALL, None, with(|l| l.max_tokens = 0)).err();
+        assert_eq!(err.map(|e| e.0), Some(Kind::TooLarge));
+    }
+
+    #[test]
+    fn zero_max_depth_refuses_every_document_as_too_deep() {
+        let err = parse_with("subscription { a }", None, with(|l| l.max_depth = 0)).err();
+        assert_eq!(err.map(|e| e.0), Some(Kind::TooDeep));
+    }
+
+    #[test]
+    fn zero_max_output_fields_refuses_every_document() {
+        let err = parse_with(SMALL, None, with(|l| l.max_output_fields = 0)).err();
+        assert_eq!(err, Some((Kind::TooManyOutputFields, at(1, 16))));
+    }
+
+    #[test]
+    fn output_field_limit_counts_every_field_and_alias() {
+        let limits = with(|l| l.max_output_fields = 4);
+        let four = "subscription { a { x y: x ...F } }\nfragment F on T { z }";
+        assert!(parse_with(four, None, limits).is_ok());
+        let five = "subscription { a { x y: x ...F w } }\nfragment F on T { z }";
+        let err = SubscriptionDocument::parse(five, None, &limits).err();
+        let err = err.map(|e| {
+            (
+                e.kind(),
+                e.position(),
+                e.message().contains("more than 4 output fields"),
+            )
+        });
+        assert_eq!(err, Some((Kind::TooManyOutputFields, at(1, 32), true)));
+    }
+
+    #[test]
+    fn max_limits_parse_a_document_without_panicking() {
+        let limits = DocumentLimits {
+            max_bytes: usize::MAX,
+            max_depth: usize::MAX,
+            max_tokens: usize::MAX,
+            max_output_fields: usize::MAX,
+        };
+        let d = parse_with(
+            "subscription ($v: Boolean!) { a { b @skip(if: $v) } }",
+            None,
+            limits,
+        );
+        assert_eq!(d.map(|d| d.max_depth()), Ok(2));
+    }
+
+    /// `depth` selection sets nested in each other, the root one included.
+    fn nested(depth: usize) -> String {
+        format!("subscription {}{}", "{ a ".repeat(depth), "}".repeat(depth))
+    }
+
+    #[test]
+    fn huge_max_depth_acts_as_the_supported_depth() {
+        let limits = with(|l| l.max_depth = usize::MAX);
+        let deepest = parse_with(&nested(MAX_SUPPORTED_DEPTH), None, limits);
+        assert_eq!(deepest.map(|d| d.max_depth()), Ok(MAX_SUPPORTED_DEPTH));
+        let err = parse_with(&nested(MAX_SUPPORTED_DEPTH + 1), None, limits).err();
+        assert_eq!(err.map(|e| e.0), Some(Kind::TooDeep));
+    }
+
+    #[test]
+    fn huge_max_depth_refuses_deeply_nested_values_without_overflowing_the_stack() {
+        let limits = DocumentLimits {
+            max_bytes: usize::MAX,
+            max_depth: usize::MAX,
+            max_tokens: usize::MAX,
+            max_output_fields: usize::MAX,
+        };
+        let deep = format!(
+            "subscription {{ a(x: {}1{}) }}",
+            "[".repeat(20_000),
+            "]".repeat(20_000)
+        );
+        let err = parse_with(&deep, None, limits).err();
+        assert_eq!(err.map(|e| e.0), Some(Kind::TooDeep));
+    }
+
+    #[test]
+    fn long_fragment_chain_with_a_cycle_is_found_without_recursion() {
+        let limits = with(|l| (l.max_bytes, l.max_tokens) = (usize::MAX, usize::MAX));
+        let mut query = String::from("subscription { a { ...F0 } }\n");
+        for i in 0..20_000 {
+            query.push_str(&format!("fragment F{i} on T {{ ...F{} }}\n", i + 1));
+        }
+        query.push_str("fragment F20000 on T { ...F0 }");
+        let err = parse_with(&query, None, limits).err();
+        assert_eq!(err.map(|e| e.0), Some(Kind::FragmentCycle));
+    }
+
+    #[test]
+    fn long_fragment_chain_is_inlined_without_recursion() {
+        let limits = with(|l| (l.max_bytes, l.max_tokens) = (usize::MAX, usize::MAX));
+        let mut query = String::from("subscription ($v: Boolean!) { a { ...F0 } }\n");
+        for i in 0..20_000 {
+            query.push_str(&format!("fragment F{i} on T {{ ...F{} @skip(if: $v) }}\n", i + 1));
+        }
+        query.push_str("fragment F20000 on T { x }");
+        let d = parse_with(&query, None, limits);
+        assert_eq!(d.map(|d| first(d.selection()).conditions.len()), Ok(1));
+    }
+
+    #[test]
+    fn long_conditions_list_drops_without_recursion() {
+        let condition = IncludeCondition::IfVariable {
+            name: "v".into(),
+            include_when: true,
+        };
+        let long: Conditions = std::iter::repeat_n(condition, 1_000_000).collect();
+        assert_eq!(long.len(), 1_000_000);
+        drop(long);
     }
 }
