@@ -43,8 +43,8 @@ pub mod security;
 
 pub use bus::{BusMessage, BusStats, EventBus, EventStream, InMemoryBus};
 pub use document::{
-    ArgumentValue, DocumentError, DocumentErrorKind, DocumentLimits, FieldSelection, IncludeCondition,
-    Position, SelectionSet, SubscriptionDocument, VariableDefinition,
+    ArgumentValue, Conditions, DocumentError, DocumentErrorKind, DocumentLimits, FieldSelection,
+    IncludeCondition, Position, SelectionSet, SubscriptionDocument, VariableDefinition,
 };
 pub use error::{Error, Result};
 pub use event::{
