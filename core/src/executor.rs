@@ -943,17 +943,23 @@ impl SubscriptionExecutor {
                 }
                 self.dispatch_event_to_subscriptions(event)
             }
-            BusMessage::Gap { channel } => Ok(self.signal_gap(channel)),
+            BusMessage::Gap { channel, missed } => Ok(self.signal_lost_events(channel, *missed)),
         }
     }
 
     /// Tell every subscriber of `channel` that events may have been lost (`EVENTS_GAP`).
     pub fn signal_gap(&self, channel: &str) -> DispatchReport {
-        let body = FrameBody::notice(
-            EVENTS_GAP,
-            &format!("events on channel {channel:?} may have been lost"),
-            None,
-        );
+        self.signal_lost_events(channel, None)
+    }
+
+    /// Tell every subscriber of `channel` that `count` events were lost (`EVENTS_GAP` with
+    /// a `count` extension), or an unknown number with `None`.
+    pub fn signal_lost_events(&self, channel: &str, count: Option<u64>) -> DispatchReport {
+        let message = match count {
+            Some(count) => format!("{count} events on channel {channel:?} were lost"),
+            None => format!("events on channel {channel:?} may have been lost"),
+        };
+        let body = FrameBody::notice(EVENTS_GAP, &message, count);
         self.send_to_channel(channel, &body, false)
     }
 

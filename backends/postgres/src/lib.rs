@@ -30,4 +30,4 @@ mod connection;
 mod outbox;
 
 pub use bus::PostgresBus;
-pub use config::PostgresConfig;
+pub use config::{PostgresConfig, DEFAULT_RECEIVED_CAPACITY, MAX_RETENTION};

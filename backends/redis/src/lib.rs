@@ -38,4 +38,4 @@ mod replay;
 mod tls;
 
 pub use bus::RedisBus;
-pub use config::RedisConfig;
+pub use config::{RedisConfig, DEFAULT_RECEIVED_CAPACITY};
