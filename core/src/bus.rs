@@ -794,6 +794,94 @@ mod tests {
     }
 
     #[test]
+    fn a_producer_waiting_for_room_resumes_when_an_item_is_taken() {
+        let mailbox = Arc::new(BoundedMailbox::<u32>::new(1));
+        mailbox.try_push(1).unwrap();
+        assert_eq!(mailbox.try_push(2), Err(Refused::Full(2)));
+        let producer = {
+            let mailbox = mailbox.clone();
+            std::thread::spawn(move || block_on(mailbox.push_when_room(2)))
+        };
+        assert_eq!(block_on(mailbox.recv()), Some(1));
+        assert_eq!(producer.join().unwrap(), Ok(()));
+        assert_eq!(block_on(mailbox.recv()), Some(2));
+        assert_eq!(mailbox.peak(), 1);
+    }
+
+    #[test]
+    fn a_producer_waiting_for_room_gets_its_item_back_when_the_mailbox_closes() {
+        let mailbox = Arc::new(BoundedMailbox::<u32>::new(1));
+        mailbox.try_push(1).unwrap();
+        let producer = {
+            let mailbox = mailbox.clone();
+            std::thread::spawn(move || block_on(mailbox.push_when_room(2)))
+        };
+        mailbox.close();
+        assert_eq!(producer.join().unwrap(), Err(2));
+        assert_eq!(block_on(mailbox.recv()), Some(1));
+        assert_eq!(block_on(mailbox.recv()), None);
+    }
+
+    #[test]
+    fn losses_are_announced_once_the_mailbox_runs_dry_without_waiting_for_another_push() {
+        let mailbox = BoundedMailbox::<BusMessage, StreamLosses>::new(1);
+        assert_eq!(
+            mailbox.push_or_lose(BusMessage::Event(event("c"))),
+            Pushed::Queued
+        );
+        assert_eq!(mailbox.push_or_lose(BusMessage::Event(event("c"))), Pushed::Lost);
+        assert_eq!(mailbox.push_or_lose(BusMessage::Event(event("c"))), Pushed::Lost);
+        assert!(matches!(mailbox.try_pop(), Some(BusMessage::Event(_))));
+        assert!(matches!(
+            mailbox.try_pop(),
+            Some(BusMessage::Gap { missed: Some(2), .. })
+        ));
+        assert!(mailbox.try_pop().is_none());
+    }
+
+    #[test]
+    fn a_refused_gap_of_unknown_size_makes_the_announced_count_unknown() {
+        let mailbox = BoundedMailbox::<BusMessage, StreamLosses>::new(1);
+        mailbox.push_or_lose(BusMessage::Event(event("c")));
+        mailbox.push_or_lose(BusMessage::Event(event("c")));
+        let gap = BusMessage::Gap {
+            channel: "c".into(),
+            missed: None,
+        };
+        assert_eq!(mailbox.push_or_lose(gap), Pushed::Lost);
+        mailbox.try_pop();
+        assert!(matches!(
+            mailbox.try_pop(),
+            Some(BusMessage::Gap { missed: None, .. })
+        ));
+    }
+
+    #[test]
+    fn a_slow_in_memory_subscriber_holds_at_most_its_capacity_and_learns_how_many_it_missed() {
+        block_on(async {
+            let bus = InMemoryBus::with_stream_capacity(4);
+            let mut stream = bus.subscribe("users").await.unwrap();
+            for _ in 0..1000 {
+                bus.publish(event("users")).await.unwrap();
+            }
+            assert_eq!(bus.stats().stream_peak, 4);
+            assert_eq!(bus.stats().events_dropped, 996);
+            for _ in 0..4 {
+                assert!(matches!(stream.next().await, Some(BusMessage::Event(_))));
+            }
+            assert!(matches!(
+                stream.next().await,
+                Some(BusMessage::Gap {
+                    missed: Some(996),
+                    ..
+                })
+            ));
+            bus.publish(event("users")).await.unwrap();
+            assert!(matches!(stream.next().await, Some(BusMessage::Event(_))));
+        });
+    }
+
+    #[test]
     fn invalid_channel_names_are_refused() {
         block_on(async {
             let bus = InMemoryBus::new();

@@ -37,6 +37,10 @@ use futures_core::Stream;
 use crate::bus::{BoundedMailbox, BusMessage, BusStats, Pushed, StreamLosses, DEFAULT_STREAM_CAPACITY};
 use crate::event::Event;
 
+/// Most events one replay step reads, however much room its streams have: replies stay
+/// small and a huge capacity never becomes a count the server refuses.
+pub const MAX_REPLAY_PAGE: usize = 1024;
+
 /// The bounded mailbox of one local stream.
 pub type StreamMailbox = BoundedMailbox<BusMessage, StreamLosses>;
 
@@ -133,7 +137,8 @@ pub enum Delivery {
 pub struct ReplayStart<P> {
     /// Replay what comes after this position (`None`: the bus's start).
     pub cursor: Option<P>,
-    /// Read at most this many events: what every stream of the channel can take now.
+    /// Read at most this many events: what every stream of the channel can take now, at
+    /// most [`MAX_REPLAY_PAGE`].
     pub room: usize,
 }
 
@@ -385,7 +390,7 @@ impl<P: Ord + Clone> ChannelStreams<P> {
         let subscribed = self.by_name.get_mut(channel)?;
         subscribed.replay_requested.store(false, Ordering::SeqCst);
         subscribed.pending_replay = true;
-        let room = subscribed.room();
+        let room = subscribed.room().min(MAX_REPLAY_PAGE);
         let cursor = subscribed.cursor.clone();
         if room == 0 {
             self.fall_behind(channel);
