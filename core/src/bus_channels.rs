@@ -21,7 +21,7 @@
 //! - [`ensure_channel`]: refuse an event that arrived on another channel than it names.
 //!
 //! Memory: each local stream holds at most its capacity of messages
-//! ([`DEFAULT_STREAM_CAPACITY`](crate::bus::DEFAULT_STREAM_CAPACITY) by default), whatever
+//! ([`DEFAULT_STREAM_CAPACITY`] by default), whatever
 //! the consumer does; a replay reads at most the room its streams have.
 
 use std::collections::HashMap;
@@ -44,8 +44,9 @@ pub const MAX_REPLAY_PAGE: usize = 1024;
 /// The bounded mailbox of one local stream.
 pub type StreamMailbox = BoundedMailbox<BusMessage, StreamLosses>;
 
-/// Queues a replay of the named channel; called with no lock of the bus held by the caller
-/// of [`ChannelStreams`] other than what the bus itself holds, so it must only queue work.
+/// Queues a replay of the named channel. It is called both under the lock the bus keeps
+/// its [`ChannelStreams`] in and from a consumer's thread, so it must only queue work,
+/// never take that lock.
 pub type ReplayRequest = Arc<dyn Fn(&str) + Send + Sync>;
 
 /// What a bus does when a local stream of a channel is full.
@@ -93,7 +94,8 @@ pub struct SubscribedChannel<P> {
     replay_requested: Arc<AtomicBool>,
 }
 
-/// What a bus does with the stream ends of a fallen-behind channel.
+/// How far a full stream must drain before its channel is replayed: to half, so a replay
+/// step has room for a page, not for one event at a time.
 fn resume_level(capacity: usize) -> usize {
     capacity / 2
 }
