@@ -28,6 +28,9 @@ on_every_runtime!(
     invalid_bus_event_is_counted_and_the_pump_keeps_serving,
     each_event_is_dispatched_once_on_every_node,
     shutdown_ends_every_task_and_leaves_queued_frames_drainable,
+    zero_max_attempts_and_zero_backoff_fail_the_channel_instead_of_panicking,
+    a_pump_whose_backoff_is_endless_still_shuts_down,
+    unbounded_parallelism_and_a_zero_threshold_deliver_every_frame,
 );
 
 fn subscribe(node: &Node, connection: &str) -> subcast::SubscriptionKey {
@@ -296,4 +299,70 @@ async fn shutdown_ends_every_task_and_leaves_queued_frames_drainable(runtime: Ar
     let frame: serde_json::Value = serde_json::from_slice(&queue.try_next().unwrap()).unwrap();
     assert_eq!(user_id(&frame), "kept");
     assert_eq!(queue.try_next(), None);
+}
+
+/// `max_attempts(0)` used to divide by zero in the link task, leaving the channel
+/// `Subscribing` forever; a zero backoff would retry in a busy loop.
+async fn zero_max_attempts_and_zero_backoff_fail_the_channel_instead_of_panicking(runtime: Arc<dyn Runtime>) {
+    let config = PumpConfig::default()
+        .backoff(Duration::ZERO, Duration::ZERO)
+        .max_attempts(0);
+    assert!(config.retry_delay(0) >= subcast::pump::MIN_BACKOFF);
+    let bus = Arc::new(RefusingBus::default());
+    bus.refuse.store(true, Ordering::SeqCst);
+    let executor = Arc::new(common::anonymous_executor());
+    let pump = subcast::EventPump::start(executor.clone(), bus.clone(), runtime, config);
+    let key = executor
+        .register_subscription(SubscriptionRequest::new("a", "1", USERS))
+        .unwrap();
+
+    let frame = executor.recv(key).await.unwrap().unwrap();
+    let frame: serde_json::Value = serde_json::from_slice(&frame).unwrap();
+    assert_eq!(error_code(&frame), BUS_CHANNEL_LOST);
+    let stats = pump.shutdown().await;
+    assert_eq!(stats.dispatcher_panics, 0);
+    assert!(stats.channels_failed >= 1);
+}
+
+async fn a_pump_whose_backoff_is_endless_still_shuts_down(runtime: Arc<dyn Runtime>) {
+    let config = PumpConfig::default()
+        .backoff(Duration::MAX, Duration::MAX)
+        .max_attempts(1);
+    assert_eq!(config.retry_delay(u32::MAX), Duration::MAX);
+    let bus = Arc::new(RefusingBus::default());
+    bus.refuse.store(true, Ordering::SeqCst);
+    let executor = Arc::new(common::anonymous_executor());
+    let pump = subcast::EventPump::start(executor.clone(), bus.clone(), runtime, config);
+    let key = executor
+        .register_subscription(SubscriptionRequest::new("a", "1", USERS))
+        .unwrap();
+
+    // The first attempt failed: the link now waits `Duration::MAX` before the next one.
+    let frame = executor.recv(key).await.unwrap().unwrap();
+    let frame: serde_json::Value = serde_json::from_slice(&frame).unwrap();
+    assert_eq!(error_code(&frame), BUS_CHANNEL_LOST);
+    let stats = pump.shutdown().await;
+    assert_eq!(stats.subscribe_errors, 1);
+}
+
+/// `parallelism(usize::MAX)` used to overflow computing the number of delivering threads.
+async fn unbounded_parallelism_and_a_zero_threshold_deliver_every_frame(runtime: Arc<dyn Runtime>) {
+    const SUBSCRIBERS: usize = 1500;
+    let config = PumpConfig::default()
+        .parallel_threshold(0)
+        .parallelism(usize::MAX);
+    let node = Node::start(runtime, InMemoryBus::new(), common::anonymous_executor(), config);
+    let keys: Vec<_> = (0..SUBSCRIBERS)
+        .map(|n| subscribe(&node, &format!("c{n}")))
+        .collect();
+    assert!(node.pump.channel_ready("users").await);
+
+    node.bus.publish(remote_user_event("9")).await.unwrap();
+
+    for key in &keys {
+        assert_eq!(user_id(&node.next_frame(*key).await), "9");
+    }
+    let stats = node.pump.shutdown().await;
+    assert_eq!(stats.dispatcher_panics, 0);
+    assert_eq!(stats.parallel_dispatches, 1);
 }

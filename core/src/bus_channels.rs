@@ -6,40 +6,108 @@
 //! such bus and free of any runtime or socket:
 //!
 //! - [`ChannelStreams`]: every channel a bus handle is subscribed to, keyed by name, with
-//!   its local streams' mailboxes and its replay position (dedupe and gap detection).
+//!   its local streams' bounded mailboxes and its replay position (dedupe and gap detection).
+//! - [`Overflow`]: what a full local stream means: drop and announce the loss with its
+//!   count (a bus without replay), or stop delivering the channel and read it again from
+//!   the server by its cursor once the stream has room (a bus with replay).
+//! - [`Delivery`]: what became of one event handed to a channel.
 //! - [`SubscribedChannel`]: one such channel's replay position and replay hold.
 //! - [`Inserted`]: whether a new stream is its channel's first (the server side must
 //!   subscribe) or joins a channel already subscribed.
-//! - [`ChannelStream`]: the [`EventStream`](crate::EventStream) a bus's `subscribe` returns;
-//!   dropping it runs the bus's clean-up.
+//! - [`StreamReceiver`] / [`ChannelStream`]: the receiving end of one stream, and the
+//!   [`EventStream`](crate::EventStream) a bus's `subscribe` returns; dropping it runs the
+//!   bus's clean-up.
 //! - [`BusCounters`]: the live counters behind [`EventBus::stats`](crate::EventBus::stats).
 //! - [`ensure_channel`]: refuse an event that arrived on another channel than it names.
+//!
+//! Memory: each local stream holds at most its capacity of messages
+//! ([`DEFAULT_STREAM_CAPACITY`] by default), whatever
+//! the consumer does; a replay reads at most the room its streams have.
 
 use std::collections::HashMap;
 use std::fmt;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use event_listener::EventListener;
 use futures_core::Stream;
 
-use crate::bus::{BusMessage, BusStats};
+use crate::bus::{BoundedMailbox, BusMessage, BusStats, Pushed, StreamLosses, DEFAULT_STREAM_CAPACITY};
 use crate::event::Event;
-use crate::queue::Mailbox;
+
+/// Most events one replay step reads, however much room its streams have: replies stay
+/// small and a huge capacity never becomes a count the server refuses.
+pub const MAX_REPLAY_PAGE: usize = 1024;
+
+/// The bounded mailbox of one local stream.
+pub type StreamMailbox = BoundedMailbox<BusMessage, StreamLosses>;
+
+/// Queues a replay of the named channel. It is called both under the lock the bus keeps
+/// its [`ChannelStreams`] in and from a consumer's thread, so it must only queue work,
+/// never take that lock.
+pub type ReplayRequest = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// What a bus does when a local stream of a channel is full.
+#[derive(Clone)]
+pub enum Overflow {
+    /// Drop what does not fit; the stream's consumer then receives one
+    /// [`BusMessage::Gap`] with the number dropped. For a bus without replay.
+    Announce,
+    /// Stop delivering the channel (its cursor stays at the last event delivered) and call
+    /// the request once the full stream is down to half its capacity, so the bus reads
+    /// the channel again from its cursor. For a bus with replay: nothing is lost.
+    Replay(ReplayRequest),
+}
+
+impl fmt::Debug for Overflow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Overflow::Announce => "Announce",
+            Overflow::Replay(_) => "Replay",
+        })
+    }
+}
+
+/// One local stream as its channel sees it.
+#[derive(Debug)]
+struct Slot {
+    id: u64,
+    mailbox: Arc<StreamMailbox>,
+    /// Set when the channel fell behind on this stream: its consumer asks for the replay.
+    waiting: Arc<AtomicBool>,
+}
 
 /// One channel a bus handle is subscribed to on the server.
 ///
 /// `P` is the bus's replay position: a stream entry id, an outbox row id.
 #[derive(Debug)]
 pub struct SubscribedChannel<P> {
-    /// The local streams of the channel, by stream id.
-    streams: Vec<(u64, Arc<Mailbox<BusMessage>>)>,
+    /// The local streams of the channel.
+    streams: Vec<Slot>,
     /// Position of the last event delivered (or the position at subscription), for replay.
     pub cursor: Option<P>,
     /// Live messages are dropped until the pending replay, which will include them, runs.
     pub pending_replay: bool,
+    /// A replay is queued and has not started yet.
+    replay_requested: Arc<AtomicBool>,
+}
+
+/// How far a full stream must drain before its channel is replayed: to half, so a replay
+/// step has room for a page, not for one event at a time.
+fn resume_level(capacity: usize) -> usize {
+    capacity / 2
+}
+
+impl<P> SubscribedChannel<P> {
+    fn room(&self) -> usize {
+        self.streams
+            .iter()
+            .map(|slot| slot.mailbox.room_left())
+            .min()
+            .unwrap_or(0)
+    }
 }
 
 /// What [`ChannelStreams::insert`] did.
@@ -51,6 +119,31 @@ pub enum Inserted {
     Joined,
 }
 
+/// What became of an event handed to [`ChannelStreams::deliver_at`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// Queued to this many streams (with [`Overflow::Announce`], full streams counted it
+    /// as lost instead).
+    Delivered(u64),
+    /// At or before the channel's cursor: delivered already.
+    Duplicate,
+    /// A stream was full ([`Overflow::Replay`]): not delivered, the cursor stays, and the
+    /// channel is replayed from it once there is room.
+    Behind,
+    /// The channel is not subscribed.
+    Unsubscribed,
+}
+
+/// Where a replay starts: returned by [`ChannelStreams::begin_replay`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplayStart<P> {
+    /// Replay what comes after this position (`None`: the bus's start).
+    pub cursor: Option<P>,
+    /// Read at most this many events: what every stream of the channel can take now, at
+    /// most [`MAX_REPLAY_PAGE`].
+    pub room: usize,
+}
+
 /// Every channel of one bus handle, with its local streams and replay position.
 ///
 /// Positions only move forward: [`ChannelStreams::deliver_at`] drops an event at or before
@@ -60,57 +153,92 @@ pub enum Inserted {
 ///
 /// ```
 /// use std::sync::Arc;
-/// use subcast_core::bus_channels::{ChannelStreams, Inserted};
+/// use subcast_core::bus_channels::{ChannelStreams, Delivery, Inserted, Overflow};
 /// use subcast_core::Event;
 ///
-/// let mut channels = ChannelStreams::<u64>::default();
-/// let (_, mailbox, inserted) = channels.insert("users");
+/// let mut channels = ChannelStreams::<u64>::new(16, Overflow::Announce);
+/// let (_, receiver, inserted) = channels.insert("users");
 /// assert_eq!(inserted, Inserted::First);
 /// let event = Arc::new(Event::new("userCreated", "users", serde_json::json!({})));
-/// assert_eq!(channels.deliver_at("users", Some(7), event.clone()), Some(1));
+/// assert_eq!(channels.deliver_at("users", Some(7), event.clone()), Delivery::Delivered(1));
 /// // Position 7 again (say, from a replay): a duplicate, not delivered.
-/// assert_eq!(channels.deliver_at("users", Some(7), event), None);
-/// assert_eq!(mailbox.len(), 1);
+/// assert_eq!(channels.deliver_at("users", Some(7), event), Delivery::Duplicate);
+/// assert_eq!(receiver.len(), 1);
 /// ```
 #[derive(Debug)]
 pub struct ChannelStreams<P> {
     by_name: HashMap<String, SubscribedChannel<P>>,
     next_id: u64,
+    capacity: usize,
+    overflow: Overflow,
+    /// Events not queued to a full stream.
+    dropped: u64,
+    /// The peak of streams that have ended.
+    retired_peak: usize,
 }
 
 impl<P> Default for ChannelStreams<P> {
     fn default() -> Self {
+        ChannelStreams::new(DEFAULT_STREAM_CAPACITY, Overflow::Announce)
+    }
+}
+
+impl<P> ChannelStreams<P> {
+    /// No channel yet; each stream will hold at most `capacity` messages (at least 1), and
+    /// `overflow` says what a full one means.
+    pub fn new(capacity: usize, overflow: Overflow) -> Self {
         ChannelStreams {
             by_name: HashMap::new(),
             next_id: 0,
+            capacity: capacity.max(1),
+            overflow,
+            dropped: 0,
+            retired_peak: 0,
         }
     }
 }
 
-impl<P: Ord> ChannelStreams<P> {
-    /// Add a stream to `channel`; returns its id, its mailbox and whether it is the first.
-    pub fn insert(&mut self, channel: &str) -> (u64, Arc<Mailbox<BusMessage>>, Inserted) {
+impl<P: Ord + Clone> ChannelStreams<P> {
+    /// Add a stream to `channel`; returns its id, its receiving end and whether it is the first.
+    pub fn insert(&mut self, channel: &str) -> (u64, StreamReceiver, Inserted) {
         let id = self.next_id;
         self.next_id += 1;
-        let mailbox = Arc::new(Mailbox::new());
-        let inserted = match self.by_name.get_mut(channel) {
+        let mailbox = Arc::new(StreamMailbox::new(self.capacity));
+        let waiting = Arc::new(AtomicBool::new(false));
+        let slot = Slot {
+            id,
+            mailbox: mailbox.clone(),
+            waiting: waiting.clone(),
+        };
+        let (inserted, requested) = match self.by_name.get_mut(channel) {
             Some(subscribed) => {
-                subscribed.streams.push((id, mailbox.clone()));
-                Inserted::Joined
+                subscribed.streams.push(slot);
+                (Inserted::Joined, subscribed.replay_requested.clone())
             }
             None => {
+                let requested = Arc::new(AtomicBool::new(false));
                 self.by_name.insert(
                     channel.to_owned(),
                     SubscribedChannel {
-                        streams: vec![(id, mailbox.clone())],
+                        streams: vec![slot],
                         cursor: None,
                         pending_replay: false,
+                        replay_requested: requested.clone(),
                     },
                 );
-                Inserted::First
+                (Inserted::First, requested)
             }
         };
-        (id, mailbox, inserted)
+        let resume = match &self.overflow {
+            Overflow::Announce => None,
+            Overflow::Replay(request) => Some(Resume {
+                channel: channel.to_owned(),
+                waiting,
+                requested,
+                request: request.clone(),
+            }),
+        };
+        (id, StreamReceiver { mailbox, resume }, inserted)
     }
 
     /// Remove one stream; `true` when the channel has no stream left (and is gone).
@@ -118,7 +246,14 @@ impl<P: Ord> ChannelStreams<P> {
         let Some(subscribed) = self.by_name.get_mut(channel) else {
             return false;
         };
-        subscribed.streams.retain(|(sid, _)| *sid != id);
+        let mut retired = 0;
+        subscribed.streams.retain(|slot| {
+            if slot.id == id {
+                retired = slot.mailbox.peak();
+            }
+            slot.id != id
+        });
+        self.retired_peak = self.retired_peak.max(retired);
         if subscribed.streams.is_empty() {
             self.by_name.remove(channel);
             return true;
@@ -130,7 +265,7 @@ impl<P: Ord> ChannelStreams<P> {
     pub fn remove_channel(&mut self, channel: &str) -> bool {
         match self.by_name.remove(channel) {
             Some(subscribed) => {
-                close(&subscribed);
+                self.retire(&subscribed);
                 true
             }
             None => false,
@@ -162,34 +297,57 @@ impl<P: Ord> ChannelStreams<P> {
         self.by_name.is_empty()
     }
 
-    /// Hand `message` to every stream of `channel`; returns how many took it.
-    pub fn broadcast(&self, channel: &str, message: &BusMessage) -> u64 {
-        self.by_name
-            .get(channel)
-            .map_or(0, |subscribed| push_all(subscribed, message))
+    /// Events not queued because a stream was full (announced, or left to a replay).
+    pub fn dropped(&self) -> u64 {
+        self.dropped
     }
 
-    /// Deliver `event` at `position` unless it is at or before the cursor, which it then becomes.
-    ///
-    /// Returns how many streams received it; `None` when it was a duplicate or the channel
-    /// is not subscribed. An event without a position is always delivered.
-    pub fn deliver_at(&mut self, channel: &str, position: Option<P>, event: Arc<Event>) -> Option<u64> {
-        let subscribed = self.by_name.get_mut(channel)?;
-        if let Some(position) = position {
+    /// The most messages one stream has held at once.
+    pub fn peak(&self) -> usize {
+        self.by_name
+            .values()
+            .flat_map(|subscribed| &subscribed.streams)
+            .map(|slot| slot.mailbox.peak())
+            .fold(self.retired_peak, usize::max)
+    }
+
+    /// Deliver `event` at `position` unless it is at or before the cursor, which it then
+    /// becomes. An event without a position is never a duplicate.
+    pub fn deliver_at(&mut self, channel: &str, position: Option<P>, event: Arc<Event>) -> Delivery {
+        let replay = matches!(self.overflow, Overflow::Replay(_));
+        let Some(subscribed) = self.by_name.get_mut(channel) else {
+            return Delivery::Unsubscribed;
+        };
+        if let Some(position) = &position {
             if subscribed
                 .cursor
                 .as_ref()
-                .is_some_and(|cursor| position <= *cursor)
+                .is_some_and(|cursor| position <= cursor)
             {
-                return None;
+                return Delivery::Duplicate;
             }
+        }
+        if replay && subscribed.room() == 0 {
+            self.dropped += 1;
+            self.fall_behind(channel);
+            return Delivery::Behind;
+        }
+        if let Some(position) = position {
             subscribed.cursor = Some(position);
         }
-        Some(push_all(subscribed, &BusMessage::Event(event)))
+        let mut queued = 0;
+        for slot in &subscribed.streams {
+            match slot.mailbox.push_or_lose(BusMessage::Event(event.clone())) {
+                Pushed::Queued => queued += 1,
+                Pushed::Lost => self.dropped += 1,
+                Pushed::Closed => {}
+            }
+        }
+        Delivery::Delivered(queued)
     }
 
     /// Move the cursor up to `position` without delivering (past an entry that is not a
-    /// valid event), so the next replay starts after it.
+    /// valid event, or past events known to be gone), so the next replay starts after it.
     pub fn skip_to(&mut self, channel: &str, position: P) {
         if let Some(subscribed) = self.by_name.get_mut(channel) {
             if subscribed.cursor.as_ref().is_none_or(|cursor| position > *cursor) {
@@ -198,43 +356,187 @@ impl<P: Ord> ChannelStreams<P> {
         }
     }
 
-    /// End the channel's replay hold and tell its streams that events may be missing.
-    pub fn signal_gap(&mut self, channel: &str) {
+    /// Tell the channel's streams that events were lost: `missed` of them, or an unknown
+    /// number with `None`. A stream too full to take the notice reports it when it can.
+    pub fn signal_gap(&mut self, channel: &str, missed: Option<u64>) {
         if let Some(subscribed) = self.by_name.get_mut(channel) {
+            let gap = BusMessage::Gap {
+                channel: channel.to_owned(),
+                missed,
+            };
+            for slot in &subscribed.streams {
+                slot.mailbox.push_or_lose(gap.clone());
+            }
+        }
+    }
+
+    /// Hold the channel's live messages back and have it replayed from its cursor
+    /// ([`Overflow::Replay`] only); one request is queued at a time.
+    pub fn request_replay(&mut self, channel: &str) {
+        let Overflow::Replay(request) = &self.overflow else {
+            return;
+        };
+        if let Some(subscribed) = self.by_name.get_mut(channel) {
+            subscribed.pending_replay = true;
+            if !subscribed.replay_requested.swap(true, Ordering::SeqCst) {
+                request(channel);
+            }
+        }
+    }
+
+    /// Start a requested replay: where to read from and how much the streams can take.
+    ///
+    /// `None` when there is nothing to do now: the channel is gone, or a stream is full
+    /// (the replay is requested again once it has room).
+    pub fn begin_replay(&mut self, channel: &str) -> Option<ReplayStart<P>> {
+        let subscribed = self.by_name.get_mut(channel)?;
+        subscribed.replay_requested.store(false, Ordering::SeqCst);
+        subscribed.pending_replay = true;
+        let room = subscribed.room().min(MAX_REPLAY_PAGE);
+        let cursor = subscribed.cursor.clone();
+        if room == 0 {
+            self.fall_behind(channel);
+            return None;
+        }
+        Some(ReplayStart { cursor, room })
+    }
+
+    /// End a replay step: with `caught_up` (the server had fewer events than asked for and
+    /// none was held back), live messages flow again; else the next step is requested.
+    pub fn end_replay(&mut self, channel: &str, caught_up: bool) {
+        let Some(subscribed) = self.by_name.get_mut(channel) else {
+            return;
+        };
+        if caught_up {
             subscribed.pending_replay = false;
-            push_all(
-                subscribed,
-                &BusMessage::Gap {
-                    channel: channel.to_owned(),
-                },
-            );
+        } else if subscribed
+            .streams
+            .iter()
+            .all(|slot| !slot.waiting.load(Ordering::SeqCst))
+        {
+            self.request_replay(channel);
+        }
+    }
+
+    /// A stream is full: hold the channel until each full stream is down to half.
+    fn fall_behind(&mut self, channel: &str) {
+        let Some(subscribed) = self.by_name.get_mut(channel) else {
+            return;
+        };
+        subscribed.pending_replay = true;
+        let mut waiting_on = 0;
+        for slot in &subscribed.streams {
+            let level = resume_level(slot.mailbox.capacity());
+            if slot.mailbox.len() <= level {
+                continue;
+            }
+            slot.waiting.store(true, Ordering::SeqCst);
+            // Its consumer may have drained it before it could see the flag; the swap
+            // makes sure that exactly one of us asks for the replay.
+            if slot.mailbox.len() <= level && slot.waiting.swap(false, Ordering::SeqCst) {
+                continue;
+            }
+            waiting_on += 1;
+        }
+        if waiting_on == 0 {
+            // Every stream has room again: nobody else will ask.
+            self.request_replay(channel);
         }
     }
 
     /// Close every stream (the bus is shutting down).
     pub fn close_all(&mut self) {
-        for subscribed in self.by_name.values() {
-            close(subscribed);
+        for (_, subscribed) in std::mem::take(&mut self.by_name) {
+            self.retire(&subscribed);
         }
-        self.by_name.clear();
+    }
+
+    fn retire(&mut self, subscribed: &SubscribedChannel<P>) {
+        for slot in &subscribed.streams {
+            slot.mailbox.close();
+            self.retired_peak = self.retired_peak.max(slot.mailbox.peak());
+        }
     }
 }
 
-fn push_all<P>(subscribed: &SubscribedChannel<P>, message: &BusMessage) -> u64 {
-    subscribed
-        .streams
-        .iter()
-        .filter(|(_, mailbox)| mailbox.push(message.clone()).is_ok())
-        .count() as u64
+/// How a stream's consumer asks for the replay of a channel that fell behind on it.
+struct Resume {
+    channel: String,
+    waiting: Arc<AtomicBool>,
+    requested: Arc<AtomicBool>,
+    request: ReplayRequest,
 }
 
-fn close<P>(subscribed: &SubscribedChannel<P>) {
-    for (_, mailbox) in &subscribed.streams {
-        mailbox.close();
+/// The receiving end of one local stream: its mailbox, and (with [`Overflow::Replay`])
+/// the way to ask for a replay once it has room again.
+pub struct StreamReceiver {
+    mailbox: Arc<StreamMailbox>,
+    resume: Option<Resume>,
+}
+
+impl StreamReceiver {
+    /// Number of queued messages.
+    pub fn len(&self) -> usize {
+        self.mailbox.len()
+    }
+
+    /// Whether nothing is queued.
+    pub fn is_empty(&self) -> bool {
+        self.mailbox.is_empty()
+    }
+
+    /// Whether the stream was closed (its channel unsubscribed or the bus closed).
+    pub fn is_closed(&self) -> bool {
+        self.mailbox.is_closed()
+    }
+
+    /// Take the next message without waiting.
+    pub fn try_recv(&mut self) -> Option<BusMessage> {
+        let message = self.mailbox.try_pop();
+        if message.is_some() {
+            self.taken();
+        }
+        message
+    }
+
+    fn poll_recv(
+        &mut self,
+        cx: &mut Context<'_>,
+        listener: &mut Option<EventListener>,
+    ) -> Poll<Option<BusMessage>> {
+        let polled = self.mailbox.poll_recv(cx, listener);
+        if let Poll::Ready(Some(_)) = polled {
+            self.taken();
+        }
+        polled
+    }
+
+    /// A message was taken: if the channel waits for this stream, and it is down to half,
+    /// ask for the replay.
+    fn taken(&self) {
+        let Some(resume) = &self.resume else {
+            return;
+        };
+        if resume.waiting.load(Ordering::SeqCst)
+            && self.mailbox.len() <= resume_level(self.mailbox.capacity())
+            && resume.waiting.swap(false, Ordering::SeqCst)
+            && !resume.requested.swap(true, Ordering::SeqCst)
+        {
+            (resume.request)(&resume.channel);
+        }
     }
 }
 
-/// The stream of one `subscribe` call, reading a mailbox of [`ChannelStreams`].
+impl fmt::Debug for StreamReceiver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StreamReceiver")
+            .field("queued", &self.mailbox.len())
+            .field("capacity", &self.mailbox.capacity())
+            .finish()
+    }
+}
+
+/// The stream of one `subscribe` call, reading a [`StreamReceiver`] of [`ChannelStreams`].
 ///
 /// Dropping it runs the clean-up the bus gave it (typically: remove the stream, and
 /// unsubscribe on the server after the channel's last).
@@ -249,10 +551,10 @@ fn close<P>(subscribed: &SubscribedChannel<P>) {
 /// use subcast_core::{BusMessage, Event};
 ///
 /// let mut channels = ChannelStreams::<u64>::default();
-/// let (_, mailbox, _) = channels.insert("users");
+/// let (_, receiver, _) = channels.insert("users");
 /// let dropped = Arc::new(AtomicBool::new(false));
 /// let flag = dropped.clone();
-/// let mut stream = ChannelStream::new(mailbox, Box::new(move || flag.store(true, Ordering::SeqCst)));
+/// let mut stream = ChannelStream::new(receiver, Box::new(move || flag.store(true, Ordering::SeqCst)));
 /// channels.deliver_at("users", None, Arc::new(Event::new("t", "users", serde_json::json!({}))));
 /// let message = futures_lite::future::block_on(stream.next());
 /// assert!(matches!(message, Some(BusMessage::Event(_))));
@@ -260,16 +562,16 @@ fn close<P>(subscribed: &SubscribedChannel<P>) {
 /// assert!(dropped.load(Ordering::SeqCst));
 /// ```
 pub struct ChannelStream {
-    mailbox: Arc<Mailbox<BusMessage>>,
+    receiver: StreamReceiver,
     listener: Option<EventListener>,
     on_drop: Option<Box<dyn FnOnce() + Send>>,
 }
 
 impl ChannelStream {
-    /// A stream over `mailbox` that runs `on_drop` when dropped.
-    pub fn new(mailbox: Arc<Mailbox<BusMessage>>, on_drop: Box<dyn FnOnce() + Send>) -> Self {
+    /// A stream over `receiver` that runs `on_drop` when dropped.
+    pub fn new(receiver: StreamReceiver, on_drop: Box<dyn FnOnce() + Send>) -> Self {
         ChannelStream {
-            mailbox,
+            receiver,
             listener: None,
             on_drop: Some(on_drop),
         }
@@ -279,7 +581,7 @@ impl ChannelStream {
 impl fmt::Debug for ChannelStream {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ChannelStream")
-            .field("queued", &self.mailbox.len())
+            .field("receiver", &self.receiver)
             .finish()
     }
 }
@@ -289,7 +591,7 @@ impl Stream for ChannelStream {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<BusMessage>> {
         let this = self.get_mut();
-        this.mailbox.poll_recv(cx, &mut this.listener)
+        this.receiver.poll_recv(cx, &mut this.listener)
     }
 }
 
@@ -306,13 +608,15 @@ impl Drop for ChannelStream {
 /// # Examples
 ///
 /// ```
-/// use subcast_core::bus_channels::BusCounters;
+/// use subcast_core::bus_channels::{BusCounters, ChannelStreams};
 ///
 /// let counters = BusCounters::default();
 /// counters.count_publish(&Ok::<(), ()>(()));
 /// counters.count_publish(&Err::<(), ()>(()));
 /// counters.add_received(3);
-/// let stats = counters.stats(1);
+/// let mut channels = ChannelStreams::<u64>::default();
+/// channels.insert("users");
+/// let stats = counters.stats(&channels);
 /// assert_eq!((stats.published, stats.publish_errors, stats.received), (1, 1, 3));
 /// assert_eq!(stats.subscribed_channels, 1);
 /// ```
@@ -323,6 +627,7 @@ pub struct BusCounters {
     publish_errors: AtomicU64,
     invalid_messages: AtomicU64,
     reconnects: AtomicU64,
+    dropped: AtomicU64,
 }
 
 impl BusCounters {
@@ -350,15 +655,24 @@ impl BusCounters {
         self.reconnects.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// The counters now, with the number of channels the bus handle is subscribed to.
-    pub fn stats(&self, subscribed_channels: usize) -> BusStats {
+    /// Count `messages` a full buffer of the bus (not a stream's) could not take.
+    pub fn add_dropped(&self, messages: u64) {
+        self.dropped.fetch_add(messages, Ordering::Relaxed);
+    }
+
+    /// The counters now, with what `channels` knows: subscribed channels, messages full
+    /// streams dropped, the streams' peak.
+    pub fn stats<P: Ord + Clone>(&self, channels: &ChannelStreams<P>) -> BusStats {
         BusStats {
             published: self.published.load(Ordering::Relaxed),
             received: self.received.load(Ordering::Relaxed),
             publish_errors: self.publish_errors.load(Ordering::Relaxed),
             invalid_messages: self.invalid_messages.load(Ordering::Relaxed),
-            subscribed_channels,
+            subscribed_channels: channels.len(),
             reconnects: self.reconnects.load(Ordering::Relaxed),
+            events_dropped: self.dropped.load(Ordering::Relaxed) + channels.dropped(),
+            stream_peak: channels.peak(),
+            received_peak: 0,
         }
     }
 }
@@ -393,22 +707,32 @@ pub fn ensure_channel(channel: &str, event: Event) -> Result<Event, String> {
 mod tests {
     use super::*;
     use serde_json::json;
+    use std::sync::Mutex;
 
     fn event() -> Arc<Event> {
         Arc::new(Event::new("t", "c", json!({})))
     }
 
+    /// Replay-mode channels whose replay requests are recorded.
+    fn replaying(capacity: usize) -> (ChannelStreams<u64>, Arc<Mutex<Vec<String>>>) {
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let seen = requests.clone();
+        let request: ReplayRequest =
+            Arc::new(move |channel: &str| seen.lock().unwrap().push(channel.to_owned()));
+        (ChannelStreams::new(capacity, Overflow::Replay(request)), requests)
+    }
+
     #[test]
     fn events_at_or_before_the_cursor_are_duplicates() {
         let mut channels = ChannelStreams::<u64>::default();
-        let (_, mailbox, first) = channels.insert("c");
+        let (_, receiver, first) = channels.insert("c");
         assert_eq!(first, Inserted::First);
-        assert_eq!(channels.deliver_at("c", Some(5), event()), Some(1));
-        assert_eq!(channels.deliver_at("c", Some(5), event()), None);
-        assert_eq!(channels.deliver_at("c", Some(4), event()), None);
-        assert_eq!(channels.deliver_at("c", Some(6), event()), Some(1));
-        assert_eq!(channels.deliver_at("c", None, event()), Some(1));
-        assert_eq!(mailbox.len(), 3);
+        assert_eq!(channels.deliver_at("c", Some(5), event()), Delivery::Delivered(1));
+        assert_eq!(channels.deliver_at("c", Some(5), event()), Delivery::Duplicate);
+        assert_eq!(channels.deliver_at("c", Some(4), event()), Delivery::Duplicate);
+        assert_eq!(channels.deliver_at("c", Some(6), event()), Delivery::Delivered(1));
+        assert_eq!(channels.deliver_at("c", None, event()), Delivery::Delivered(1));
+        assert_eq!(receiver.len(), 3);
     }
 
     #[test]
@@ -425,33 +749,114 @@ mod tests {
     #[test]
     fn skipping_never_moves_the_cursor_back() {
         let mut channels = ChannelStreams::<u64>::default();
-        let (_, mailbox, _) = channels.insert("c");
+        let (_, receiver, _) = channels.insert("c");
         channels.skip_to("c", 5);
         channels.skip_to("c", 3);
         assert_eq!(channels.get_mut("c").unwrap().cursor, Some(5));
-        assert_eq!(channels.deliver_at("c", Some(5), event()), None);
-        assert!(mailbox.is_empty());
+        assert_eq!(channels.deliver_at("c", Some(5), event()), Delivery::Duplicate);
+        assert!(receiver.is_empty());
     }
 
     #[test]
-    fn a_gap_reaches_every_stream_and_ends_the_replay_hold() {
+    fn a_gap_reaches_every_stream_with_its_count() {
         let mut channels = ChannelStreams::<u64>::default();
-        let (_, first, _) = channels.insert("c");
-        let (_, second, _) = channels.insert("c");
-        channels.get_mut("c").unwrap().pending_replay = true;
-        channels.signal_gap("c");
-        assert!(!channels.get_mut("c").unwrap().pending_replay);
-        for mailbox in [first, second] {
-            assert!(matches!(mailbox.try_pop(), Some(BusMessage::Gap { channel }) if channel == "c"));
+        let (_, mut first, _) = channels.insert("c");
+        let (_, mut second, _) = channels.insert("c");
+        channels.signal_gap("c", Some(4));
+        for receiver in [&mut first, &mut second] {
+            assert!(matches!(
+                receiver.try_recv(),
+                Some(BusMessage::Gap { channel, missed: Some(4) }) if channel == "c"
+            ));
         }
     }
 
     #[test]
     fn removing_a_channel_ends_its_streams() {
         let mut channels = ChannelStreams::<u64>::default();
-        let (_, mailbox, _) = channels.insert("c");
+        let (_, receiver, _) = channels.insert("c");
         assert!(channels.remove_channel("c"));
-        assert!(mailbox.is_closed());
+        assert!(receiver.is_closed());
         assert!(!channels.remove_channel("c"));
+    }
+
+    #[test]
+    fn a_full_stream_without_replay_drops_and_then_announces_the_exact_count() {
+        let mut channels = ChannelStreams::<u64>::new(3, Overflow::Announce);
+        let (_, mut receiver, _) = channels.insert("c");
+        for n in 1..=10 {
+            channels.deliver_at("c", Some(n), event());
+        }
+        assert_eq!(receiver.len(), 3);
+        assert_eq!(channels.dropped(), 7);
+        for _ in 0..3 {
+            assert!(matches!(receiver.try_recv(), Some(BusMessage::Event(_))));
+        }
+        assert!(matches!(
+            receiver.try_recv(),
+            Some(BusMessage::Gap { missed: Some(7), .. })
+        ));
+        assert!(receiver.try_recv().is_none());
+        assert_eq!(channels.peak(), 3);
+    }
+
+    #[test]
+    fn a_full_stream_with_replay_holds_the_channel_and_asks_for_a_replay_once_half_drained() {
+        let (mut channels, requests) = replaying(4);
+        let (_, mut receiver, _) = channels.insert("c");
+        for n in 1..=4 {
+            assert_eq!(channels.deliver_at("c", Some(n), event()), Delivery::Delivered(1));
+        }
+        assert_eq!(channels.deliver_at("c", Some(5), event()), Delivery::Behind);
+        let subscribed = channels.get_mut("c").unwrap();
+        assert_eq!(
+            subscribed.cursor,
+            Some(4),
+            "the cursor stays at the last event delivered"
+        );
+        assert!(subscribed.pending_replay);
+        receiver.try_recv();
+        assert!(requests.lock().unwrap().is_empty(), "3 of 4 still queued");
+        receiver.try_recv();
+        assert_eq!(*requests.lock().unwrap(), ["c"]);
+        // The replay reads only what the stream can take, and is not requested twice.
+        assert_eq!(
+            channels.begin_replay("c"),
+            Some(ReplayStart {
+                cursor: Some(4),
+                room: 2
+            })
+        );
+        receiver.try_recv();
+        assert_eq!(requests.lock().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_replay_step_that_read_a_full_page_requests_the_next_and_a_short_one_ends_the_hold() {
+        let (mut channels, requests) = replaying(4);
+        channels.insert("c");
+        channels.request_replay("c");
+        let start = channels.begin_replay("c").unwrap();
+        assert_eq!(start.room, 4);
+        channels.end_replay("c", false);
+        assert_eq!(requests.lock().unwrap().len(), 2);
+        channels.begin_replay("c");
+        channels.end_replay("c", true);
+        assert!(!channels.get_mut("c").unwrap().pending_replay);
+    }
+
+    #[test]
+    fn a_stream_drained_before_the_channel_waits_on_it_still_gets_its_replay() {
+        let (mut channels, requests) = replaying(2);
+        let (_, mut receiver, _) = channels.insert("c");
+        channels.deliver_at("c", Some(1), event());
+        channels.deliver_at("c", Some(2), event());
+        // Drained between the bus seeing it full and marking it: the bus asks itself.
+        let full_at_check = channels.get_mut("c").unwrap().room();
+        assert_eq!(full_at_check, 0);
+        receiver.try_recv();
+        receiver.try_recv();
+        channels.fall_behind("c");
+        assert_eq!(*requests.lock().unwrap(), ["c"]);
     }
 }

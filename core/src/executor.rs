@@ -1098,7 +1098,7 @@ impl SubscriptionExecutor {
                 }
                 self.dispatch_event_to_subscriptions(event)
             }
-            BusMessage::Gap { channel } => Ok(self.signal_gap(channel)),
+            BusMessage::Gap { channel, missed } => Ok(self.signal_lost_events(channel, *missed)),
         }
     }
 
@@ -1107,11 +1107,23 @@ impl SubscriptionExecutor {
     /// The notice is never lost to a full queue: gaps not yet read merge into one notice
     /// whose `count` is the number of interruptions.
     pub fn signal_gap(&self, channel: &str) -> DispatchReport {
+        self.signal_lost_events(channel, None)
+    }
+
+    /// Tell every subscriber of `channel` that `count` events were lost (`EVENTS_GAP`
+    /// whose `count` is events), or an unknown number with `None` (`EVENTS_GAP` whose
+    /// `count` is interruptions). Neither notice is lost to a full queue: notices not yet
+    /// read merge per kind.
+    pub fn signal_lost_events(&self, channel: &str, count: Option<u64>) -> DispatchReport {
+        let (notice, count) = match count {
+            Some(count) => (Notice::Lost, count),
+            None => (Notice::Gap, 1),
+        };
         let mut report = DispatchReport::default();
         for cohort in &self.cohorts_of(channel) {
             for member in read(&cohort.members).iter() {
                 report.matched += 1;
-                if member.queue.push_notice(Notice::Gap, 1) {
+                if member.queue.push_notice(notice, count) {
                     report.delivered += 1;
                 } else {
                     report.drop_for(DropReason::QueueClosed);

@@ -2,8 +2,10 @@
 //!
 //! - [`EventPump`]: subscribes a bus channel when the first local subscription needs it,
 //!   unsubscribes after the last, pumps bus messages into dispatch, shuts down cleanly.
-//! - [`PumpConfig`]: when a fan-out is split across the runtime's workers, and how lost bus
-//!   streams are retried.
+//! - [`PumpConfig`]: when a fan-out is split across the runtime's workers, how lost bus
+//!   streams are retried, and how many bus messages may wait for the dispatcher. Its
+//!   fields are private: every builder keeps the configuration valid, so a pump never
+//!   panics on it (a zero `max_attempts` is 1, a zero backoff is 1 ms, …).
 //! - [`PumpStats`]: what the pump did, as a snapshot of counters.
 //! - [`ChannelStatus`]: where one channel's bus subscription stands.
 //!
@@ -13,7 +15,10 @@
 //!   one *link* per channel in use, one change at a time, so a channel removed and added
 //!   again is unsubscribed before it is subscribed anew;
 //! - each *link* task subscribes its channel and forwards every bus message to the
-//!   dispatcher; when the stream ends while the channel is still in use, it resubscribes
+//!   dispatcher's inbox, which holds at most [`PumpConfig::inbox_capacity`] messages; when
+//!   it is full, links stop reading their streams until the dispatcher catches up, so the
+//!   bus's own policy applies (a bus with replay reads the events again later, one without
+//!   announces the loss with its count); when the stream ends while the channel is still in use, it resubscribes
 //!   with exponential backoff, then signals a gap; after [`PumpConfig::max_attempts`]
 //!   failures in a row it fails the channel's subscriptions and keeps trying at the
 //!   longest backoff;
@@ -28,6 +33,7 @@
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::future::Future;
+use std::num::NonZeroU32;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -38,13 +44,13 @@ use std::time::Duration;
 
 use event_listener::{Event as Notify, EventListener, Listener};
 
-use crate::bus::{BusMessage, EventBus, EventStream};
+use crate::bus::{BoundedMailbox, BusMessage, EventBus, EventStream};
 use crate::error::Result;
 use crate::event::Event;
 use crate::executor::{ChannelChange, DispatchChunk, DispatchReport, PreparedDispatch, SubscriptionExecutor};
 use crate::frame::GraphQLError;
 use crate::metrics::PrometheusText;
-use crate::queue::{Mailbox, RecvTimeoutError};
+use crate::queue::RecvTimeoutError;
 use crate::runtime::Runtime;
 
 /// Code of the `error` frame ending the subscriptions of a channel whose bus subscription
@@ -70,7 +76,16 @@ const CHUNKS_PER_THREAD: usize = 4;
 /// How long the dispatcher sleeps between two looks at an idle inbox.
 const IDLE_WAIT: Duration = Duration::from_secs(3600);
 
-/// How an [`EventPump`] dispatches and recovers.
+/// Bus messages that may wait for the dispatcher, by default.
+pub const DEFAULT_INBOX_CAPACITY: usize = 1024;
+
+/// Shortest retry delay: a zero backoff would retry in a busy loop.
+pub const MIN_BACKOFF: Duration = Duration::from_millis(1);
+
+/// How an [`EventPump`] dispatches, recovers and bounds its inbox.
+///
+/// The fields are private and every builder keeps them valid (see each builder), so no
+/// configuration can make a pump panic or spin.
 ///
 /// # Examples
 ///
@@ -81,23 +96,21 @@ const IDLE_WAIT: Duration = Duration::from_secs(3600);
 /// let config = PumpConfig::default()
 ///     .parallel_threshold(10_000)
 ///     .backoff(Duration::from_millis(10), Duration::from_secs(1))
-///     .max_attempts(5);
-/// assert_eq!(config.parallel_threshold, 10_000);
+///     .max_attempts(5)
+///     .inbox_capacity(256);
+/// assert_eq!(config.inbox(), 256);
+/// // Out-of-range values are brought into range, never kept.
+/// let clamped = PumpConfig::default().max_attempts(0).inbox_capacity(0);
+/// assert_eq!((clamped.attempts(), clamped.inbox()), (1, 1));
 /// ```
 #[derive(Debug, Clone)]
-#[non_exhaustive]
 pub struct PumpConfig {
-    /// Fan-outs of at least this many subscriptions are split across the runtime's workers
-    /// (default [`DEFAULT_PARALLEL_THRESHOLD`]; `usize::MAX` never splits).
-    pub parallel_threshold: usize,
-    /// Runtime tasks that help deliver one split fan-out (default: the available parallelism).
-    pub parallelism: usize,
-    /// First delay before resubscribing a lost channel; doubled after each failure.
-    pub backoff: Duration,
-    /// Longest delay between two attempts to resubscribe.
-    pub max_backoff: Duration,
-    /// Failures in a row after which a channel's subscriptions are ended with an error.
-    pub max_attempts: u32,
+    parallel_threshold: usize,
+    parallelism: usize,
+    backoff: Duration,
+    max_backoff: Duration,
+    max_attempts: NonZeroU32,
+    inbox_capacity: usize,
 }
 
 impl Default for PumpConfig {
@@ -107,40 +120,76 @@ impl Default for PumpConfig {
             parallelism: std::thread::available_parallelism().map_or(1, |n| n.get()),
             backoff: Duration::from_millis(50),
             max_backoff: Duration::from_secs(5),
-            max_attempts: 8,
+            max_attempts: NonZeroU32::new(8).unwrap_or(NonZeroU32::MIN),
+            inbox_capacity: DEFAULT_INBOX_CAPACITY,
         }
     }
 }
 
 impl PumpConfig {
-    /// Split fan-outs of at least `subscriptions` across the runtime's workers.
+    /// Split fan-outs of at least `subscriptions` across the runtime's workers (default
+    /// [`DEFAULT_PARALLEL_THRESHOLD`]; `usize::MAX` never splits; below 2, every fan-out of
+    /// 2 or more is split).
     pub fn parallel_threshold(mut self, subscriptions: usize) -> Self {
         self.parallel_threshold = subscriptions;
         self
     }
 
-    /// Let `tasks` runtime tasks help deliver a split fan-out.
+    /// Let at most `tasks` runtime tasks help deliver a split fan-out (default: the
+    /// available parallelism; 0 turns splitting off). A split never uses more tasks than
+    /// it has chunks.
     pub fn parallelism(mut self, tasks: usize) -> Self {
         self.parallelism = tasks;
         self
     }
 
-    /// Retry a lost channel after `first`, doubling up to `max`.
+    /// Retry a lost channel after `first`, doubling up to `max` (defaults 50 ms and 5 s).
+    ///
+    /// `first` is at least [`MIN_BACKOFF`] and `max` at least `first`; `Duration::MAX`
+    /// means: do not retry.
     pub fn backoff(mut self, first: Duration, max: Duration) -> Self {
-        self.backoff = first;
-        self.max_backoff = max.max(first);
+        self.backoff = first.max(MIN_BACKOFF);
+        self.max_backoff = max.max(self.backoff);
         self
     }
 
-    /// End a channel's subscriptions after `attempts` failed resubscriptions in a row.
+    /// End a channel's subscriptions after `attempts` failed resubscriptions in a row
+    /// (default 8; at least 1).
     pub fn max_attempts(mut self, attempts: u32) -> Self {
-        self.max_attempts = attempts.max(1);
+        self.max_attempts = NonZeroU32::new(attempts).unwrap_or(NonZeroU32::MIN);
         self
     }
 
-    fn delay(&self, failures: u32) -> Duration {
+    /// Let at most `messages` bus messages wait for the dispatcher (default
+    /// [`DEFAULT_INBOX_CAPACITY`]; at least 1).
+    ///
+    /// When the inbox is full, the pump stops reading its bus streams until the dispatcher
+    /// has caught up. Memory held by waiting messages is at most `messages` times the
+    /// largest event.
+    pub fn inbox_capacity(mut self, messages: usize) -> Self {
+        self.inbox_capacity = messages.max(1);
+        self
+    }
+
+    /// The most bus messages that wait for the dispatcher.
+    pub fn inbox(&self) -> usize {
+        self.inbox_capacity
+    }
+
+    /// Failed resubscriptions in a row after which a channel's subscriptions are ended.
+    pub fn attempts(&self) -> u32 {
+        self.max_attempts.get()
+    }
+
+    /// The delay before the attempt following `failures` failures in a row.
+    pub fn retry_delay(&self, failures: u32) -> Duration {
         let factor = 1u32.checked_shl(failures.min(31)).unwrap_or(u32::MAX);
         self.backoff.saturating_mul(factor).min(self.max_backoff)
+    }
+
+    /// Delivering threads of a split fan-out (the dispatcher and its helpers); 1: no split.
+    fn threads(&self) -> usize {
+        self.parallelism.saturating_add(1)
     }
 }
 
@@ -193,6 +242,12 @@ pub struct PumpStats {
     pub subscribed_channels: usize,
     /// Gauge: bus messages waiting for the dispatcher.
     pub pending_messages: usize,
+    /// Gauge: the most bus messages that have waited for the dispatcher at once (at most
+    /// [`PumpConfig::inbox_capacity`]).
+    pub peak_pending_messages: usize,
+    /// Events the bus reported lost, with their count, and announced to subscribers as
+    /// `EVENTS_GAP` notices carrying it.
+    pub events_lost: u64,
 }
 
 impl PumpStats {
@@ -282,6 +337,11 @@ impl PumpStats {
                 "Panics caught on the dispatcher thread.",
                 self.dispatcher_panics,
             ),
+            (
+                "events_lost",
+                "Events the bus reported lost, announced to subscribers with their count.",
+                self.events_lost,
+            ),
         ];
         for (name, help, value) in counters {
             text.family(
@@ -301,6 +361,11 @@ impl PumpStats {
                 "pending_messages",
                 "Bus messages waiting for the dispatcher.",
                 self.pending_messages,
+            ),
+            (
+                "peak_pending_messages",
+                "Most bus messages that have waited for the dispatcher at once.",
+                self.peak_pending_messages,
             ),
         ];
         for (name, help, value) in gauges {
@@ -332,6 +397,7 @@ struct Counters {
     channels_failed: AtomicU64,
     unsubscribe_errors: AtomicU64,
     dispatcher_panics: AtomicU64,
+    events_lost: AtomicU64,
 }
 
 fn bump(counter: &AtomicU64) {
@@ -448,7 +514,7 @@ struct Shared {
     bus: Arc<dyn EventBus>,
     runtime: Arc<dyn Runtime>,
     config: PumpConfig,
-    inbox: Mailbox<Work>,
+    inbox: BoundedMailbox<Work>,
     counters: Counters,
     channels: Mutex<HashMap<String, ChannelStatus>>,
     /// Fires when a channel's status changes or the pump stops.
@@ -468,8 +534,8 @@ impl Shared {
             executor,
             bus,
             runtime,
+            inbox: BoundedMailbox::new(config.inbox_capacity),
             config,
-            inbox: Mailbox::new(),
             counters: Counters::default(),
             channels: Mutex::default(),
             channels_changed: Notify::new(),
@@ -495,6 +561,12 @@ impl Shared {
 
     fn status(&self, channel: &str) -> Option<ChannelStatus> {
         self.channels().get(channel).copied()
+    }
+
+    /// Queue `work` for the dispatcher, waiting while the inbox is full; `false` when the
+    /// link was stopped or the inbox closed meanwhile.
+    async fn push(&self, link: &Link, work: Work) -> bool {
+        matches!(link.stop.or(self.inbox.push_when_room(work)).await, Some(Ok(())))
     }
 
     fn spawn(
@@ -664,6 +736,8 @@ impl EventPump {
             dispatcher_panics: load(&c.dispatcher_panics),
             subscribed_channels,
             pending_messages: self.shared.inbox.len(),
+            peak_pending_messages: self.shared.inbox.peak(),
+            events_lost: load(&c.events_lost),
         }
     }
 
@@ -770,8 +844,9 @@ async fn run_link(shared: Arc<Shared>, channel: String, link: Arc<Link>) {
                     bump(&shared.counters.resubscribes);
                     let gap_notice = Work::Bus(BusMessage::Gap {
                         channel: channel.clone(),
+                        missed: None,
                     });
-                    if shared.inbox.push(gap_notice).is_err() {
+                    if !shared.push(&link, gap_notice).await {
                         return;
                     }
                 }
@@ -783,10 +858,10 @@ async fn run_link(shared: Arc<Shared>, channel: String, link: Arc<Link>) {
             }
             Some(Err(_)) => {
                 bump(&shared.counters.subscribe_errors);
-                failures += 1;
+                failures = failures.saturating_add(1);
                 if failures % shared.config.max_attempts == 0 {
                     bump(&shared.counters.channels_failed);
-                    if shared.inbox.push(Work::Fail(channel.clone())).is_err() {
+                    if !shared.push(&link, Work::Fail(channel.clone())).await {
                         return;
                     }
                 }
@@ -794,7 +869,7 @@ async fn run_link(shared: Arc<Shared>, channel: String, link: Arc<Link>) {
         }
         gap = true;
         shared.set_status(&channel, Some(ChannelStatus::Resubscribing));
-        let delay = shared.config.delay(failures);
+        let delay = shared.config.retry_delay(failures);
         if link.stop.or(shared.runtime.sleep(delay)).await.is_none() {
             return;
         }
@@ -806,7 +881,8 @@ async fn forward(shared: &Shared, link: &Link, stream: &mut EventStream) -> Opti
     loop {
         let next = std::future::poll_fn(|cx| stream.as_mut().poll_next(cx));
         match link.stop.or(next).await? {
-            Some(message) => shared.inbox.push(Work::Bus(message)).ok()?,
+            // Not reading the stream while the inbox is full is the back-pressure.
+            Some(message) => shared.push(link, Work::Bus(message)).await.then_some(())?,
             None => return Some(()),
         }
     }
@@ -830,9 +906,12 @@ fn handle(shared: &Shared, work: Work) {
     let (executor, counters) = (&shared.executor, &shared.counters);
     match work {
         Work::Bus(BusMessage::Event(event)) => dispatch(shared, &event),
-        Work::Bus(BusMessage::Gap { channel }) => {
+        Work::Bus(BusMessage::Gap { channel, missed }) => {
             bump(&counters.gaps_signalled);
-            counters.record(&executor.signal_gap(&channel));
+            if let Some(missed) = missed {
+                counters.events_lost.fetch_add(missed, Ordering::Relaxed);
+            }
+            counters.record(&executor.signal_lost_events(&channel, missed));
         }
         Work::Fail(channel) => {
             let error = GraphQLError::new(
@@ -869,8 +948,10 @@ fn deliver(shared: &Shared, prepared: PreparedDispatch) -> DispatchReport {
     if config.parallelism == 0 || subscribers < config.parallel_threshold.max(2) {
         return prepared.deliver();
     }
-    let threads = config.parallelism + 1;
-    let chunk_size = subscribers.div_ceil(threads * CHUNKS_PER_THREAD).max(MIN_CHUNK);
+    let threads = config.threads();
+    let chunk_size = subscribers
+        .div_ceil(threads.saturating_mul(CHUNKS_PER_THREAD))
+        .max(MIN_CHUNK);
     let fan_out = Arc::new(FanOut::new(prepared.into_chunks(chunk_size)));
     let helpers = (fan_out.chunks.len() - 1).min(config.parallelism);
     if helpers == 0 {
@@ -1024,9 +1105,9 @@ mod tests {
     #[test]
     fn backoff_doubles_up_to_the_maximum() {
         let config = PumpConfig::default().backoff(Duration::from_millis(10), Duration::from_millis(50));
-        let delays: Vec<_> = (0..5).map(|n| config.delay(n).as_millis()).collect();
+        let delays: Vec<_> = (0..5).map(|n| config.retry_delay(n).as_millis()).collect();
         assert_eq!(delays, [10, 20, 40, 50, 50]);
-        assert_eq!(config.delay(u32::MAX), Duration::from_millis(50));
+        assert_eq!(config.retry_delay(u32::MAX), Duration::from_millis(50));
     }
 
     #[test]

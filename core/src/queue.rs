@@ -326,6 +326,16 @@ impl<T, L> MailboxEdit<'_, T, L> {
         self.pushed += 1;
     }
 
+    /// Items queued.
+    pub(crate) fn len(&mut self) -> usize {
+        self.slots().items.len()
+    }
+
+    /// Take the oldest item.
+    pub(crate) fn pop(&mut self) -> Option<T> {
+        self.slots().items.pop_front()
+    }
+
     /// Refuse further pushes once this edit ends.
     pub(crate) fn close(&mut self) {
         self.closed = true;
@@ -383,19 +393,22 @@ pub enum Notice {
     Lagged,
     /// `EVENTS_GAP`: the bus may have lost events; the count is interruptions, not events.
     Gap,
+    /// `EVENTS_GAP`: the bus lost a known number of events (a bounded buffer without
+    /// replay overflowed); the count is events.
+    Lost,
     /// `RATE_LIMITED`: frames held back by the user's delivery bucket; the count is frames.
     RateLimited,
 }
 
 impl Notice {
     /// Every notice, in the order pending ones are read.
-    pub const ALL: [Notice; 3] = [Notice::Gap, Notice::Lagged, Notice::RateLimited];
+    pub const ALL: [Notice; 4] = [Notice::Gap, Notice::Lost, Notice::Lagged, Notice::RateLimited];
 
     /// The wire code, as sent in `extensions.code`.
     pub fn code(self) -> &'static str {
         match self {
             Notice::Lagged => EVENTS_LAGGED,
-            Notice::Gap => EVENTS_GAP,
+            Notice::Gap | Notice::Lost => EVENTS_GAP,
             Notice::RateLimited => RATE_LIMITED,
         }
     }
@@ -408,6 +421,7 @@ impl Notice {
         match self {
             Notice::Lagged => format!("{count} events were dropped because the subscriber fell behind"),
             Notice::Gap => format!("events may have been lost: the bus was interrupted {count} times"),
+            Notice::Lost => format!("{count} events were lost: the bus fell behind"),
             Notice::RateLimited => {
                 format!("{count} events were not delivered: the delivery rate limit was exceeded")
             }
@@ -432,7 +446,7 @@ struct Ledger {
     /// drop-oldest (whatever was evicted came before every entry left) and at the tail
     /// under the other policies (before the next entry queued, or once the entries are
     /// read). Boxed: most queues never need it.
-    pending: Option<Box<[u64; 3]>>,
+    pending: Option<Box<[u64; Notice::ALL.len()]>>,
 }
 
 impl Ledger {

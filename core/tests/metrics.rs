@@ -212,5 +212,5 @@ fn the_pump_exposition_is_read_by_a_prometheus_parser() {
     assert_eq!(value("subcast_pump_dispatcher_panics_total"), 1.0);
     assert_eq!(value("subcast_pump_subscribed_channels"), 3.0);
     assert_eq!(value("subcast_pump_events_dispatched_total"), 0.0);
-    assert_eq!(scrape.docs.len(), 17);
+    assert_eq!(scrape.docs.len(), 19);
 }

@@ -6,6 +6,15 @@
 //! listening session receives: notifications (reading the outbox row when the event did not
 //! fit in the notification), replays, and the end of the session (then it reconnects with
 //! backoff, LISTENs again and replays every channel from its cursor).
+//!
+//! Back-pressure: tokio-postgres reads one message from the socket per poll and keeps no
+//! queue of notifications; the bus polls the listening session continuously and queues each
+//! notification for the processing task in a bounded mailbox
+//! ([`PostgresConfig::received_capacity`]). It never stops reading: the same session runs
+//! the bus's queries, and a listener that stops reading holds back PostgreSQL's shared
+//! notification queue for everyone. What a full mailbox or a full local stream
+//! ([`PostgresConfig::stream_capacity`]) cannot take is dropped, and its channel is read
+//! again from the outbox by its cursor, in pages no larger than its streams' room.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -13,15 +22,17 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use subcast_core::bus_channels::{ensure_channel, BusCounters, ChannelStream, ChannelStreams, Inserted};
-use subcast_core::queue::Mailbox;
+use subcast_core::bus::{BoundedMailbox, Losses};
+use subcast_core::bus_channels::{
+    ensure_channel, BusCounters, ChannelStream, ChannelStreams, Delivery, Inserted, Overflow, ReplayRequest,
+};
 use subcast_core::runtime::within;
 use subcast_core::{validate_channel, BusStats, Error, Event, EventBus, EventStream, Result, Runtime};
 use tokio_postgres::{AsyncMessage, Client, Statement};
 
 use crate::config::PostgresConfig;
 use crate::connection::{connect, describe, Target};
-use crate::outbox::{lock_key, notify_channel, quote_ident, Notice, Outbox, MAX_PREFIX, NOTIFY_LIMIT};
+use crate::outbox::{lock_key, notify_channel, quote_ident, Notice, Outbox, NOTIFY_LIMIT};
 
 /// Room kept in a notification for `<id>:` before the event.
 const ID_ROOM: usize = 24;
@@ -64,7 +75,7 @@ struct Inner {
     outbox: Outbox,
     state: Mutex<State>,
     /// Everything the processing task handles, in arrival order.
-    notes: Arc<Mailbox<Note>>,
+    notes: Arc<Notes>,
     /// Held across LISTEN / UNLISTEN so the server's set of channels follows ours.
     subscription: async_lock::Mutex<()>,
     /// Notified when a listening session becomes available or the bus closes.
@@ -75,7 +86,7 @@ struct Inner {
     counters: BusCounters,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct State {
     listener: Option<Arc<Client>>,
     /// Listening sessions opened so far; the current one's number.
@@ -94,41 +105,84 @@ struct Publisher {
     keyed: Statement,
 }
 
+/// The processing task's bounded mailbox; only notifications are ever dropped.
+type Notes = BoundedMailbox<Note, Overflowed>;
+
 /// Work for the processing task.
 #[derive(Debug)]
 enum Note {
     /// A notification: NOTIFY channel and payload.
     Notification(String, String),
-    /// Replay a channel from its cursor (after its first LISTEN).
+    /// Notifications the full mailbox dropped, by NOTIFY channel.
+    Dropped(HashMap<String, u64>),
+    /// Replay a channel from its cursor (after its first LISTEN, a reconnection, a dropped
+    /// notification, or once a full stream has room).
     Replay(String),
     /// Listening session number `n` has ended.
     Closed(u64),
+}
+
+/// Notifications dropped by the processing task's full mailbox, by NOTIFY channel.
+#[derive(Debug, Default)]
+struct Overflowed(HashMap<String, u64>);
+
+impl Losses<Note> for Overflowed {
+    fn add(&mut self, note: Note) {
+        match note {
+            Note::Notification(channel, _) => *self.0.entry(channel).or_default() += 1,
+            Note::Dropped(counts) => {
+                for (channel, count) in counts {
+                    *self.0.entry(channel).or_default() += count;
+                }
+            }
+            // Pushed unbounded: never dropped.
+            Note::Replay(_) | Note::Closed(_) => {}
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    fn take_notice(&mut self) -> Option<Note> {
+        (!self.0.is_empty()).then(|| Note::Dropped(std::mem::take(&mut self.0)))
+    }
 }
 
 impl PostgresBus {
     /// Connect to PostgreSQL at `url` (`postgres://user[:password]@host[:port]/database`).
     ///
     /// Creates the outbox table if missing. Fails with a clear error, within
-    /// `config.timeout`, on a bad URL or an unreachable server. Background work runs on `runtime`.
+    /// `config.timeout`, on an invalid configuration (see [`PostgresConfig::validate`]), a
+    /// bad URL or an unreachable server. Background work runs on `runtime`.
     pub async fn connect(
         url: &str,
         runtime: Arc<dyn Runtime>,
         config: PostgresConfig,
     ) -> Result<PostgresBus> {
+        config.validate()?;
         let target = Target::parse(url)?;
-        if config.channel_prefix.len() > MAX_PREFIX {
-            return Err(Error::Bus(format!(
-                "the channel prefix {:?} is longer than {MAX_PREFIX} bytes",
-                config.channel_prefix
-            )));
-        }
+        let notes = Arc::new(Notes::new(config.received_capacity));
+        let request: ReplayRequest = {
+            let notes = notes.clone();
+            Arc::new(move |channel: &str| {
+                let _ = notes.push_unbounded(Note::Replay(channel.to_owned()));
+            })
+        };
+        let state = State {
+            listener: None,
+            generation: 0,
+            channels: ChannelStreams::new(config.stream_capacity, Overflow::Replay(request)),
+            by_notify: HashMap::new(),
+            closed: false,
+        };
         let inner = Arc::new(Inner {
             runtime,
             target,
             outbox: Outbox::new(&config),
             config,
-            state: Mutex::default(),
-            notes: Arc::new(Mailbox::new()),
+            state: Mutex::new(state),
+            notes,
             subscription: async_lock::Mutex::new(()),
             connected: event_listener::Event::new(),
             closing: event_listener::Event::new(),
@@ -198,16 +252,22 @@ impl EventBus for PostgresBus {
         inner.listener().await?;
         let guard = inner.subscription.lock().await;
         let notify = notify_channel(&inner.config.channel_prefix, channel);
-        let (id, mailbox, inserted, listener) = {
+        let (id, receiver, inserted, listener) = {
             let mut state = inner.state();
             if state.closed {
                 return Err(Error::Closed("PostgreSQL bus"));
             }
-            let (id, mailbox, inserted) = state.channels.insert(channel);
+            if let Some(other) = state.by_notify.get(&notify).filter(|other| *other != channel) {
+                // Only a SHA-256 collision gets here; refused rather than mixed.
+                return Err(Error::Bus(format!(
+                    "channels {other:?} and {channel:?} map to the same NOTIFY channel {notify:?}"
+                )));
+            }
+            let (id, receiver, inserted) = state.channels.insert(channel);
             if inserted == Inserted::First {
                 state.by_notify.insert(notify.clone(), channel.to_owned());
             }
-            (id, mailbox, inserted, state.listener.clone())
+            (id, receiver, inserted, state.listener.clone())
         };
         if inserted == Inserted::First {
             let result = match listener {
@@ -228,7 +288,7 @@ impl EventBus for PostgresBus {
         let weak = Arc::downgrade(inner);
         let channel = channel.to_owned();
         Ok(Box::pin(ChannelStream::new(
-            mailbox,
+            receiver,
             Box::new(move || stream_dropped(weak, channel, id)),
         )))
     }
@@ -273,8 +333,9 @@ impl EventBus for PostgresBus {
     }
 
     fn stats(&self) -> BusStats {
-        let subscribed_channels = self.inner.state().channels.len();
-        self.inner.counters.stats(subscribed_channels)
+        let mut stats = self.inner.counters.stats(&self.inner.state().channels);
+        stats.received_peak = self.inner.notes.peak();
+        stats
     }
 }
 
@@ -311,13 +372,14 @@ fn stream_dropped(weak: Weak<Inner>, channel: String, id: u64) {
 }
 
 /// The processing task: handle notes in order until the bus is dropped.
-async fn process(weak: Weak<Inner>, notes: Arc<Mailbox<Note>>) {
+async fn process(weak: Weak<Inner>, notes: Arc<Notes>) {
     while let Some(note) = notes.recv().await {
         let Some(inner) = weak.upgrade() else {
             return;
         };
         match note {
             Note::Notification(channel, payload) => inner.on_notification(&channel, &payload).await,
+            Note::Dropped(counts) => inner.on_dropped(counts),
             Note::Replay(channel) => inner.replay(&channel).await,
             Note::Closed(generation) => {
                 if generation == inner.state().generation && !inner.reconnect().await {
@@ -460,8 +522,9 @@ impl Inner {
             loop {
                 match std::future::poll_fn(|cx| driver.poll_message(cx)).await {
                     Some(Ok(AsyncMessage::Notification(n))) => {
-                        let _ =
-                            notes.push(Note::Notification(n.channel().to_owned(), n.payload().to_owned()));
+                        // Never waits: see the module docs. A drop is made good by a replay.
+                        notes
+                            .push_or_lose(Note::Notification(n.channel().to_owned(), n.payload().to_owned()));
                     }
                     Some(Ok(AsyncMessage::Notice(notice))) => {
                         log::info!("subcast-postgres: server notice: {}", notice.message());
@@ -474,7 +537,7 @@ impl Inner {
                     None => break,
                 }
             }
-            let _ = notes.push(Note::Closed(generation));
+            let _ = notes.push_unbounded(Note::Closed(generation));
         }));
         Ok(Arc::new(client))
     }
@@ -525,7 +588,7 @@ impl Inner {
         within(&*self.runtime, self.config.timeout, "LISTEN", steps)
             .await?
             .map_err(|e| Error::Bus(format!("LISTEN {notify:?} failed: {}", describe(&e))))?;
-        let _ = self.notes.push(Note::Replay(channel.to_owned()));
+        self.state().channels.request_replay(channel);
         Ok(())
     }
 
@@ -535,6 +598,17 @@ impl Inner {
         within(&*self.runtime, self.config.timeout, "UNLISTEN", unlisten)
             .await?
             .map_err(|e| Error::Bus(format!("UNLISTEN {notify:?} failed: {}", describe(&e))))
+    }
+
+    /// Notifications the full mailbox dropped: read their channels again from the outbox.
+    fn on_dropped(&self, counts: HashMap<String, u64>) {
+        let mut state = self.state();
+        for (notify, count) in counts {
+            self.counters.add_dropped(count);
+            if let Some(channel) = state.by_notify.get(&notify).cloned() {
+                state.channels.request_replay(&channel);
+            }
+        }
     }
 
     /// Decode one notification, reading the outbox row if need be, and deliver it.
@@ -582,11 +656,16 @@ impl Inner {
             Ok(event) => event,
             Err(reason) => return self.invalid(&channel, &reason),
         };
-        if let Some(count) = self
-            .state()
+        let mut state = self.state();
+        // Held meanwhile (the outbox read awaited): the replay will bring it.
+        if state
             .channels
-            .deliver_at(&channel, Some(id), Arc::new(event))
+            .get_mut(&channel)
+            .is_some_and(|local| local.pending_replay)
         {
+            return;
+        }
+        if let Delivery::Delivered(count) = state.channels.deliver_at(&channel, Some(id), Arc::new(event)) {
             self.counters.add_received(count);
         }
     }
@@ -605,13 +684,15 @@ impl Inner {
         log::warn!("subcast-postgres: skipped an invalid notification on channel {channel:?}: {reason}");
     }
 
-    /// Deliver the channel's outbox rows after its cursor, skipping what was delivered.
+    /// Deliver the next page of the channel's outbox rows after its cursor: at most what
+    /// its local streams can take, skipping what was delivered; request the next page until
+    /// caught up.
     async fn replay(&self, channel: &str) {
-        let (cursor, listener) = {
+        let (start, listener) = {
             let mut state = self.state();
             let listener = state.listener.clone();
-            match state.channels.get_mut(channel) {
-                Some(local) => (local.cursor.unwrap_or(0), listener),
+            match state.channels.begin_replay(channel) {
+                Some(start) => (start, listener),
                 None => return,
             }
         };
@@ -619,6 +700,8 @@ impl Inner {
         let Some(listener) = listener else {
             return;
         };
+        let cursor = start.cursor.unwrap_or(0);
+        let limit = i64::try_from(start.room).unwrap_or(i64::MAX);
         let read = async {
             // Ids behind the cursor mean the server lost commits (a crash without
             // synchronous_commit): start again from what it has, and report a gap.
@@ -629,7 +712,9 @@ impl Inner {
                 .get(0);
             let from = cursor.min(newest);
             // Rows the cleanup deleted after `from` show as a marker among these rows.
-            let rows = listener.query(&self.outbox.replay(), &[&channel, &from]).await?;
+            let rows = listener
+                .query(&self.outbox.replay(), &[&channel, &from, &limit])
+                .await?;
             Ok::<_, tokio_postgres::Error>((rows, from))
         };
         let (rows, from) = match within(&*self.runtime, self.config.timeout, "outbox replay", read).await {
@@ -640,15 +725,15 @@ impl Inner {
             Ok(Err(error)) => return self.replay_failed(channel, &describe(&error)),
             Err(error) => return self.replay_failed(channel, &error.to_string()),
         };
+        let read = rows.len();
         let mut state = self.state();
         let Some(local) = state.channels.get_mut(channel) else {
             return;
         };
-        local.pending_replay = false;
         if from < cursor {
             log::warn!("subcast-postgres: the outbox is behind this node's position on {channel:?}");
             local.cursor = Some(from);
-            state.channels.signal_gap(channel);
+            state.channels.signal_gap(channel, None);
         }
         for row in rows {
             let id: i64 = row.get(0);
@@ -657,7 +742,7 @@ impl Inner {
                 log::warn!(
                     "subcast-postgres: outbox rows after this node's position on {channel:?} were deleted"
                 );
-                state.channels.signal_gap(channel);
+                state.channels.signal_gap(channel, None);
                 state.channels.skip_to(channel, id);
                 continue;
             }
@@ -665,11 +750,12 @@ impl Inner {
                 .map_err(|e| e.to_string())
                 .and_then(|event| ensure_channel(channel, event));
             match event {
-                Ok(event) => {
-                    if let Some(count) = state.channels.deliver_at(channel, Some(id), Arc::new(event)) {
-                        self.counters.add_received(count);
-                    }
-                }
+                Ok(event) => match state.channels.deliver_at(channel, Some(id), Arc::new(event)) {
+                    Delivery::Delivered(count) => self.counters.add_received(count),
+                    Delivery::Duplicate => {}
+                    // Held again: the streams ask for the rest once they have room.
+                    Delivery::Behind | Delivery::Unsubscribed => return,
+                },
                 Err(reason) => {
                     // Keep the position moving past the bad row.
                     state.channels.skip_to(channel, id);
@@ -677,28 +763,35 @@ impl Inner {
                 }
             }
         }
+        state.channels.end_replay(channel, read < start.room);
     }
 
     /// Delivery from the cursor on broke off (an outbox read failed): hold the channel's live
     /// notifications back and queue a replay. If the session died, the reconnection's replay
     /// comes first; either way nothing after the cursor is skipped.
     fn replay_later(&self, channel: &str) {
-        if let Some(local) = self.state().channels.get_mut(channel) {
-            local.pending_replay = true;
-        }
-        let _ = self.notes.push(Note::Replay(channel.to_owned()));
+        self.state().channels.request_replay(channel);
     }
 
     fn replay_failed(&self, channel: &str, reason: &str) {
         log::warn!("subcast-postgres: replay of {channel:?} failed, signalling a gap: {reason}");
-        self.state().channels.signal_gap(channel);
+        let mut state = self.state();
+        state.channels.signal_gap(channel, None);
+        state.channels.end_replay(channel, true);
     }
 
     /// The listening session ended: reconnect with backoff, LISTEN again, replay.
     ///
     /// Returns `false` when the bus was closed meanwhile.
     async fn reconnect(&self) -> bool {
-        self.state().listener = None;
+        {
+            let mut state = self.state();
+            state.listener = None;
+            // Queued before anything the new session receives, and held until then.
+            for channel in state.channels.names() {
+                state.channels.request_replay(&channel);
+            }
+        }
         log::warn!(
             "subcast-postgres: listening session to {} lost, reconnecting",
             self.target.address()
@@ -709,36 +802,30 @@ impl Inner {
                 return false;
             }
             match self.relisten().await {
-                Ok(channels) => {
+                Ok(()) => {
                     self.counters.add_reconnect();
                     log::info!("subcast-postgres: reconnected to {}", self.target.address());
-                    for channel in channels {
-                        self.replay(&channel).await;
-                    }
                     return true;
                 }
                 Err(error) => {
                     log::warn!("subcast-postgres: reconnection failed, retrying in {delay:?}: {error}");
                     self.runtime.sleep(delay).await;
-                    delay = (delay * 2).min(self.config.reconnect_max);
+                    delay = delay.saturating_mul(2).min(self.config.reconnect_max);
                 }
             }
         }
     }
 
     /// Open a listening session, LISTEN every channel on it, then make it the current one.
-    async fn relisten(&self) -> Result<Vec<String>> {
+    async fn relisten(&self) -> Result<()> {
         let listener = self.open_listener().await?;
         let _guard = self.subscription.lock().await;
-        let (channels, statements) = {
-            let state = self.state();
-            let statements: String = state
-                .by_notify
-                .keys()
-                .map(|notify| format!("LISTEN {};", quote_ident(notify)))
-                .collect();
-            (state.channels.names(), statements)
-        };
+        let statements: String = self
+            .state()
+            .by_notify
+            .keys()
+            .map(|notify| format!("LISTEN {};", quote_ident(notify)))
+            .collect();
         if !statements.is_empty() {
             within(
                 &*self.runtime,
@@ -756,7 +843,7 @@ impl Inner {
         state.listener = Some(listener);
         drop(state);
         self.connected.notify(usize::MAX);
-        Ok(channels)
+        Ok(())
     }
 
     async fn clean(&self, retention: Duration) -> Result<u64> {

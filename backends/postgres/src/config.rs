@@ -1,8 +1,23 @@
 //! How a [`PostgresBus`](crate::PostgresBus) names its channels, keeps its outbox and reconnects.
 //!
-//! - [`PostgresConfig`]: outbox schema and table, retention, timeouts, reconnection backoff.
+//! - [`PostgresConfig`]: outbox schema and table, retention, timeouts, reconnection backoff,
+//!   buffer bounds. [`PostgresBus::connect`](crate::PostgresBus::connect) refuses a
+//!   configuration that [`PostgresConfig::validate`] refuses, with an error naming the field.
 
 use std::time::Duration;
+
+use subcast_core::bus::DEFAULT_STREAM_CAPACITY;
+use subcast_core::{Error, Result};
+
+/// Notifications that may wait for the bus's processing task, by default.
+pub const DEFAULT_RECEIVED_CAPACITY: usize = 1024;
+
+/// Longest retention: PostgreSQL intervals end near 292,000 years; a century is plenty
+/// (`None` keeps events forever).
+pub const MAX_RETENTION: Duration = Duration::from_secs(100 * 366 * 24 * 3600);
+
+/// Longest identifier PostgreSQL keeps (NAMEDATALEN - 1).
+const MAX_IDENTIFIER: usize = 63;
 
 /// Settings of a [`PostgresBus`](crate::PostgresBus).
 ///
@@ -25,6 +40,9 @@ pub struct PostgresConfig {
     /// Name of the outbox table, created if missing (default `subcast_outbox`).
     pub table: String,
     /// Prepended to channel names to form NOTIFY channels; at most 15 bytes (default `subcast:`).
+    ///
+    /// Buses sharing a database must use prefixes of which none starts another, or their
+    /// channels may meet.
     pub channel_prefix: String,
     /// How long published events stay in the outbox for replay; `None` keeps them (default 1 h).
     ///
@@ -46,6 +64,18 @@ pub struct PostgresConfig {
     /// server crash may lose the last events written; nodes then receive a gap notice.
     /// Lost connections lose nothing either way.
     pub synchronous_commit: bool,
+    /// Notifications that may wait for the bus's processing task (default
+    /// [`DEFAULT_RECEIVED_CAPACITY`]). The listening session is always read (it also runs
+    /// the bus's queries, and a session that stops reading would hold back PostgreSQL's
+    /// notification queue for every listener); a notification that finds this buffer full is
+    /// dropped and its channel read again from the outbox.
+    pub received_capacity: usize,
+    /// Messages each local stream holds (default
+    /// [`DEFAULT_STREAM_CAPACITY`](subcast_core::bus::DEFAULT_STREAM_CAPACITY)). When a
+    /// stream's consumer is slower than the channel, the channel is held and read again from
+    /// the outbox, by its cursor, once the consumer has caught up: nothing is lost while the
+    /// outbox keeps the events ([`PostgresConfig::retention`]).
+    pub stream_capacity: usize,
 }
 
 impl Default for PostgresConfig {
@@ -60,6 +90,8 @@ impl Default for PostgresConfig {
             reconnect_min: Duration::from_millis(50),
             reconnect_max: Duration::from_secs(5),
             synchronous_commit: false,
+            received_capacity: DEFAULT_RECEIVED_CAPACITY,
+            stream_capacity: DEFAULT_STREAM_CAPACITY,
         }
     }
 }
@@ -95,5 +127,72 @@ impl PostgresConfig {
     pub fn synchronous_commit(mut self, synchronous: bool) -> Self {
         self.synchronous_commit = synchronous;
         self
+    }
+
+    /// Bound the notifications waiting for the bus's task (`received`) and the messages
+    /// each local stream holds (`per_stream`).
+    ///
+    /// Memory held by a bus handle is at most `received` notifications (each under 8,000
+    /// bytes) plus `per_stream × channels in use` events, each as large as the largest
+    /// event published; a replay reads no more than its streams have room for.
+    pub fn buffers(mut self, received: usize, per_stream: usize) -> Self {
+        self.received_capacity = received;
+        self.stream_capacity = per_stream;
+        self
+    }
+
+    /// Check every field: what [`PostgresBus::connect`](crate::PostgresBus::connect) refuses.
+    ///
+    /// Schema and table are 1 to 63 bytes; the channel prefix at most 15 bytes; no name
+    /// holds a NUL byte. Timeouts, backoffs and the cleanup interval are positive (zero
+    /// would loop without pause), the longest backoff at least the first, the retention at
+    /// most [`MAX_RETENTION`], the buffers at least 1 message.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use subcast_postgres::PostgresConfig;
+    ///
+    /// assert!(PostgresConfig::default().validate().is_ok());
+    /// let error = PostgresConfig::default().retention(Some(Duration::MAX)).validate().unwrap_err();
+    /// assert!(error.to_string().contains("retention"));
+    /// ```
+    pub fn validate(&self) -> Result<()> {
+        let refuse =
+            |field: &str, rule: &str| Err(Error::Bus(format!("invalid PostgresConfig: {field} {rule}")));
+        for (field, name) in [("schema", &self.schema), ("table", &self.table)] {
+            if name.is_empty() || name.len() > MAX_IDENTIFIER || name.contains('\0') {
+                return refuse(field, "must be 1 to 63 bytes without NUL");
+            }
+        }
+        if self.channel_prefix.len() > crate::outbox::MAX_PREFIX || self.channel_prefix.contains('\0') {
+            return refuse("channel_prefix", "must be at most 15 bytes without NUL");
+        }
+        if self.retention.is_some_and(|retention| retention > MAX_RETENTION) {
+            return refuse(
+                "retention",
+                "must be at most 100 years (None keeps events forever)",
+            );
+        }
+        if self.cleanup_interval.is_zero() {
+            return refuse("cleanup_interval", "must be positive");
+        }
+        if self.timeout.is_zero() {
+            return refuse("timeout", "must be positive");
+        }
+        if self.reconnect_min.is_zero() {
+            return refuse("reconnect_min", "must be positive");
+        }
+        if self.reconnect_max < self.reconnect_min {
+            return refuse("reconnect_max", "must be at least reconnect_min");
+        }
+        if self.received_capacity == 0 {
+            return refuse("received_capacity", "must be at least 1");
+        }
+        if self.stream_capacity == 0 {
+            return refuse("stream_capacity", "must be at least 1");
+        }
+        Ok(())
     }
 }

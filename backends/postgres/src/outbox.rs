@@ -2,7 +2,9 @@
 //!
 //! - [`Outbox`]: the SQL of the bus: create the table, publish (insert + notify in one
 //!   statement), read one row, replay a channel after a position, delete old rows.
-//! - [`notify_channel`]: a subcast channel as a NOTIFY channel (≤ 63 bytes, hashed if longer).
+//! - [`notify_channel`]: a subcast channel as a NOTIFY channel (≤ 63 bytes; distinct
+//!   channels never share one: names too long, or starting with `#`, are hashed to
+//!   `<prefix>#<hex>`, which no literal name can be).
 //! - [`quote_ident`]: an identifier quoted for SQL text (`LISTEN` takes no parameters).
 //! - [`Notice`]: what a notification carries: `<id>` or `<id>:<wire event>`.
 //!
@@ -33,16 +35,22 @@ pub(crate) fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
-/// The NOTIFY channel of `channel`: `prefix + channel`, or `prefix + #` and a SHA-256 prefix
-/// when that would be longer than 63 bytes (PostgreSQL would truncate it, mixing channels).
+/// What follows the prefix in a hashed NOTIFY channel, and never in a literal one.
+const HASHED: char = '#';
+
+/// The NOTIFY channel of `channel`: `prefix + channel`, or `prefix + #` and 160 bits of its
+/// SHA-256 when that would be longer than 63 bytes (PostgreSQL would truncate it, mixing
+/// channels) or when the channel starts with `#`.
+///
+/// Injective for one prefix: a literal name never has `#` right after the prefix and a
+/// hashed one always has, so a short channel can never be named like a long one's hash.
 pub(crate) fn notify_channel(prefix: &str, channel: &str) -> String {
-    let plain = format!("{prefix}{channel}");
-    if plain.len() <= MAX_IDENTIFIER {
-        return plain;
+    if prefix.len() + channel.len() <= MAX_IDENTIFIER && !channel.starts_with(HASHED) {
+        return format!("{prefix}{channel}");
     }
     let digest = Sha256::digest(channel.as_bytes());
     let hex: String = digest.iter().take(20).map(|b| format!("{b:02x}")).collect();
-    format!("{prefix}#{hex}")
+    format!("{prefix}{HASHED}{hex}")
 }
 
 /// The advisory lock serialising publishers of one NOTIFY channel.
@@ -145,10 +153,10 @@ impl Outbox {
         format!("SELECT channel, payload FROM {} WHERE id = $1", self.table)
     }
 
-    /// `id, payload` of channel `$1` after id `$2`, in order.
+    /// `id, payload` of channel `$1` after id `$2`, in order, at most `$3` rows.
     pub fn replay(&self) -> String {
         format!(
-            "SELECT id, payload FROM {} WHERE channel = $1 AND id > $2 ORDER BY id",
+            "SELECT id, payload FROM {} WHERE channel = $1 AND id > $2 ORDER BY id LIMIT $3",
             self.table
         )
     }
@@ -211,6 +219,18 @@ mod tests {
         assert!(a.len() <= 63 && b.len() <= 63);
         assert_ne!(a, b);
         assert_eq!(notify_channel("subcast:", &"x".repeat(55)).len(), 63);
+    }
+
+    #[test]
+    fn a_short_channel_named_like_a_long_ones_hash_gets_a_notify_channel_of_its_own() {
+        let long = "l".repeat(100);
+        let hashed = notify_channel("subcast:", &long);
+        let literal = hashed.strip_prefix("subcast:").unwrap();
+        assert!(literal.starts_with('#'));
+        let impostor = notify_channel("subcast:", literal);
+        assert_ne!(impostor, hashed);
+        assert!(impostor.len() <= 63);
+        assert_eq!(notify_channel("subcast:", "a#b"), "subcast:a#b");
     }
 
     #[test]

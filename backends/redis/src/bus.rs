@@ -6,14 +6,27 @@
 //! in order: pub/sub messages, replays, and the end of the connection (then it reconnects
 //! with backoff, resubscribes every channel and replays or signals a gap). Because that
 //! task is the only one delivering, per-channel order is the order it handles them in.
+//!
+//! Back-pressure: redis-rs hands each pub/sub push to a callback as it parses it, without
+//! buffering; the callback queues it for the processing task in a bounded mailbox
+//! ([`RedisConfig::received_capacity`]) and never blocks, so the connection, which also
+//! carries commands, is always read and Redis never accumulates output for this client
+//! (nor disconnects it for `client-output-buffer-limit`). What a full mailbox or a full
+//! local stream ([`RedisConfig::stream_capacity`]) cannot take is dropped and made good:
+//! with replay, the channel is held and read again from its stream by cursor, in pages no
+//! larger than its streams' room; without replay, its streams receive a gap notice with the
+//! exact count.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use async_trait::async_trait;
 use redis::aio::MultiplexedConnection;
 use redis::{PushInfo, PushKind, Value};
-use subcast_core::bus_channels::{ensure_channel, BusCounters, ChannelStream, ChannelStreams, Inserted};
-use subcast_core::queue::Mailbox;
+use subcast_core::bus::{BoundedMailbox, Losses};
+use subcast_core::bus_channels::{
+    ensure_channel, BusCounters, ChannelStream, ChannelStreams, Delivery, Inserted, Overflow, ReplayRequest,
+};
 use subcast_core::runtime::within;
 use subcast_core::{validate_channel, BusStats, Error, Event, EventBus, EventStream, Result, Runtime};
 
@@ -56,7 +69,7 @@ struct Inner {
     config: RedisConfig,
     state: Mutex<State>,
     /// Everything the processing task handles, in arrival order.
-    notes: Arc<Mailbox<Note>>,
+    notes: Arc<Notes>,
     /// Held across SUBSCRIBE / UNSUBSCRIBE so the server's set of channels follows ours.
     subscription: async_lock::Mutex<()>,
     /// Notified when a connection becomes available or the bus closes.
@@ -65,7 +78,7 @@ struct Inner {
     counters: BusCounters,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct State {
     connection: Option<MultiplexedConnection>,
     /// Connections made so far; the current one's number.
@@ -74,32 +87,84 @@ struct State {
     closed: bool,
 }
 
+/// The processing task's bounded mailbox; only pub/sub messages are ever dropped.
+type Notes = BoundedMailbox<Note, Overflowed>;
+
 /// Work for the processing task.
 #[derive(Debug)]
 enum Note {
     /// A pub/sub message: Redis channel name and payload.
     Message(Vec<u8>, Vec<u8>),
-    /// Replay a channel from its cursor (after its first SUBSCRIBE).
+    /// Pub/sub messages the full mailbox dropped, by Redis channel.
+    Dropped(HashMap<Vec<u8>, u64>),
+    /// Replay a channel from its cursor (after its first SUBSCRIBE, a reconnection, or
+    /// once a full stream has room).
     Replay(String),
     /// Connection number `n` has ended.
     Closed(u64),
+}
+
+/// Pub/sub messages dropped by the processing task's full mailbox, by Redis channel.
+#[derive(Debug, Default)]
+struct Overflowed(HashMap<Vec<u8>, u64>);
+
+impl Losses<Note> for Overflowed {
+    fn add(&mut self, note: Note) {
+        match note {
+            Note::Message(channel, _) => *self.0.entry(channel).or_default() += 1,
+            Note::Dropped(counts) => {
+                for (channel, count) in counts {
+                    *self.0.entry(channel).or_default() += count;
+                }
+            }
+            // Pushed unbounded: never dropped.
+            Note::Replay(_) | Note::Closed(_) => {}
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    fn take_notice(&mut self) -> Option<Note> {
+        (!self.0.is_empty()).then(|| Note::Dropped(std::mem::take(&mut self.0)))
+    }
 }
 
 impl RedisBus {
     /// Connect to the Redis server at `url` (`redis://[user:password@]host[:port][/db]`, or
     /// `rediss://` for TLS with the `tls` feature).
     ///
-    /// Fails with a clear error, within `config.timeout`, on a bad URL, an unreachable
-    /// server or a failed TLS handshake. Background work runs on `runtime`.
+    /// Fails with a clear error, within `config.timeout`, on an invalid configuration (see
+    /// [`RedisConfig::validate`]), a bad URL, an unreachable server or a failed TLS
+    /// handshake. Background work runs on `runtime`.
     pub async fn connect(url: &str, runtime: Arc<dyn Runtime>, config: RedisConfig) -> Result<RedisBus> {
+        config.validate()?;
         let target = Target::parse(url, &config)?;
+        let notes = Arc::new(Notes::new(config.received_capacity));
+        let overflow = match config.replay_len {
+            Some(_) => {
+                let notes = notes.clone();
+                let request: ReplayRequest = Arc::new(move |channel: &str| {
+                    let _ = notes.push_unbounded(Note::Replay(channel.to_owned()));
+                });
+                Overflow::Replay(request)
+            }
+            None => Overflow::Announce,
+        };
+        let state = State {
+            connection: None,
+            generation: 0,
+            channels: ChannelStreams::new(config.stream_capacity, overflow),
+            closed: false,
+        };
         let inner = Arc::new(Inner {
             runtime,
             target,
             script: redis::Script::new(PUBLISH_SCRIPT),
             config,
-            state: Mutex::default(),
-            notes: Arc::new(Mailbox::new()),
+            state: Mutex::new(state),
+            notes,
             subscription: async_lock::Mutex::new(()),
             connected: event_listener::Event::new(),
             counters: BusCounters::default(),
@@ -146,13 +211,13 @@ impl EventBus for RedisBus {
         // Wait for a connection before taking the lock a reconnection needs.
         inner.connection().await?;
         let guard = inner.subscription.lock().await;
-        let (id, mailbox, inserted, connection) = {
+        let (id, receiver, inserted, connection) = {
             let mut state = inner.state();
             if state.closed {
                 return Err(Error::Closed("Redis bus"));
             }
-            let (id, mailbox, inserted) = state.channels.insert(channel);
-            (id, mailbox, inserted, state.connection.clone())
+            let (id, receiver, inserted) = state.channels.insert(channel);
+            (id, receiver, inserted, state.connection.clone())
         };
         if inserted == Inserted::First {
             let result = match connection {
@@ -170,7 +235,7 @@ impl EventBus for RedisBus {
         let weak = Arc::downgrade(inner);
         let channel = channel.to_owned();
         Ok(Box::pin(ChannelStream::new(
-            mailbox,
+            receiver,
             Box::new(move || stream_dropped(weak, channel, id)),
         )))
     }
@@ -214,8 +279,9 @@ impl EventBus for RedisBus {
     }
 
     fn stats(&self) -> BusStats {
-        let subscribed_channels = self.inner.state().channels.len();
-        self.inner.counters.stats(subscribed_channels)
+        let mut stats = self.inner.counters.stats(&self.inner.state().channels);
+        stats.received_peak = self.inner.notes.peak();
+        stats
     }
 }
 
@@ -253,13 +319,14 @@ fn stream_dropped(weak: Weak<Inner>, channel: String, id: u64) {
 }
 
 /// The processing task: handle notes in order until the bus is dropped.
-async fn process(weak: Weak<Inner>, notes: Arc<Mailbox<Note>>) {
+async fn process(weak: Weak<Inner>, notes: Arc<Notes>) {
     while let Some(note) = notes.recv().await {
         let Some(inner) = weak.upgrade() else {
             return;
         };
         match note {
             Note::Message(channel, payload) => inner.on_message(&channel, &payload),
+            Note::Dropped(counts) => inner.on_dropped(counts),
             Note::Replay(channel) => inner.replay(&channel).await,
             Note::Closed(generation) => {
                 if generation == inner.state().generation && !inner.reconnect().await {
@@ -295,7 +362,8 @@ impl Inner {
             if let (Some(Value::BulkString(channel)), Some(Value::BulkString(payload))) =
                 (data.next(), data.next())
             {
-                let _ = notes.push(Note::Message(channel, payload));
+                // Never blocks: the connection carries commands too, and must always be read.
+                notes.push_or_lose(Note::Message(channel, payload));
             }
         };
         let (connection, driver) =
@@ -303,7 +371,7 @@ impl Inner {
         let notes = self.notes.clone();
         self.runtime.spawn(Box::pin(async move {
             driver.await;
-            let _ = notes.push(Note::Closed(generation));
+            let _ = notes.push_unbounded(Note::Closed(generation));
         }));
         Ok(connection)
     }
@@ -396,17 +464,39 @@ impl Inner {
             .await?
             .map_err(|e| Error::Bus(format!("SUBSCRIBE {server:?} failed: {e}")))?;
         if replay {
-            let _ = self.notes.push(Note::Replay(channel.to_owned()));
+            self.state().channels.request_replay(channel);
         }
         Ok(())
     }
 
-    /// Decode one pub/sub message and hand it to the channel's streams.
-    fn on_message(&self, server_channel: &[u8], payload: &[u8]) {
-        let Some(channel) = server_channel
+    /// The subcast channel of a Redis channel, if it is one of ours.
+    fn local_channel<'a>(&self, server_channel: &'a [u8]) -> Option<&'a str> {
+        server_channel
             .strip_prefix(self.config.prefix.as_bytes())
             .and_then(|c| std::str::from_utf8(c).ok())
-        else {
+    }
+
+    /// Messages the full mailbox dropped: read them again from the stream, or tell the
+    /// channels' streams how many they lost.
+    fn on_dropped(&self, counts: HashMap<Vec<u8>, u64>) {
+        let replay = self.config.replay_len.is_some();
+        let mut state = self.state();
+        for (server_channel, count) in counts {
+            self.counters.add_dropped(count);
+            let Some(channel) = self.local_channel(&server_channel) else {
+                continue;
+            };
+            if replay {
+                state.channels.request_replay(channel);
+            } else {
+                state.channels.signal_gap(channel, Some(count));
+            }
+        }
+    }
+
+    /// Decode one pub/sub message and hand it to the channel's streams.
+    fn on_message(&self, server_channel: &[u8], payload: &[u8]) {
+        let Some(channel) = self.local_channel(server_channel) else {
             return;
         };
         let decoded = split_payload(payload)
@@ -427,7 +517,7 @@ impl Inner {
             // The queued replay reads the stream after this message was published.
             return;
         }
-        if let Some(count) = state.channels.deliver_at(channel, position, Arc::new(event)) {
+        if let Delivery::Delivered(count) = state.channels.deliver_at(channel, position, Arc::new(event)) {
             self.counters.add_received(count);
         }
     }
@@ -437,13 +527,15 @@ impl Inner {
         log::warn!("subcast-redis: skipped an invalid message on channel {channel:?}: {reason}");
     }
 
-    /// Deliver what the channel's stream holds after its cursor, skipping what was delivered.
+    /// Deliver the next page of what the channel's stream holds after its cursor: at most
+    /// what its local streams can take, skipping what was delivered; request the next page
+    /// until caught up.
     async fn replay(&self, channel: &str) {
-        let (cursor, connection) = {
+        let (start, connection) = {
             let mut state = self.state();
             let connection = state.connection.clone();
-            match state.channels.get_mut(channel) {
-                Some(local) => (local.cursor.unwrap_or_default(), connection),
+            match state.channels.begin_replay(channel) {
+                Some(start) => (start, connection),
                 None => return,
             }
         };
@@ -451,12 +543,15 @@ impl Inner {
         let Some(mut connection) = connection else {
             return;
         };
+        let cursor = start.cursor.unwrap_or_default();
         let server = self.server_channel(channel);
         let read = async {
             let entries: Value = redis::cmd("XRANGE")
                 .arg(&server)
                 .arg(format!("({cursor}"))
                 .arg("+")
+                .arg("COUNT")
+                .arg(start.room)
                 .query_async(&mut connection)
                 .await?;
             // Read after XRANGE: a trim past the cursor since then is reported as a gap too.
@@ -482,17 +577,20 @@ impl Inner {
         };
         // A stream never trimmed or deleted from reports `0-0`, so a channel that subscribed
         // while its stream was empty (cursor `0-0`) sees a gap only when something was lost.
-        let trimmed = info
-            .and_then(max_deleted_id)
-            .is_some_and(|deleted| deleted > cursor);
+        let trimmed = info.and_then(max_deleted_id).filter(|deleted| *deleted > cursor);
+        let read = entries.len();
         let mut state = self.state();
-        let Some(local) = state.channels.get_mut(channel) else {
+        if !state.channels.contains(channel) {
             return;
-        };
-        local.pending_replay = false;
-        if trimmed {
+        }
+        if let Some(deleted) = trimmed {
             log::warn!("subcast-redis: the stream of {channel:?} was trimmed past this node's position");
-            state.channels.signal_gap(channel);
+            state.channels.signal_gap(channel, None);
+            // Trimming removes a prefix: start after it, so the next page does not report it
+            // again. (Entries deleted one by one may sit among those read: keep them.)
+            if entries.first().is_none_or(|(first, _)| *first > deleted) {
+                state.channels.skip_to(channel, deleted);
+            }
         }
         for (id, wire) in entries {
             let event = wire
@@ -500,11 +598,12 @@ impl Inner {
                 .and_then(|wire| Event::from_wire(&wire).map_err(|e| e.to_string()))
                 .and_then(|event| ensure_channel(channel, event));
             match event {
-                Ok(event) => {
-                    if let Some(count) = state.channels.deliver_at(channel, Some(id), Arc::new(event)) {
-                        self.counters.add_received(count);
-                    }
-                }
+                Ok(event) => match state.channels.deliver_at(channel, Some(id), Arc::new(event)) {
+                    Delivery::Delivered(count) => self.counters.add_received(count),
+                    Delivery::Duplicate => {}
+                    // Held again: the streams ask for the rest once they have room.
+                    Delivery::Behind | Delivery::Unsubscribed => return,
+                },
                 Err(reason) => {
                     // Keep the position moving past the bad entry.
                     state.channels.skip_to(channel, id);
@@ -512,6 +611,7 @@ impl Inner {
                 }
             }
         }
+        state.channels.end_replay(channel, read < start.room);
     }
 
     /// The connection died under a replay: hold live messages back until the reconnection's
@@ -524,7 +624,9 @@ impl Inner {
 
     fn replay_failed(&self, channel: &str, reason: &str) {
         log::warn!("subcast-redis: replay of {channel:?} failed, signalling a gap: {reason}");
-        self.state().channels.signal_gap(channel);
+        let mut state = self.state();
+        state.channels.signal_gap(channel, None);
+        state.channels.end_replay(channel, true);
     }
 
     /// The connection ended: reconnect with backoff, resubscribe, then replay or signal gaps.
@@ -534,9 +636,12 @@ impl Inner {
         {
             let mut state = self.state();
             state.connection = None;
-            if self.config.replay_len.is_none() {
-                for channel in state.channels.names() {
-                    state.channels.signal_gap(&channel);
+            for channel in state.channels.names() {
+                if self.config.replay_len.is_some() {
+                    // Queued before anything the new connection receives, and held until then.
+                    state.channels.request_replay(&channel);
+                } else {
+                    state.channels.signal_gap(&channel, None);
                 }
             }
         }
@@ -550,27 +655,22 @@ impl Inner {
                 return false;
             }
             match self.resubscribe().await {
-                Ok(channels) => {
+                Ok(()) => {
                     self.counters.add_reconnect();
                     log::info!("subcast-redis: reconnected to {}", self.target.address());
-                    if self.config.replay_len.is_some() {
-                        for channel in channels {
-                            self.replay(&channel).await;
-                        }
-                    }
                     return true;
                 }
                 Err(error) => {
                     log::warn!("subcast-redis: reconnection failed, retrying in {delay:?}: {error}");
                     self.runtime.sleep(delay).await;
-                    delay = (delay * 2).min(self.config.reconnect_max);
+                    delay = delay.saturating_mul(2).min(self.config.reconnect_max);
                 }
             }
         }
     }
 
     /// Open a connection, SUBSCRIBE every channel on it, then make it the current one.
-    async fn resubscribe(&self) -> Result<Vec<String>> {
+    async fn resubscribe(&self) -> Result<()> {
         let mut connection = self.open_connection().await?;
         let _guard = self.subscription.lock().await;
         let channels = self.state().channels.names();
@@ -592,6 +692,6 @@ impl Inner {
         state.connection = Some(connection);
         drop(state);
         self.connected.notify(usize::MAX);
-        Ok(channels)
+        Ok(())
     }
 }

@@ -1,9 +1,20 @@
 //! How a [`RedisBus`](crate::RedisBus) names its channels, replays and reconnects.
 //!
 //! - [`RedisConfig`]: key prefix, optional replay stream length, timeouts, reconnection backoff,
-//!   and (feature `tls`) the certificates a `rediss://` server's certificate must chain to.
+//!   buffer bounds, and (feature `tls`) the certificates a `rediss://` server's certificate
+//!   must chain to. [`RedisBus::connect`](crate::RedisBus::connect) refuses a configuration
+//!   that [`RedisConfig::validate`] refuses, with an error naming the field.
 
 use std::time::Duration;
+
+use subcast_core::bus::DEFAULT_STREAM_CAPACITY;
+use subcast_core::{Error, Result};
+
+/// Pub/sub messages that may wait for the bus's processing task, by default.
+pub const DEFAULT_RECEIVED_CAPACITY: usize = 1024;
+
+/// Largest replay stream length: Redis reads `MAXLEN` as a signed 64-bit integer.
+const MAX_REPLAY_LEN: usize = i64::MAX as usize;
 
 /// Settings of a [`RedisBus`](crate::RedisBus).
 ///
@@ -30,6 +41,18 @@ pub struct RedisConfig {
     pub reconnect_min: Duration,
     /// Longest delay between reconnection attempts (default 5 s).
     pub reconnect_max: Duration,
+    /// Pub/sub messages that may wait for the bus's processing task (default
+    /// [`DEFAULT_RECEIVED_CAPACITY`]). The connection is always read, so Redis never holds
+    /// output for this client; a message that finds this buffer full is dropped and
+    /// announced: with replay, read again from the stream; without, counted in an
+    /// `EVENTS_GAP` notice.
+    pub received_capacity: usize,
+    /// Messages each local stream holds (default
+    /// [`DEFAULT_STREAM_CAPACITY`](subcast_core::bus::DEFAULT_STREAM_CAPACITY)). When a
+    /// stream's consumer is slower than the channel: with replay, the channel is held and
+    /// read again from the stream once the consumer has caught up; without, what does not
+    /// fit is dropped and announced with its count.
+    pub stream_capacity: usize,
     /// PEM certificates (CAs) that a `rediss://` server's certificate must chain to; with
     /// `None` (the default), the Mozilla roots bundled by the `webpki-roots` crate are
     /// trusted (never the operating system's store).
@@ -45,6 +68,8 @@ impl Default for RedisConfig {
             timeout: Duration::from_secs(5),
             reconnect_min: Duration::from_millis(50),
             reconnect_max: Duration::from_secs(5),
+            received_capacity: DEFAULT_RECEIVED_CAPACITY,
+            stream_capacity: DEFAULT_STREAM_CAPACITY,
             #[cfg(feature = "tls")]
             tls_root_certificates: None,
         }
@@ -75,6 +100,59 @@ impl RedisConfig {
         self.reconnect_min = min;
         self.reconnect_max = max.max(min);
         self
+    }
+
+    /// Bound the pub/sub messages waiting for the bus's task (`received`) and the messages
+    /// each local stream holds (`per_stream`).
+    ///
+    /// Memory held by a bus handle is at most `received + per_stream × channels in use`
+    /// messages, each as large as the largest event published.
+    pub fn buffers(mut self, received: usize, per_stream: usize) -> Self {
+        self.received_capacity = received;
+        self.stream_capacity = per_stream;
+        self
+    }
+
+    /// Check every field: what [`RedisBus::connect`](crate::RedisBus::connect) refuses.
+    ///
+    /// Timeouts and backoffs must be positive (a zero backoff would reconnect in a busy
+    /// loop), the longest backoff at least the first, the replay length from 1 to
+    /// `i64::MAX`, the buffers at least 1 message.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use subcast_redis::RedisConfig;
+    ///
+    /// assert!(RedisConfig::default().validate().is_ok());
+    /// let error = RedisConfig::default().timeout(Duration::ZERO).validate().unwrap_err();
+    /// assert!(error.to_string().contains("timeout"));
+    /// ```
+    pub fn validate(&self) -> Result<()> {
+        let refuse =
+            |field: &str, rule: &str| Err(Error::Bus(format!("invalid RedisConfig: {field} {rule}")));
+        if self.timeout.is_zero() {
+            return refuse("timeout", "must be positive");
+        }
+        if self.reconnect_min.is_zero() {
+            return refuse("reconnect_min", "must be positive");
+        }
+        if self.reconnect_max < self.reconnect_min {
+            return refuse("reconnect_max", "must be at least reconnect_min");
+        }
+        if let Some(len) = self.replay_len {
+            if len == 0 || len > MAX_REPLAY_LEN {
+                return refuse("replay_len", "must be from 1 to i64::MAX");
+            }
+        }
+        if self.received_capacity == 0 {
+            return refuse("received_capacity", "must be at least 1");
+        }
+        if self.stream_capacity == 0 {
+            return refuse("stream_capacity", "must be at least 1");
+        }
+        Ok(())
     }
 
     /// Trust only the CA certificates in `pem` (one or more `CERTIFICATE` blocks) for

@@ -6,7 +6,13 @@
 //!
 //! - [`RedisBus`]: the bus; [`RedisBus::connect`] takes a `redis://` or `rediss://` URL,
 //!   the host's [`Runtime`](subcast_core::Runtime) and a [`RedisConfig`].
-//! - [`RedisConfig`]: channel prefix, replay, timeouts, reconnection backoff, TLS roots.
+//! - [`RedisConfig`]: channel prefix, replay, timeouts, reconnection backoff, buffer bounds,
+//!   TLS roots; checked by [`RedisConfig::validate`] when connecting.
+//! - Bounded memory: pub/sub messages wait in a buffer of [`RedisConfig::received_capacity`],
+//!   each local stream holds [`RedisConfig::stream_capacity`] events. The connection is
+//!   always read, so Redis never buffers output for this client. What does not fit is read
+//!   again from the stream by cursor (with replay), or announced to the channel's streams as
+//!   a [`BusMessage::Gap`](subcast_core::BusMessage::Gap) with the exact number lost.
 //! - Replay (opt-in, [`RedisConfig::replay`]): each publish is an atomic script doing `XADD`
 //!   (capped with `MAXLEN ~`) then `PUBLISH "<stream id> <event>"`. Each node remembers the
 //!   last stream id delivered per channel; after a reconnection it reads the stream from
@@ -38,4 +44,4 @@ mod replay;
 mod tls;
 
 pub use bus::RedisBus;
-pub use config::RedisConfig;
+pub use config::{RedisConfig, DEFAULT_RECEIVED_CAPACITY};

@@ -7,7 +7,9 @@
 //!   [`next`], [`next_event`], [`next_frame`], all within [`PATIENCE`].
 //! - Test data: [`unique`] channel names, [`counted`] events and their [`sequence`] number.
 //! - [`pump`]: feed a bus stream to an executor, as a node does.
-//! - [`scenarios`]: behaviours every bus must show, each a function taking the buses.
+//! - [`scenarios`]: behaviours every bus must show, each a function taking the buses
+//!   (including the bounded-buffer one, with [`scenarios::Gate`], a resolver that blocks
+//!   the dispatcher until the test opens it).
 
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 

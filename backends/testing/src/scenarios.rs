@@ -8,12 +8,23 @@
 //! - [`events_arrive_whole`]: payloads of the given sizes, byte for byte.
 //! - [`each_channel_round_trips`] with [`AWKWARD_CHANNEL_NAMES`]: names that break naive
 //!   quoting, escaping or encoding.
+//! - [`a_blocked_consumer_keeps_every_buffer_bounded`]: a pump whose resolver is blocked
+//!   while many events are published; every buffer stays within its bound, and once the
+//!   resolver resumes every event arrives ([`AfterOverflow::EveryEvent`], buses with
+//!   replay) or the lost ones are announced with their exact count
+//!   ([`AfterOverflow::CountedGaps`]).
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 
 use futures_lite::StreamExt;
 use serde_json::json;
-use subcast_core::{Event, EventBus, ExecutorConfig, Runtime, SubscriptionExecutor, SubscriptionRequest};
+use subcast_core::frame::EVENTS_GAP;
+use subcast_core::pump::{EventPump, PumpConfig};
+use subcast_core::{
+    Event, EventBus, ExecutorConfig, ResolveRequest, ResolveResult, Resolver, Runtime, SubscriptionExecutor,
+    SubscriptionRequest,
+};
 
 use crate::{counted, next_event, next_frame, pump, unique, within, PATIENCE};
 
@@ -108,5 +119,177 @@ pub async fn each_channel_round_trips(
         let mut stream = subscriber.subscribe(channel).await.unwrap();
         publisher.publish(counted(channel, 1)).await.unwrap();
         assert_eq!(&next_event(&mut stream).await.channel, channel);
+    }
+}
+
+/// What a subscriber must see after its buffers overflowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterOverflow {
+    /// Every event, once and in order, and no gap notice: the bus replays.
+    EveryEvent,
+    /// Events in order and `EVENTS_GAP` notices whose counts make up exactly the rest.
+    CountedGaps,
+}
+
+/// The bounds a scenario checks.
+#[derive(Debug, Clone, Copy)]
+pub struct Bounds {
+    /// [`PumpConfig::inbox_capacity`] of the pump.
+    pub pump_inbox: usize,
+    /// Messages each local stream of the subscribing bus holds.
+    pub stream: usize,
+    /// Messages waiting for the subscribing bus's processing task (0: the bus has none).
+    pub received: usize,
+}
+
+/// A resolver that blocks the dispatcher on its first call until [`Gate::open`].
+#[derive(Debug, Default)]
+pub struct Gate {
+    open: Mutex<bool>,
+    opened: Condvar,
+    entered: AtomicBool,
+    entered_event: event_listener::Event,
+}
+
+impl Gate {
+    /// Let every call through, now and later.
+    pub fn open(&self) {
+        *self.open.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        self.opened.notify_all();
+    }
+
+    /// Wait until a call is blocked on the gate.
+    pub async fn entered(&self) {
+        loop {
+            if self.entered.load(Ordering::SeqCst) {
+                return;
+            }
+            let listener = self.entered_event.listen();
+            if self.entered.load(Ordering::SeqCst) {
+                return;
+            }
+            listener.await;
+        }
+    }
+}
+
+impl Resolver for Gate {
+    fn resolve_batch(&self, event: &Event, requests: &[ResolveRequest<'_>]) -> Vec<ResolveResult> {
+        self.entered.store(true, Ordering::SeqCst);
+        self.entered_event.notify(usize::MAX);
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        while !*open {
+            open = self.opened.wait(open).unwrap_or_else(|e| e.into_inner());
+        }
+        requests
+            .iter()
+            .map(|_| Ok(json!({ "counted": { "n": event.data["n"] } })))
+            .collect()
+    }
+}
+
+/// A pump on `subscriber` whose resolver blocks on the first event while `events` more are
+/// published on `publisher`: the pump's inbox, the bus's streams and its received-message
+/// buffer never hold more than `bounds` says; once the resolver resumes, the subscriber
+/// receives what `after` says.
+pub async fn a_blocked_consumer_keeps_every_buffer_bounded(
+    runtime: &Arc<dyn Runtime>,
+    publisher: &dyn EventBus,
+    subscriber: Arc<dyn EventBus>,
+    events: u64,
+    bounds: Bounds,
+    after: AfterOverflow,
+) {
+    let channel = unique("slow");
+    let executor = Arc::new(SubscriptionExecutor::new(
+        ExecutorConfig::default()
+            .allow_anonymous(true)
+            // The response queue is not under test: it must hold whatever gets through.
+            .queue_capacity(events as usize + 16),
+    ));
+    let gate = Arc::new(Gate::default());
+    let key = executor
+        .register_subscription(
+            SubscriptionRequest::new("slow", "1", "subscription { counted { n } }")
+                .channels([channel.as_str()])
+                .resolver(gate.clone()),
+        )
+        .unwrap();
+    let config = PumpConfig::default().inbox_capacity(bounds.pump_inbox);
+    let pump = EventPump::start(executor.clone(), subscriber.clone(), runtime.clone(), config);
+    assert!(pump.channel_ready(&channel).await);
+
+    publisher.publish(counted(&channel, 0)).await.unwrap();
+    within(PATIENCE, "the resolver is entered", gate.entered()).await;
+    for n in 1..=events {
+        publisher.publish(counted(&channel, n)).await.unwrap();
+    }
+    // The last event: once it is received or announced lost, everything was.
+    let last = events + 1;
+    publisher.publish(counted(&channel, last)).await.unwrap();
+
+    let check = |when: &str| {
+        let (pump_stats, bus_stats) = (pump.stats(), subscriber.stats());
+        assert!(
+            pump_stats.peak_pending_messages <= bounds.pump_inbox,
+            "{when}: the pump's inbox held {} messages, over {}",
+            pump_stats.peak_pending_messages,
+            bounds.pump_inbox
+        );
+        assert!(
+            bus_stats.stream_peak <= bounds.stream,
+            "{when}: a bus stream held {} messages, over {}",
+            bus_stats.stream_peak,
+            bounds.stream
+        );
+        assert!(
+            bus_stats.received_peak <= bounds.received,
+            "{when}: the bus's received buffer held {} messages, over {}",
+            bus_stats.received_peak,
+            bounds.received
+        );
+    };
+    check("while the resolver is blocked");
+    gate.open();
+
+    // The next event to arrive: every event before it arrived or was announced lost.
+    let mut expected = 0;
+    while expected <= last {
+        let frame = next_frame(&executor, key).await;
+        match frame["payload"]["data"]["counted"]["n"].as_u64() {
+            Some(n) => {
+                assert_eq!(n, expected, "events lost without a notice, or out of order");
+                expected += 1;
+            }
+            None => {
+                let error = &frame["payload"]["errors"][0]["extensions"];
+                assert_eq!(error["code"], EVENTS_GAP, "{frame}");
+                assert_eq!(
+                    after,
+                    AfterOverflow::CountedGaps,
+                    "a bus with replay lost events: {frame}"
+                );
+                // Announced where the loss is: the events it counts are the next ones.
+                expected += error["count"].as_u64().expect("a gap notice with its count");
+            }
+        }
+    }
+    assert_eq!(
+        expected,
+        last + 1,
+        "a gap notice counted more events than were lost"
+    );
+    check("after the resolver resumed");
+    let stats = pump.shutdown().await;
+    if after == AfterOverflow::CountedGaps {
+        assert!(
+            stats.events_lost > 0,
+            "nothing overflowed: the scenario tested nothing"
+        );
+    } else {
+        assert!(
+            subscriber.stats().events_dropped > 0,
+            "nothing overflowed: the scenario tested nothing"
+        );
     }
 }
