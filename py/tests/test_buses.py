@@ -132,19 +132,21 @@ def test_redis_prefix_separates_the_nodes_that_share_events() -> None:
         assert frame == b'{"id":"s","type":"next","payload":{"data":{"users":{"id":"same"}}}}'
 
 
-def test_postgresql_channel_prefix_separates_the_nodes_that_share_events() -> None:
+def test_postgresql_outbox_table_separates_the_nodes_that_share_events() -> None:
     server_of("postgresql")
     make, url, _ = BUSES["postgresql"]
-    ours, theirs = f"a{os.getpid() % 10**6}:", f"b{os.getpid() % 10**6}:"
+    # The outbox is where nodes read events from; a NOTIFY only says that rows arrived.
+    ours = {"table": "subcast_outbox_py_ours", "channel_prefix": "py_ours:"}
+    theirs = {"table": "subcast_outbox_py_theirs", "channel_prefix": "py_theirs:"}
     channel = f"py_prefix_{os.getpid()}"
-    with SubscriptionExecutor(bus=make(url, channel_prefix=ours)) as subscriber, \
-            SubscriptionExecutor(bus=make(url, channel_prefix=theirs)) as other_prefix, \
-            SubscriptionExecutor(bus=make(url, channel_prefix=ours)) as same_prefix:
+    with SubscriptionExecutor(bus=make(url, **ours)) as subscriber, \
+            SubscriptionExecutor(bus=make(url, **theirs)) as other_outbox, \
+            SubscriptionExecutor(bus=make(url, **ours)) as same_outbox:
         subscriber.register_subscription("c", "s", "subscription { users { id } }", user_id="u",
                                          channels=[channel])
         assert subscriber.wait_channel_ready(channel, 10)
-        other_prefix.publish_event("userCreated", channel, {"id": "other"})
-        same_prefix.publish_event("userCreated", channel, {"id": "same"})
+        other_outbox.publish_event("userCreated", channel, {"id": "other"})
+        same_outbox.publish_event("userCreated", channel, {"id": "same"})
         frame = subscriber.recv_blocking("s", timeout=10)
         assert frame == b'{"id":"s","type":"next","payload":{"data":{"users":{"id":"same"}}}}'
 
