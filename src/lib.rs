@@ -40,6 +40,11 @@ use std::sync::Arc;
 ///   that wants to stop them builds its own `SmolRuntime::with_threads` instead;
 /// - else `None`: no enabled feature can serve here.
 ///
+/// The process-wide runtime is never handed across `fork()`: a child has none of its
+/// parent's threads, so its first call starts a runtime of its own (the parent's is left
+/// alone, never joined). Note that smol's timers and sockets go through async-io's reactor,
+/// which is process-wide too: a child whose parent used it should run on tokio instead.
+///
 /// # Examples
 ///
 /// ```
@@ -54,15 +59,50 @@ pub fn default_runtime() -> Option<Arc<dyn Runtime>> {
         return Some(Arc::new(runtime));
     }
     #[cfg(feature = "smol")]
-    {
-        use std::sync::OnceLock;
-        static PROCESS_SMOL: OnceLock<Arc<SmolRuntime>> = OnceLock::new();
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let runtime = PROCESS_SMOL.get_or_init(|| Arc::new(SmolRuntime::with_threads(threads)));
-        return Some(runtime.clone());
-    }
+    return Some(process_smol());
     #[allow(unreachable_code)]
     None
+}
+
+/// The process-wide `SmolRuntime` of the calling process.
+#[cfg(feature = "smol")]
+fn process_smol() -> Arc<SmolRuntime> {
+    use std::sync::atomic::{AtomicPtr, Ordering};
+
+    /// A runtime and the process that started it.
+    struct ProcessRuntime {
+        pid: u32,
+        runtime: Arc<SmolRuntime>,
+    }
+
+    // Lock-free: a lock held by another thread at fork() would stay held in the child.
+    // Published entries are leaked, never freed: a child must not join (or even drop) the
+    // parent's runtime, whose threads it does not have.
+    static CURRENT: AtomicPtr<ProcessRuntime> = AtomicPtr::new(std::ptr::null_mut());
+    let pid = std::process::id();
+    loop {
+        let current = CURRENT.load(Ordering::Acquire);
+        // SAFETY: a non-null pointer in CURRENT comes from `Box::into_raw` below and is never freed.
+        if let Some(entry) = unsafe { current.as_ref() } {
+            if entry.pid == pid {
+                return entry.runtime.clone();
+            }
+        }
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let runtime = Arc::new(SmolRuntime::with_threads(threads));
+        let fresh = Box::into_raw(Box::new(ProcessRuntime {
+            pid,
+            runtime: runtime.clone(),
+        }));
+        match CURRENT.compare_exchange(current, fresh, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => return runtime,
+            Err(_) => {
+                // Another thread published first: stop ours and take theirs.
+                // SAFETY: `fresh` was never published, so this is its only owner.
+                drop(unsafe { Box::from_raw(fresh) });
+            }
+        }
+    }
 }
 
 /// The README's Rust examples, compiled and run as doctests so the README stays true.

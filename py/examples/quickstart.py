@@ -9,7 +9,7 @@ import asyncio
 from typing import Any
 
 import subcast
-from subcast import SubscriptionExecutor
+from subcast import RateLimits, SecurityPolicies, SubscriptionExecutor
 
 
 def greeting(event: dict[str, Any], variables: dict[str, Any], context: dict[str, Any]) -> dict[str, Any]:
@@ -43,6 +43,14 @@ async def main() -> None:
         ex.complete_connection("conn1")
         ex.complete_subscription("sub2")
         print("metrics:", {k: v for k, v in ex.get_metrics().items() if k.startswith("frames_delivered")})
+
+    # Every policy and limit is a keyword argument; bad values raise InvalidConfigError.
+    security = SecurityPolicies(rbac={"users.ssn": ["admin"]}, owner_path="owner.id")
+    with SubscriptionExecutor(security=security, rate_limits=RateLimits(max_subscriptions_per_connection=1)) as ex:
+        try:
+            ex.register_subscription("conn1", "sub1", "subscription { users { id ssn } }", user_id="alice")
+        except subcast.SubscriptionRefusedError as refused:
+            print("refused:", refused)
 
 
 if __name__ == "__main__":

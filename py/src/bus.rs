@@ -1,6 +1,7 @@
 //! Which event bus an executor uses, and how events reach it.
 //!
-//! - [`EventBusConfig`]: the Python-visible choice: `memory()`, `redis(url)`, `postgresql(url)`.
+//! - [`EventBusConfig`]: the Python-visible choice: `memory()`, `redis(url, ...)`,
+//!   `postgresql(url, ...)`, with every option of the bus (read by [`crate::config`]).
 //! - [`Transport`]: the opened bus; [`Transport::publish`] publishes and dispatches locally
 //!   before returning, with the calling thread doing the dispatch (the GIL is released by
 //!   the caller). A network bus also gets the executor's own runtime and an `EventPump`,
@@ -10,6 +11,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
 use pyo3::prelude::*;
+use pyo3::types::PyDict;
 use subcast_core::{
     BusStats, DispatchReport, Error, Event, EventBus, EventPump, InMemoryBus, PumpConfig, PumpStats, Result,
     SubscriptionExecutor,
@@ -17,6 +19,7 @@ use subcast_core::{
 use subcast_postgres::{PostgresBus, PostgresConfig};
 use subcast_redis::{RedisBus, RedisConfig};
 
+use crate::config::{self, invalid};
 use crate::runtime::{self, Blocker, OwnedRuntime};
 
 /// Where an executor's events travel.
@@ -29,8 +32,16 @@ pub struct EventBusConfig {
 #[derive(Debug, Clone)]
 pub(crate) enum BusKind {
     Memory,
-    Redis { url: String },
-    Postgres { url: String },
+    Redis {
+        url: String,
+        config: RedisConfig,
+        shown: String,
+    },
+    Postgres {
+        url: String,
+        config: PostgresConfig,
+        shown: String,
+    },
 }
 
 #[pymethods]
@@ -45,18 +56,32 @@ impl EventBusConfig {
 
     /// A Redis bus at `url` (`redis://host:port/db`): events reach every node.
     #[staticmethod]
-    fn redis(url: String) -> Self {
-        EventBusConfig {
-            kind: BusKind::Redis { url },
-        }
+    #[pyo3(signature = (url, **options))]
+    fn redis(url: &Bound<'_, PyAny>, options: Option<&Bound<'_, PyDict>>) -> PyResult<Self> {
+        let url = bus_url(url)?;
+        let (config, shown) = config::redis_config(url.py(), options)?;
+        Ok(EventBusConfig {
+            kind: BusKind::Redis {
+                url: url.to_str()?.to_owned(),
+                config,
+                shown,
+            },
+        })
     }
 
     /// A PostgreSQL LISTEN/NOTIFY bus at `url` (`postgresql://user@host/db`).
     #[staticmethod]
-    fn postgresql(url: String) -> Self {
-        EventBusConfig {
-            kind: BusKind::Postgres { url },
-        }
+    #[pyo3(signature = (url, **options))]
+    fn postgresql(url: &Bound<'_, PyAny>, options: Option<&Bound<'_, PyDict>>) -> PyResult<Self> {
+        let url = bus_url(url)?;
+        let (config, shown) = config::postgres_config(url.py(), options)?;
+        Ok(EventBusConfig {
+            kind: BusKind::Postgres {
+                url: url.to_str()?.to_owned(),
+                config,
+                shown,
+            },
+        })
     }
 
     /// `"memory"`, `"redis"` or `"postgresql"`.
@@ -74,17 +99,32 @@ impl EventBusConfig {
     fn url(&self) -> Option<&str> {
         match &self.kind {
             BusKind::Memory => None,
-            BusKind::Redis { url } | BusKind::Postgres { url } => Some(url),
+            BusKind::Redis { url, .. } | BusKind::Postgres { url, .. } => Some(url),
         }
     }
 
     fn __repr__(&self) -> String {
-        match &self.kind {
-            BusKind::Memory => "EventBusConfig.memory()".to_owned(),
-            BusKind::Redis { url } => format!("EventBusConfig.redis({url:?})"),
-            BusKind::Postgres { url } => format!("EventBusConfig.postgresql({url:?})"),
+        let (method, url, shown) = match &self.kind {
+            BusKind::Memory => return "EventBusConfig.memory()".to_owned(),
+            BusKind::Redis { url, shown, .. } => ("redis", url, shown),
+            BusKind::Postgres { url, shown, .. } => ("postgresql", url, shown),
+        };
+        match shown.as_str() {
+            "" => format!("EventBusConfig.{method}({url:?})"),
+            shown => format!("EventBusConfig.{method}({url:?}, {shown})"),
         }
     }
+}
+
+/// The `url` argument, which must be a `str`.
+fn bus_url<'a, 'py>(url: &'a Bound<'py, PyAny>) -> PyResult<&'a Bound<'py, pyo3::types::PyString>> {
+    url.cast::<pyo3::types::PyString>().map_err(|_| {
+        invalid(
+            url.py(),
+            "bus.url",
+            format!("must be a str, got {}", config::shown(url)),
+        )
+    })
 }
 
 /// An opened bus, with the runtime and pump a network bus needs.
@@ -144,19 +184,25 @@ impl Drop for Lease<'_> {
 
 impl Transport {
     /// Open the bus `config` describes for `executor` (blocking: call without the GIL).
-    pub fn open(config: &EventBusConfig, executor: &Arc<SubscriptionExecutor>) -> Result<Self> {
-        let (url, redis) = match &config.kind {
-            BusKind::Memory => return Ok(Transport::new(State::Memory(Arc::new(InMemoryBus::new())))),
-            BusKind::Redis { url } => (url, true),
-            BusKind::Postgres { url } => (url, false),
-        };
+    pub fn open(
+        config: &EventBusConfig,
+        executor: &Arc<SubscriptionExecutor>,
+        pump_config: PumpConfig,
+    ) -> Result<Self> {
+        if let BusKind::Memory = config.kind {
+            return Ok(Transport::new(State::Memory(Arc::new(InMemoryBus::new()))));
+        }
         let mut runtime = OwnedRuntime::start()
             .map_err(|e| Error::Bus(format!("cannot start the {} runtime: {e}", runtime::NAME)))?;
         let connected = runtime.block_on(async {
-            let bus: Arc<dyn EventBus> = if redis {
-                Arc::new(RedisBus::connect(url, runtime.runtime(), RedisConfig::default()).await?)
-            } else {
-                Arc::new(PostgresBus::connect(url, runtime.runtime(), PostgresConfig::default()).await?)
+            let bus: Arc<dyn EventBus> = match &config.kind {
+                BusKind::Redis { url, config, .. } => {
+                    Arc::new(RedisBus::connect(url, runtime.runtime(), config.clone()).await?)
+                }
+                BusKind::Postgres { url, config, .. } => {
+                    Arc::new(PostgresBus::connect(url, runtime.runtime(), config.clone()).await?)
+                }
+                BusKind::Memory => Arc::new(InMemoryBus::new()),
             };
             Ok::<_, Error>(bus)
         });
@@ -167,12 +213,7 @@ impl Transport {
                 return Err(error);
             }
         };
-        let pump = EventPump::start(
-            executor.clone(),
-            bus.clone(),
-            runtime.runtime(),
-            PumpConfig::default(),
-        );
+        let pump = EventPump::start(executor.clone(), bus.clone(), runtime.runtime(), pump_config);
         Ok(Transport::new(State::Network(Network {
             bus,
             runtime,

@@ -5,19 +5,26 @@
 //! - [`to_python`]: a JSON value back to plain Python objects.
 //! - [`Identifier`]: a connection or subscription id given as `str` or `int`.
 //! - [`event_to_python`] / [`context_to_python`]: what a Python resolver receives.
+//! - [`wait_timeout`], [`frame_limit`]: the numbers the executor's calls take.
 //!
 //! Every binding converts through this module, so the rules live in one place:
 //! `None`, `bool`, `int` (signed or unsigned 64-bit), finite `float`, `str`, `list`,
-//! `tuple` (as a list) and `dict` with `str` keys.
+//! `tuple` (as a list) and `dict` with `str` keys. Configuration objects have their own
+//! readers in [`crate::config`].
+//!
+//! A timeout is a number of seconds: `None` waits without limit, and so does one too large
+//! for the clock (`math.inf`, `1e300`, `10**400`); a negative or NaN timeout raises
+//! `InvalidRequestError` (a `ValueError`), anything else `ConversionError` (a `TypeError`).
 
 use std::fmt::Write as _;
+use std::time::Duration;
 
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 use serde_json::{Map, Number, Value};
 use subcast_core::Event;
 
-use crate::errors::conversion_error;
+use crate::errors::{conversion_error, raise};
 
 /// Deepest nesting accepted: a self-referencing list must fail cleanly, not overflow the stack.
 pub const MAX_DEPTH: usize = 256;
@@ -97,7 +104,12 @@ impl Identifier {
         if value.is_instance_of::<PyInt>() && !value.is_instance_of::<PyBool>() {
             // `int(value)` first: an `IntEnum` member's `str` is not its number.
             let number = value.py().get_type::<PyInt>().call1((value,))?;
-            return Ok(Identifier(number.str()?.to_str()?.to_owned()));
+            let text = number.str().map_err(|_| {
+                let message =
+                    format!("{what} is an int too long to be an id (more digits than Python prints)");
+                conversion_error(value.py(), message)
+            })?;
+            return Ok(Identifier(text.to_str()?.to_owned()));
         }
         let message = format!("{what} must be a str or an int, not {}", type_name(value));
         Err(conversion_error(value.py(), message))
@@ -110,6 +122,58 @@ impl Identifier {
             Some(value) if value.is_none() => Ok(None),
             Some(value) => Self::extract(value, what).map(Some),
         }
+    }
+}
+
+/// Read a timeout in seconds: `None` (and a value too large for the clock) is no limit.
+pub fn wait_timeout(value: Option<&Bound<'_, PyAny>>, what: &str) -> PyResult<Option<Duration>> {
+    let Some(value) = value.filter(|v| !v.is_none()) else {
+        return Ok(None);
+    };
+    let py = value.py();
+    let numeric = !value.is_instance_of::<PyBool>()
+        && (value.is_instance_of::<PyInt>() || value.is_instance_of::<PyFloat>());
+    if !numeric {
+        let message = format!(
+            "{what} must be a number of seconds or None, not {}",
+            type_name(value)
+        );
+        return Err(conversion_error(py, message));
+    }
+    let seconds = match value.extract::<f64>() {
+        Ok(seconds) => seconds,
+        // An int beyond the float range: as long as no clock can count, or negative.
+        Err(_) if value.lt(0)? => f64::NEG_INFINITY,
+        Err(_) => f64::INFINITY,
+    };
+    if seconds.is_nan() || seconds < 0.0 {
+        let message = format!("{what} must be a non-negative number of seconds, got {seconds}");
+        return Err(raise(py, "InvalidRequestError", message, "BAD_REQUEST"));
+    }
+    Ok(Duration::try_from_secs_f64(seconds).ok())
+}
+
+/// Read `max_per_subscription=`: at least 1; `None` (or more than can be queued) is every frame.
+pub fn frame_limit(value: Option<&Bound<'_, PyAny>>, what: &str) -> PyResult<usize> {
+    let Some(value) = value.filter(|v| !v.is_none()) else {
+        return Ok(usize::MAX);
+    };
+    let py = value.py();
+    if value.is_instance_of::<PyBool>() || !value.is_instance_of::<PyInt>() {
+        let message = format!("{what} must be an int or None, not {}", type_name(value));
+        return Err(conversion_error(py, message));
+    }
+    match value.extract::<i64>() {
+        Ok(limit) if limit >= 1 => Ok(usize::try_from(limit).unwrap_or(usize::MAX)),
+        Ok(limit) => {
+            let message = format!("{what} must be at least 1, got {limit}");
+            Err(raise(py, "InvalidRequestError", message, "BAD_REQUEST"))
+        }
+        Err(_) if value.lt(0)? => {
+            let message = format!("{what} must be at least 1, got a negative int");
+            Err(raise(py, "InvalidRequestError", message, "BAD_REQUEST"))
+        }
+        Err(_) => Ok(usize::MAX),
     }
 }
 

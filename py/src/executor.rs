@@ -20,29 +20,36 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString};
 use serde_json::Value;
 use subcast_core::{
-    Event, EventFilter, ExecutorConfig, OverflowPolicy, Resolver, SecurityContext,
-    SubscriptionExecutor as CoreExecutor, SubscriptionKey, SubscriptionRequest,
+    Event, EventFilter, Resolver, SecurityContext, SubscriptionExecutor as CoreExecutor, SubscriptionKey,
+    SubscriptionRequest,
 };
 
 use crate::bridge::Bridge;
 use crate::bus::{EventBusConfig, Transport};
+use crate::config::{ExecutorArguments, ExecutorSettings};
 use crate::convert::{self, Identifier};
 use crate::errors::{closed_error, conversion_error, raise, to_py_err};
+use crate::fork::Origin;
 use crate::ids::{IdHash, IdIndex};
 use crate::inbox::{Inbox, Taken, Wait};
 use crate::metrics::{self, Sample};
 use crate::resolver::{CallableId, PythonResolvers};
+
+/// How long `wait_channel_ready` waits when no timeout is given.
+const DEFAULT_CHANNEL_READY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Distributes published events to registered GraphQL subscriptions as graphql-transport-ws frames.
 #[pyclass(frozen, subclass, module = "subcast._native")]
 #[derive(Debug)]
 pub struct SubscriptionExecutor {
     core: Arc<CoreExecutor>,
-    transport: Transport,
+    transport: Arc<Transport>,
     bridge: Arc<Bridge>,
     resolvers: PythonResolvers,
-    handles: Mutex<Handles>,
+    handles: Arc<Mutex<Handles>>,
     closed: AtomicBool,
+    /// The process that made it: a `fork()`ed child refuses to use it.
+    origin: Origin,
 }
 
 #[derive(Debug, Default)]
@@ -128,13 +135,23 @@ impl Handles {
 #[pymethods]
 impl SubscriptionExecutor {
     #[new]
-    #[pyo3(signature = (bus=None, *, queue_capacity=None, overflow=None, allow_anonymous=false))]
+    #[pyo3(signature = (
+        bus=None, *, queue_capacity=None, overflow=None, allow_anonymous=None, max_event_bytes=None,
+        loopback_window=None, security=None, rate_limits=None, document_limits=None, pump=None,
+    ))]
+    #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
         bus: Option<&Bound<'_, PyAny>>,
-        queue_capacity: Option<usize>,
-        overflow: Option<&str>,
-        allow_anonymous: bool,
+        queue_capacity: Option<&Bound<'_, PyAny>>,
+        overflow: Option<&Bound<'_, PyAny>>,
+        allow_anonymous: Option<&Bound<'_, PyAny>>,
+        max_event_bytes: Option<&Bound<'_, PyAny>>,
+        loopback_window: Option<&Bound<'_, PyAny>>,
+        security: Option<&Bound<'_, PyAny>>,
+        rate_limits: Option<&Bound<'_, PyAny>>,
+        document_limits: Option<&Bound<'_, PyAny>>,
+        pump: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let bus = match bus.filter(|b| !b.is_none()) {
             None => EventBusConfig {
@@ -144,38 +161,25 @@ impl SubscriptionExecutor {
                 .cast::<EventBusConfig>()
                 .map(|b| b.get().clone())
                 .map_err(|_| {
-                    let message = format!("bus must be an EventBusConfig, not {}", convert::type_name(bus));
-                    conversion_error(py, message)
+                    let message = format!("must be an EventBusConfig, got {}", crate::config::shown(bus));
+                    crate::config::invalid(py, "bus", message)
                 })?,
         };
-        let mut config = ExecutorConfig::default().allow_anonymous(allow_anonymous);
-        if let Some(capacity) = queue_capacity {
-            if capacity == 0 {
-                return Err(raise(
-                    py,
-                    "InvalidRequestError",
-                    "queue_capacity must be at least 1",
-                    "BAD_REQUEST",
-                ));
-            }
-            config = config.queue_capacity(capacity);
-        }
-        if let Some(overflow) = overflow {
-            config = config.overflow(match overflow {
-                "drop_oldest" => OverflowPolicy::DropOldest,
-                "drop_newest" => OverflowPolicy::DropNewest,
-                "close" => OverflowPolicy::Close,
-                other => {
-                    let message = format!(
-                        "overflow must be \"drop_oldest\", \"drop_newest\" or \"close\", not {other:?}"
-                    );
-                    return Err(raise(py, "InvalidRequestError", message, "BAD_REQUEST"));
-                }
-            });
-        }
+        let settings = ExecutorSettings::read(&ExecutorArguments {
+            queue_capacity,
+            overflow,
+            allow_anonymous,
+            max_event_bytes,
+            loopback_window,
+            security,
+            rate_limits,
+            document_limits,
+            pump,
+        })?;
+        let config = settings.executor;
         let core = Arc::new(CoreExecutor::new(config));
         let transport = py
-            .detach(|| Transport::open(&bus, &core))
+            .detach(|| Transport::open(&bus, &core, settings.pump))
             .map_err(|e| to_py_err(py, &e))?;
         let bridge = Bridge::start().map_err(|e| {
             raise(
@@ -187,11 +191,12 @@ impl SubscriptionExecutor {
         })?;
         Ok(SubscriptionExecutor {
             core,
-            transport,
+            transport: Arc::new(transport),
             bridge: Arc::new(bridge),
             resolvers: PythonResolvers::default(),
-            handles: Mutex::default(),
+            handles: Arc::default(),
             closed: AtomicBool::new(false),
+            origin: Origin::here(),
         })
     }
 
@@ -410,10 +415,10 @@ impl SubscriptionExecutor {
         &self,
         py: Python<'py>,
         subscription_ids: &Bound<'py, PyAny>,
-        max_per_subscription: Option<usize>,
+        max_per_subscription: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyList>> {
         self.ensure_open(py)?;
-        let limit = frame_limit(py, max_per_subscription)?;
+        let limit = convert::frame_limit(max_per_subscription, "max_per_subscription")?;
         let ids = subscription_ids.try_iter()?.collect::<PyResult<Vec<_>>>()?;
         // Every id is resolved before any frame is taken, so that an unknown or ambiguous id
         // raises with every queue intact. One lock for the ids the allocation-free path
@@ -456,10 +461,10 @@ impl SubscriptionExecutor {
         &self,
         py: Python<'py>,
         connection_id: &Bound<'py, PyAny>,
-        max_per_subscription: Option<usize>,
+        max_per_subscription: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyList>> {
         self.ensure_open(py)?;
-        let limit = frame_limit(py, max_per_subscription)?;
+        let limit = convert::frame_limit(max_per_subscription, "max_per_subscription")?;
         let owned;
         let (hash, connection_id) = match connection_id.cast::<PyString>() {
             Ok(id) => (IdHash::of(id)?, id.to_str()?),
@@ -499,18 +504,11 @@ impl SubscriptionExecutor {
         &self,
         py: Python<'py>,
         subscription_id: &Bound<'py, PyAny>,
-        timeout: Option<f64>,
+        timeout: Option<&Bound<'py, PyAny>>,
         connection_id: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Option<Bound<'py, PyBytes>>> {
         self.ensure_open(py)?;
-        let timeout = match timeout {
-            None => None,
-            Some(t) if t.is_finite() && t >= 0.0 => Some(Duration::from_secs_f64(t)),
-            Some(t) => {
-                let message = format!("timeout must be a non-negative number of seconds, not {t}");
-                return Err(raise(py, "InvalidRequestError", message, "BAD_REQUEST"));
-            }
-        };
+        let timeout = convert::wait_timeout(timeout, "timeout")?;
         let (_, inbox) = self.lookup(py, subscription_id, connection_id)?;
         let mut signal = Ok(());
         let waited = py.detach(|| {
@@ -553,11 +551,15 @@ impl SubscriptionExecutor {
     ) -> PyResult<FrameReceiver> {
         self.ensure_open(py)?;
         let (_, inbox) = self.lookup(py, subscription_id, connection_id)?;
-        Ok(FrameReceiver { inbox })
+        Ok(FrameReceiver {
+            inbox,
+            origin: self.origin,
+        })
     }
 
     /// Every metric by name (security decisions, frames, rate limits, bus and pump counters).
     fn get_metrics<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        self.origin.check(py, "executor")?;
         // Without the GIL: the transport's lock may wait for a publish whose resolvers need it.
         let (engine, registry, (bus, pump)) = py.detach(|| {
             (
@@ -579,8 +581,9 @@ impl SubscriptionExecutor {
     }
 
     /// The metrics in the Prometheus text exposition format.
-    fn metrics_prometheus(&self, py: Python<'_>) -> String {
-        py.detach(|| {
+    fn metrics_prometheus(&self, py: Python<'_>) -> PyResult<String> {
+        self.origin.check(py, "executor")?;
+        Ok(py.detach(|| {
             let (bus, pump) = self.transport.stats();
             metrics::prometheus(
                 &self.core.metrics_snapshot(),
@@ -588,24 +591,29 @@ impl SubscriptionExecutor {
                 pump.as_ref(),
                 self.resolvers.stats(),
             )
-        })
+        }))
     }
 
     /// Wait (GIL released) until the bus delivers `channel`'s events to this node; `False`
     /// after `timeout` seconds. Subscribing a bus channel is asynchronous: a test that
     /// publishes from another node waits for this first. Always `True` in memory.
-    #[pyo3(signature = (channel, timeout=5.0))]
-    fn wait_channel_ready(&self, py: Python<'_>, channel: &str, timeout: f64) -> PyResult<bool> {
+    #[pyo3(signature = (channel, timeout=None))]
+    fn wait_channel_ready(
+        &self,
+        py: Python<'_>,
+        channel: &Bound<'_, PyAny>,
+        timeout: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<bool> {
         self.ensure_open(py)?;
-        let timeout = Duration::try_from_secs_f64(timeout).map_err(|_| {
-            raise(
-                py,
-                "InvalidRequestError",
-                "timeout must be a non-negative number of seconds",
-                "BAD_REQUEST",
-            )
-        })?;
-        Ok(py.detach(|| self.transport.channel_ready(channel, timeout)))
+        let channel = convert::optional_string(Some(channel), "channel")?
+            .ok_or_else(|| conversion_error(py, "channel must be a str, not None"))?;
+        let timeout = match timeout {
+            None => Some(DEFAULT_CHANNEL_READY_TIMEOUT),
+            Some(timeout) => convert::wait_timeout(Some(timeout), "timeout")?,
+        };
+        // A sleep too long for the clock is never woken, which is what no limit means.
+        let timeout = timeout.unwrap_or(Duration::MAX);
+        Ok(py.detach(|| self.transport.channel_ready(&channel, timeout)))
     }
 
     /// Whether `close()` was called.
@@ -614,9 +622,11 @@ impl SubscriptionExecutor {
         self.closed.load(Ordering::Acquire)
     }
 
-    /// End every subscription, wake every waiter and stop the executor's threads.
+    /// End every subscription, wake every waiter and stop the executor's threads. In a
+    /// `fork()`ed child, an inherited executor is only marked closed (its threads are the
+    /// parent's).
     fn close(&self, py: Python<'_>) {
-        if self.closed.swap(true, Ordering::AcqRel) {
+        if self.closed.swap(true, Ordering::AcqRel) || self.origin.is_inherited() {
             return;
         }
         let handles = std::mem::take(&mut *self.handles());
@@ -652,6 +662,7 @@ impl SubscriptionExecutor {
 
 impl SubscriptionExecutor {
     fn ensure_open(&self, py: Python<'_>) -> PyResult<()> {
+        self.origin.check(py, "executor")?;
         if self.closed.load(Ordering::Acquire) {
             return Err(closed_error(py));
         }
@@ -731,35 +742,33 @@ impl SubscriptionExecutor {
 #[derive(Debug)]
 pub struct FrameReceiver {
     inbox: Arc<Inbox>,
+    origin: Origin,
 }
 
 #[pymethods]
 impl FrameReceiver {
     /// An awaitable of the next frame, or `None` once the subscription ended.
     fn recv<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        self.origin.check(py, "receiver")?;
         self.inbox.recv_future(py)
     }
 
     /// The next frame without waiting, or `None`.
-    fn next_event<'py>(&self, py: Python<'py>) -> Option<Bound<'py, PyBytes>> {
-        match self.inbox.take() {
+    fn next_event<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyBytes>>> {
+        self.origin.check(py, "receiver")?;
+        Ok(match self.inbox.take() {
             Taken::Frame(frame) => Some(PyBytes::new(py, &frame)),
             Taken::Empty | Taken::Ended => None,
-        }
+        })
     }
 }
 
-/// Read `max_per_subscription=`: at least 1, every queued frame when `None`.
-fn frame_limit(py: Python<'_>, max_per_subscription: Option<usize>) -> PyResult<usize> {
-    match max_per_subscription {
-        None => Ok(usize::MAX),
-        Some(0) => Err(raise(
-            py,
-            "InvalidRequestError",
-            "max_per_subscription must be at least 1",
-            "BAD_REQUEST",
-        )),
-        Some(limit) => Ok(limit),
+impl Drop for FrameReceiver {
+    fn drop(&mut self) {
+        if self.origin.is_inherited() {
+            // See `SubscriptionExecutor`'s drop: nothing of the parent's may be torn down here.
+            std::mem::forget(self.inbox.clone());
+        }
     }
 }
 
@@ -779,6 +788,15 @@ fn event_filter(py: Python<'_>, filter: Option<&Bound<'_, PyAny>>) -> PyResult<O
 
 impl Drop for SubscriptionExecutor {
     fn drop(&mut self) {
+        if self.origin.is_inherited() {
+            // In a fork()ed child the parent's threads are gone and any lock they held stays
+            // held: tearing down (joining threads, closing the pump) would hang. Leak it all.
+            std::mem::forget(self.core.clone());
+            std::mem::forget(self.transport.clone());
+            std::mem::forget(self.bridge.clone());
+            std::mem::forget(self.handles.clone());
+            return;
+        }
         if self.closed.swap(true, Ordering::AcqRel) {
             return;
         }

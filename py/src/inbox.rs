@@ -117,7 +117,8 @@ impl Inbox {
         mut interrupted: impl FnMut() -> bool,
     ) -> Result<Option<Bytes>, Wait> {
         const SLICE: Duration = Duration::from_millis(100);
-        let deadline = timeout.map(|t| Instant::now() + t);
+        // A deadline past what the clock can count is no deadline.
+        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
         loop {
             match self.take() {
                 Taken::Frame(frame) => return Ok(Some(frame)),

@@ -5,7 +5,9 @@
 //! - [`resolver`]: Python callables as the engine's batch resolver.
 //! - [`inbox`] and [`bridge`]: frames for `next_event`, `recv_blocking` and asyncio `recv`.
 //! - [`ids`]: subscriptions indexed by id, hashed as Python hashes `str`.
-//! - [`convert`]: every conversion between Python objects and JSON.
+//! - [`convert`]: every conversion between Python objects and JSON, timeouts and counts.
+//! - [`config`]: every policy and limit, as Python classes and keyword options.
+//! - [`fork`]: objects inherited through `fork()` are refused, never used.
 //! - [`errors`]: engine errors as `subcast.errors` exceptions.
 //! - [`metrics`]: the metrics dict and its Prometheus exposition.
 //! - [`runtime`]: the async runtime each executor owns.
@@ -16,9 +18,11 @@ use pyo3::prelude::*;
 
 pub mod bridge;
 pub mod bus;
+pub mod config;
 pub mod convert;
 pub mod errors;
 pub mod executor;
+pub mod fork;
 pub mod ids;
 pub mod inbox;
 pub mod metrics;
@@ -34,8 +38,13 @@ fn runtime_name() -> &'static str {
 /// The engine of the `subcast` package.
 #[pymodule]
 fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
+    fork::install();
     module.add_class::<executor::SubscriptionExecutor>()?;
     module.add_class::<bus::EventBusConfig>()?;
+    module.add_class::<config::SecurityPolicies>()?;
+    module.add_class::<config::RateLimits>()?;
+    module.add_class::<config::DocumentLimits>()?;
+    module.add_class::<config::PumpConfig>()?;
     module.add_class::<executor::FrameReceiver>()?;
     module.add_function(wrap_pyfunction!(runtime_name, module)?)?;
     module.add("__version__", env!("CARGO_PKG_VERSION"))?;

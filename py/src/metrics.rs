@@ -109,6 +109,8 @@ fn pump_samples(pump: &PumpStats) -> Vec<(&'static str, &'static str, u64)> {
         ("pump_events_dispatched", "counter", pump.events_dispatched),
         ("pump_duplicates_skipped", "counter", pump.duplicates_skipped),
         ("pump_invalid_events", "counter", pump.invalid_events),
+        ("pump_parallel_dispatches", "counter", pump.parallel_dispatches),
+        ("pump_chunks_on_runtime", "counter", pump.chunks_on_runtime),
         ("pump_streams_lost", "counter", pump.streams_lost),
         ("pump_subscribe_errors", "counter", pump.subscribe_errors),
         ("pump_resubscribes", "counter", pump.resubscribes),

@@ -6,6 +6,10 @@
 //! - [`NAME`]: which adapter this build uses.
 //!
 //! Each executor starts its own (no process-global runtime); nothing Python runs on it.
+//! With tokio, that includes the reactor, so an executor made in a `fork()`ed child gets a
+//! working runtime. smol's reactor (async-io) is process-wide: once a process used it, its
+//! `fork()`ed children cannot (its thread is gone, its lock may stay held), so a smol build
+//! refuses to start a runtime there rather than hang.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -64,6 +68,19 @@ impl OwnedRuntime {
     /// Start the runtime's thread.
     #[cfg(all(feature = "smol", not(feature = "tokio")))]
     pub fn start() -> std::io::Result<Self> {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        /// The fork generation that started async-io's reactor (`u64::MAX`: none yet).
+        static REACTOR_STARTED_IN: AtomicU64 = AtomicU64::new(u64::MAX);
+        let here = crate::fork::generation();
+        let started = REACTOR_STARTED_IN.load(Ordering::Relaxed);
+        if started != u64::MAX && started != here {
+            return Err(std::io::Error::other(
+                "this process was fork()ed from one that used smol's process-wide reactor, which \
+                 does not survive fork(): create executors before forking only with the tokio build, \
+                 or make the first one after the fork",
+            ));
+        }
+        REACTOR_STARTED_IN.store(here, Ordering::Relaxed);
         Ok(OwnedRuntime {
             inner: Inner {
                 runtime: Arc::new(subcast_smol::SmolRuntime::with_threads(1)),

@@ -112,3 +112,58 @@ def test_close_closes_the_bus_connections(kind: str) -> None:
     assert open_connections_to(port) > before
     ex.close()
     assert open_connections_to(port) == before
+
+
+def test_redis_prefix_separates_the_nodes_that_share_events() -> None:
+    server_of("redis")
+    make, url, _ = BUSES["redis"]
+    ours, theirs = f"py_a_{os.getpid()}:", f"py_b_{os.getpid()}:"
+    channel = f"py_prefix_{os.getpid()}"
+    with SubscriptionExecutor(bus=make(url, prefix=ours)) as subscriber, \
+            SubscriptionExecutor(bus=make(url, prefix=theirs)) as other_prefix, \
+            SubscriptionExecutor(bus=make(url, prefix=ours)) as same_prefix:
+        subscriber.register_subscription("c", "s", "subscription { users { id } }", user_id="u",
+                                         channels=[channel])
+        assert subscriber.wait_channel_ready(channel, 10)
+        other_prefix.publish_event("userCreated", channel, {"id": "other"})
+        same_prefix.publish_event("userCreated", channel, {"id": "same"})
+        # Redis delivers in publish order: had the first event crossed prefixes, it would come first.
+        frame = subscriber.recv_blocking("s", timeout=10)
+        assert frame == b'{"id":"s","type":"next","payload":{"data":{"users":{"id":"same"}}}}'
+
+
+def test_postgresql_outbox_table_separates_the_nodes_that_share_events() -> None:
+    server_of("postgresql")
+    make, url, _ = BUSES["postgresql"]
+    # The outbox is where nodes read events from; a NOTIFY only says that rows arrived.
+    ours = {"table": "subcast_outbox_py_ours", "channel_prefix": "py_ours:"}
+    theirs = {"table": "subcast_outbox_py_theirs", "channel_prefix": "py_theirs:"}
+    channel = f"py_prefix_{os.getpid()}"
+    with SubscriptionExecutor(bus=make(url, **ours)) as subscriber, \
+            SubscriptionExecutor(bus=make(url, **theirs)) as other_outbox, \
+            SubscriptionExecutor(bus=make(url, **ours)) as same_outbox:
+        subscriber.register_subscription("c", "s", "subscription { users { id } }", user_id="u",
+                                         channels=[channel])
+        assert subscriber.wait_channel_ready(channel, 10)
+        other_outbox.publish_event("userCreated", channel, {"id": "other"})
+        same_outbox.publish_event("userCreated", channel, {"id": "same"})
+        frame = subscriber.recv_blocking("s", timeout=10)
+        assert frame == b'{"id":"s","type":"next","payload":{"data":{"users":{"id":"same"}}}}'
+
+
+@pytest.mark.parametrize("threshold", [2, None])
+def test_pump_parallel_threshold_splits_large_fan_outs(threshold: int | None) -> None:
+    server_of("redis")
+    make, url, _ = BUSES["redis"]
+    channel = f"py_parallel_{os.getpid()}_{threshold}"
+    pump = {"parallel_threshold": threshold, "parallelism": 2} if threshold else None
+    subscribers = 1100
+    with SubscriptionExecutor(bus=make(url)) as publisher, SubscriptionExecutor(bus=make(url), pump=pump) as node:
+        for n in range(subscribers):
+            node.register_subscription("c", n, "subscription { users { id } }", user_id="u", channels=[channel])
+        assert node.wait_channel_ready(channel, 10)
+        publisher.publish_event("userCreated", channel, {"id": "1"})
+        assert node.recv_blocking(subscribers - 1, timeout=10) is not None
+        assert node.recv_blocking(0, timeout=10) is not None
+        split = node.get_metrics()["pump_parallel_dispatches"]
+        assert split == (1 if threshold else 0)

@@ -21,11 +21,20 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 from . import _native
-from ._native import EventBusConfig, runtime
+from ._native import DocumentLimits, EventBusConfig, PumpConfig, RateLimits, SecurityPolicies, runtime
 from . import errors
 from .errors import *  # noqa: F403  (every exception class, listed once in errors.__all__)
 
-__all__ = [*errors.__all__, "EventBusConfig", "SubscriptionExecutor", "runtime"]
+__all__ = [
+    *errors.__all__,
+    "DocumentLimits",
+    "EventBusConfig",
+    "PumpConfig",
+    "RateLimits",
+    "SecurityPolicies",
+    "SubscriptionExecutor",
+    "runtime",
+]
 
 __version__: str = _native.__version__
 

@@ -34,18 +34,155 @@ single attach to the interpreter (see the ``python_resolver_batches`` metric).
 def runtime() -> Literal["smol", "tokio"]:
     """The async runtime this build runs its background work on."""
 
+Seconds: TypeAlias = int | float
+"""A duration in seconds: positive, finite, at most 2**32."""
+
+class SecurityPolicies:
+    """The fail-closed security policies; every one is on by default.
+
+    Every option is checked when the object is made: a bad value raises
+    :class:`~subcast.errors.InvalidConfigError` naming it (``security.owner_path: ...``), and
+    so does an unknown option. ``SubscriptionExecutor(security=...)`` also takes a dict of
+    these options.
+    """
+
+    def __init__(
+        self,
+        *,
+        tenant: bool = True,
+        owner_path: str | None = "user_id",
+        federation_path: str | None = "federation_id",
+        user_variables: Sequence[str] = ("user_id", "userId"),
+        tenant_variables: Sequence[str] = ("tenant_id", "tenantId"),
+        required_scopes: Mapping[str, Sequence[str]] = {},
+        rbac: Mapping[str, Sequence[str]] = {},
+        rbac_deny_unlisted: bool = False,
+    ) -> None:
+        """
+        Args:
+            tenant: a tenant-scoped subscriber receives only its tenant's events (``False``: off).
+            owner_path: dot-path of an event's owner in its data; an owned event reaches only
+                that user, an unreadable owner nobody. ``None`` switches the row filter off.
+            federation_path: dot-path of an event's federation id, matched against the
+                subscriber's ``federation_id``. ``None`` switches federation scoping off.
+            user_variables: variables (and root arguments) that name a user: they must name
+                the subscriber. An empty list checks none.
+            tenant_variables: the same for the tenant.
+            required_scopes: root field -> scopes a subscriber must hold to subscribe to it.
+            rbac: field path (``"users.ssn"``, or ``"*.ssn"`` at any depth) -> roles allowed to
+                read it; a subscription reading, filtering on or listening to a field its roles
+                may not read is refused.
+            rbac_deny_unlisted: refuse fields that no ``rbac`` key matches (root fields included).
+        """
+    @staticmethod
+    def disabled() -> SecurityPolicies:
+        """Every policy off: for trusted single-tenant deployments and baselines."""
+
+class RateLimits:
+    """Token buckets per user (per connection for anonymous subscribers) and maxima of
+    subscriptions held. Nothing is limited by default.
+
+    A bucket holds ``burst`` tokens (one second's worth by default) and refills at its rate.
+    Frames held back by ``deliveries_per_second`` are announced to the subscriber with a
+    ``RATE_LIMITED`` notice and their count before its next frame; refused subscriptions
+    raise :class:`~subcast.errors.RateLimitedError`.
+    """
+
+    def __init__(
+        self,
+        *,
+        deliveries_per_second: float | None = None,
+        burst: int | None = None,
+        subscriptions_per_second: float | None = None,
+        subscription_burst: int | None = None,
+        max_subscriptions_per_connection: int | None = None,
+        max_subscriptions_per_user: int | None = None,
+    ) -> None: ...
+
+class DocumentLimits:
+    """Bounds on subscription documents, checked before and while parsing (refused
+    documents raise :class:`~subcast.errors.InvalidDocumentError`)."""
+
+    def __init__(
+        self,
+        *,
+        max_bytes: int = 65536,
+        max_depth: int = 32,
+        max_tokens: int = 15000,
+    ) -> None: ...
+
+class PumpConfig:
+    """How a network bus's events are dispatched on this node (no effect on the in-memory bus)."""
+
+    def __init__(
+        self,
+        *,
+        parallel_threshold: int = 4096,
+        parallelism: int | None = None,
+        backoff: Seconds = 0.05,
+        max_backoff: Seconds = 5.0,
+        max_attempts: int = 8,
+    ) -> None:
+        """
+        Args:
+            parallel_threshold: fan-outs of at least this many subscriptions are split
+                across the runtime's workers.
+            parallelism: runtime tasks helping one split fan-out, 0 to 4096 (0: never split;
+                default: the available cores).
+            backoff: first delay before resubscribing a lost channel, doubled per failure...
+            max_backoff: ...up to this.
+            max_attempts: failures in a row after which a channel's subscriptions end with an
+                error frame.
+        """
+
 class EventBusConfig:
-    """Where an executor's events travel."""
+    """Where an executor's events travel.
+
+    Options are checked when the object is made (:class:`~subcast.errors.InvalidConfigError`
+    naming ``bus.<option>``); connecting happens in ``SubscriptionExecutor(bus=...)``.
+    """
 
     @staticmethod
     def memory() -> EventBusConfig:
         """The in-memory bus: events reach this process's subscriptions only."""
     @staticmethod
-    def redis(url: str) -> EventBusConfig:
-        """A Redis bus at ``url`` (``redis://host:port/db``): events reach every node."""
+    def redis(
+        url: str,
+        *,
+        prefix: str = "subcast:",
+        replay_len: int | None = None,
+        timeout: Seconds = 5.0,
+        reconnect_min: Seconds = 0.05,
+        reconnect_max: Seconds = 5.0,
+    ) -> EventBusConfig:
+        """A Redis bus at ``url`` (``redis://host:port/db``): events reach every node.
+
+        ``prefix`` is prepended to channel names (nodes see each other only with the same
+        prefix); with ``replay_len``, each channel keeps about that many events in a stream
+        and replays what a disconnection missed. ``timeout`` bounds connecting and each
+        command; reconnection waits ``reconnect_min``, doubling up to ``reconnect_max``.
+        """
     @staticmethod
-    def postgresql(url: str) -> EventBusConfig:
-        """A PostgreSQL LISTEN/NOTIFY bus at ``url`` (``postgresql://user@host/db``)."""
+    def postgresql(
+        url: str,
+        *,
+        schema: str = "public",
+        table: str = "subcast_outbox",
+        channel_prefix: str = "subcast:",
+        retention: Seconds | None = 3600,
+        cleanup_interval: Seconds = 60,
+        timeout: Seconds = 5.0,
+        reconnect_min: Seconds = 0.05,
+        reconnect_max: Seconds = 5.0,
+        synchronous_commit: bool = False,
+    ) -> EventBusConfig:
+        """A PostgreSQL LISTEN/NOTIFY bus at ``url`` (``postgresql://user@host/db``).
+
+        Events are written to the outbox ``schema.table`` (created if missing) and kept
+        ``retention`` seconds for replay (``None``: forever), cleaned every
+        ``cleanup_interval``. ``channel_prefix`` (at most 15 bytes) is prepended to NOTIFY
+        channels. ``synchronous_commit`` waits for the disk on each publish.
+        """
     @property
     def kind(self) -> Literal["memory", "redis", "postgresql"]:
         """Which bus."""
@@ -71,13 +208,33 @@ class SubscriptionExecutor:
         queue_capacity: int | None = None,
         overflow: Literal["drop_oldest", "drop_newest", "close"] | None = None,
         allow_anonymous: bool = False,
+        max_event_bytes: int | None = None,
+        loopback_window: int | None = None,
+        security: SecurityPolicies | Mapping[str, Any] | None = None,
+        rate_limits: RateLimits | Mapping[str, Any] | None = None,
+        document_limits: DocumentLimits | Mapping[str, Any] | None = None,
+        pump: PumpConfig | Mapping[str, Any] | None = None,
     ) -> None:
         """Open ``bus`` (in-memory by default) and start the executor's own threads.
 
         ``queue_capacity`` frames (1024 by default) wait per subscription; past that,
         ``overflow`` drops the oldest (default, with an ``EVENTS_LAGGED`` notice), drops the
         newest, or closes the subscription with an error frame. ``allow_anonymous`` accepts
-        subscriptions without ``user_id``.
+        subscriptions without ``user_id``. ``max_event_bytes`` (1 MiB by default) is the
+        largest event data, as JSON, that is published or dispatched. ``loopback_window``
+        (4096) is how many of this node's event ids are remembered so that their copies
+        coming back through the bus are not dispatched twice.
+
+        ``security``, ``rate_limits``, ``document_limits`` and ``pump`` take their class or a
+        dict of its options; ``None`` keeps the defaults (every security policy on, no rate
+        limits).
+
+        Raises:
+            InvalidConfigError: a value was refused; the message names it
+                (``rate_limits.burst: must be a positive integer, got -1``).
+            BusError: the bus could not be reached.
+            ForkedProcessError: (smol builds only) this process was forked from one whose
+                smol reactor was in use.
         """
     def register_subscription(
         self,
@@ -185,8 +342,13 @@ class SubscriptionExecutor:
     ) -> bytes | None:
         """Wait for the next frame with the GIL released; ``None`` once the subscription ended.
 
+        ``timeout`` is in seconds; ``None``, ``math.inf`` and any timeout too long for the
+        clock (``1e300``, ``10**400``) wait without limit.
+
         Raises:
             SubscriptionTimeoutError: nothing arrived within ``timeout`` seconds.
+            InvalidRequestError: ``timeout`` is negative or NaN (a ``ValueError``).
+            ConversionError: ``timeout`` is not a number (a ``TypeError``).
         """
     def recv(
         self, subscription_id: Identifier, *, connection_id: Identifier | None = None
@@ -200,8 +362,9 @@ class SubscriptionExecutor:
         self, subscription_id: Identifier, *, connection_id: Identifier | None = None
     ) -> FrameReceiver:
         """A receiver of this subscription's frames that outlives ``complete_subscription``."""
-    def wait_channel_ready(self, channel: str, timeout: float = 5.0) -> bool:
-        """Wait (GIL released) until the bus delivers ``channel``'s events to this node.
+    def wait_channel_ready(self, channel: str, timeout: float | None = None) -> bool:
+        """Wait (GIL released) until the bus delivers ``channel``'s events to this node;
+        ``False`` after ``timeout`` seconds (5 by default; ``math.inf`` waits without limit).
 
         Subscribing a bus channel is asynchronous; always ``True`` for the in-memory bus.
         """
@@ -215,7 +378,12 @@ class SubscriptionExecutor:
     def closed(self) -> bool:
         """Whether ``close()`` was called."""
     def close(self) -> None:
-        """End every subscription, wake every waiter and join the executor's threads."""
+        """End every subscription, wake every waiter and join the executor's threads.
+
+        In a ``fork()``ed child, an executor inherited from the parent is only marked closed:
+        its threads and connections are the parent's. Every other method raises
+        :class:`~subcast.errors.ForkedProcessError` there; make a new executor in the child.
+        """
     def __enter__(self) -> Self: ...
     def __exit__(
         self,

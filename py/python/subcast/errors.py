@@ -14,6 +14,8 @@ __all__ = [
     "ConversionError",
     "DuplicateSubscriptionError",
     "ExecutorClosedError",
+    "ForkedProcessError",
+    "InvalidConfigError",
     "InvalidDocumentError",
     "InvalidFilterError",
     "InvalidRequestError",
@@ -43,6 +45,13 @@ class InvalidRequestError(SubcastError, ValueError):
     """An argument was refused: an empty id, a bad channel name, an event over the size limit."""
 
     code = "BAD_REQUEST"
+
+
+class InvalidConfigError(InvalidRequestError, TypeError):
+    """A configuration value was refused; the message starts with the field, e.g.
+    ``rate_limits.burst: must be a positive integer, got -1``."""
+
+    code = "INVALID_CONFIG"
 
 
 class InvalidDocumentError(SubcastError, ValueError):
@@ -79,6 +88,11 @@ class SubscriptionTimeoutError(SubcastError, TimeoutError):
 
 class ExecutorClosedError(SubcastError):
     """The executor was closed."""
+
+
+class ForkedProcessError(SubcastError):
+    """The executor was created in the parent of this ``fork()``ed process: its threads and
+    connections stayed in the parent. Create a new executor in the child."""
 
 
 class BusError(SubcastError, ConnectionError):
