@@ -348,11 +348,11 @@ impl PumpConfig {
         }
         let first = match options.take("backoff") {
             Some(value) => seconds(&value, &options.field("backoff"))?,
-            None => config.backoff,
+            None => config.retry_delay(0),
         };
         let longest = match options.take("max_backoff") {
             Some(value) => seconds(&value, &options.field("max_backoff"))?,
-            None => config.max_backoff.max(first),
+            None => config.retry_delay(u32::MAX).max(first),
         };
         if longest < first {
             let reason = format!("must be at least backoff ({} s)", first.as_secs_f64());
