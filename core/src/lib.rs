@@ -12,6 +12,8 @@
 //! - [`Resolver`] and [`ProjectionResolver`]: how an event becomes a subscription's `data`.
 //! - [`ResponseQueue`]: the frame queue each subscriber drains, bounded in frames and bytes,
 //!   with wake-ups and [`Notice`]s of every loss that are merged, never lost.
+//! - [`ConnectionInbox`]: one wake-up per connection; its writer drains the frames of every
+//!   subscription in one call.
 //! - [`Runtime`]: the async runtime an application lends to subcast (adapters live elsewhere).
 //! - [`SecurityContext`] and [`SecurityPolicies`]: who subscribes, and the fail-closed
 //!   policies (tenant, row, scope, RBAC, federation, event filter) every frame passes.
@@ -32,6 +34,7 @@ pub mod error;
 pub mod event;
 pub mod executor;
 pub mod frame;
+mod inbox;
 pub mod metrics;
 mod protocol;
 pub mod pump;
@@ -55,6 +58,7 @@ pub use executor::{
     PreparedDispatch, SubscriptionExecutor, SubscriptionKey, SubscriptionRequest,
 };
 pub use frame::{FrameBody, FramePrefix, GraphQLError};
+pub use inbox::{AttachError, ConnectionInbox, InboxItem};
 pub use metrics::{Metrics, MetricsSnapshot};
 pub use protocol::{
     Action, CloseCode, Connection, ProtocolConfig, SubscribePayload, MAX_CLOSE_REASON_BYTES, SUBPROTOCOL,

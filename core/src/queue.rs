@@ -14,7 +14,7 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -23,6 +23,7 @@ use event_listener::{EventListener, Listener};
 
 use crate::error::RATE_LIMITED;
 use crate::frame::{FrameBody, FramePrefix, GraphQLError, EVENTS_GAP, EVENTS_LAGGED, QUEUE_OVERFLOW};
+use crate::inbox::InboxShared;
 
 /// Default number of frames a [`ResponseQueue`] holds.
 pub const DEFAULT_QUEUE_CAPACITY: usize = 1024;
@@ -225,48 +226,13 @@ impl<T, L> Mailbox<T, L> {
         self.slots.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The check–listen–check step: `Some(result)` when `take` decided, else a registered
-    /// `listener` to wait on.
-    ///
-    /// Registering the listener before the second check is what makes a wake-up impossible
-    /// to lose: a push after the second check notifies the listener we already hold.
-    fn attempt<R>(
-        &self,
-        listener: &mut Option<EventListener>,
-        take: &mut impl FnMut(&Self) -> Result<R, PopError>,
-    ) -> Option<Option<R>> {
-        loop {
-            match take(self) {
-                Ok(item) => return Some(Some(item)),
-                Err(PopError::Closed) => return Some(None),
-                Err(PopError::Empty) => {}
-            }
-            if listener.is_some() {
-                return None;
-            }
-            *listener = Some(self.ready.listen());
-        }
-    }
-
     pub(crate) fn poll_with<R>(
         &self,
         cx: &mut Context<'_>,
         listener: &mut Option<EventListener>,
         take: &mut impl FnMut(&Self) -> Result<R, PopError>,
     ) -> Poll<Option<R>> {
-        loop {
-            if let Some(result) = self.attempt(listener, take) {
-                *listener = None;
-                return Poll::Ready(result);
-            }
-            let Some(waiting) = listener.as_mut() else {
-                continue;
-            };
-            match Pin::new(waiting).poll(cx) {
-                Poll::Ready(()) => *listener = None,
-                Poll::Pending => return Poll::Pending,
-            }
-        }
+        poll_wait(&self.ready, cx, listener, &mut || take(self))
     }
 
     pub(crate) async fn recv_with<R>(&self, mut take: impl FnMut(&Self) -> Result<R, PopError>) -> Option<R> {
@@ -279,28 +245,84 @@ impl<T, L> Mailbox<T, L> {
         timeout: Duration,
         mut take: impl FnMut(&Self) -> Result<R, PopError>,
     ) -> Result<R, RecvTimeoutError> {
-        // A timeout too large to add to now (`Duration::MAX`) means: wait without one.
-        let deadline = Instant::now().checked_add(timeout);
-        let mut listener = None;
-        loop {
-            if let Some(result) = self.attempt(&mut listener, &mut take) {
-                return result.ok_or(RecvTimeoutError::Closed);
-            }
-            let Some(waiting) = listener.take() else {
-                continue;
+        wait_timeout(&self.ready, timeout, &mut || take(self))
+    }
+}
+
+/// The check–listen–check step: `Some(result)` when `take` decided, else a registered
+/// `listener` on `ready` to wait on.
+///
+/// Registering the listener before the second check is what makes a wake-up impossible
+/// to lose: a push after the second check notifies the listener we already hold.
+fn attempt<R>(
+    ready: &event_listener::Event,
+    listener: &mut Option<EventListener>,
+    take: &mut impl FnMut() -> Result<R, PopError>,
+) -> Option<Option<R>> {
+    loop {
+        match take() {
+            Ok(item) => return Some(Some(item)),
+            Err(PopError::Closed) => return Some(None),
+            Err(PopError::Empty) => {}
+        }
+        if listener.is_some() {
+            return None;
+        }
+        *listener = Some(ready.listen());
+    }
+}
+
+/// Poll until `take` yields (`Some`) or reports closed (`None`), woken through `ready`;
+/// the registration is kept in `listener` between polls.
+pub(crate) fn poll_wait<R>(
+    ready: &event_listener::Event,
+    cx: &mut Context<'_>,
+    listener: &mut Option<EventListener>,
+    take: &mut impl FnMut() -> Result<R, PopError>,
+) -> Poll<Option<R>> {
+    loop {
+        if let Some(result) = attempt(ready, listener, take) {
+            *listener = None;
+            return Poll::Ready(result);
+        }
+        let Some(waiting) = listener.as_mut() else {
+            continue;
+        };
+        match Pin::new(waiting).poll(cx) {
+            Poll::Ready(()) => *listener = None,
+            Poll::Pending => return Poll::Pending,
+        }
+    }
+}
+
+/// Block the thread until `take` yields, reports closed, or `timeout` passes, woken
+/// through `ready`.
+pub(crate) fn wait_timeout<R>(
+    ready: &event_listener::Event,
+    timeout: Duration,
+    take: &mut impl FnMut() -> Result<R, PopError>,
+) -> Result<R, RecvTimeoutError> {
+    // A timeout too large to add to now (`Duration::MAX`) means: wait without one.
+    let deadline = Instant::now().checked_add(timeout);
+    let mut listener = None;
+    loop {
+        if let Some(result) = attempt(ready, &mut listener, take) {
+            return result.ok_or(RecvTimeoutError::Closed);
+        }
+        let Some(waiting) = listener.take() else {
+            continue;
+        };
+        let Some(deadline) = deadline else {
+            waiting.wait();
+            continue;
+        };
+        if waiting.wait_deadline(deadline).is_none() {
+            // One last look: a push may have landed as the deadline passed.
+            return match take() {
+                Ok(item) => Ok(item),
+                Err(PopError::Closed) => Err(RecvTimeoutError::Closed),
+                Err(PopError::Empty) => Err(RecvTimeoutError::Timeout),
             };
-            let Some(deadline) = deadline else {
-                waiting.wait();
-                continue;
-            };
-            if waiting.wait_deadline(deadline).is_none() {
-                // One last look: a push may have landed as the deadline passed.
-                return match take(self) {
-                    Ok(item) => Ok(item),
-                    Err(PopError::Closed) => Err(RecvTimeoutError::Closed),
-                    Err(PopError::Empty) => Err(RecvTimeoutError::Timeout),
-                };
-            }
         }
     }
 }
@@ -509,6 +531,11 @@ pub struct ResponseQueue {
     overflow: OverflowPolicy,
     /// Frames lost over the queue's life.
     dropped: AtomicU64,
+    /// The connection inbox this queue wakes, once attached to one.
+    inbox: OnceLock<Arc<InboxShared>>,
+    /// Set when something readable arrives, cleared by the inbox as it drains this queue:
+    /// only the push that sets it wakes the connection.
+    ready: AtomicBool,
 }
 
 impl ResponseQueue {
@@ -522,6 +549,8 @@ impl ResponseQueue {
             max_bytes: DEFAULT_QUEUE_MAX_BYTES,
             overflow,
             dropped: AtomicU64::new(0),
+            inbox: OnceLock::new(),
+            ready: AtomicBool::new(false),
         }
     }
 
@@ -534,6 +563,43 @@ impl ResponseQueue {
     /// Queue `frame` and wake the subscriber, applying the overflow policy when full.
     #[inline]
     pub fn push(&self, frame: Bytes) -> PushOutcome {
+        let outcome = self.push_frame(frame);
+        if outcome != PushOutcome::Closed {
+            self.wake_inbox();
+        }
+        outcome
+    }
+
+    /// Tell the connection inbox, if any, that this queue has something to read: one
+    /// atomic swap, and a wake-up only on the push that finds the queue not yet ready.
+    #[inline]
+    fn wake_inbox(&self) {
+        if let Some(inbox) = self.inbox.get() {
+            if !self.ready.swap(true, Ordering::AcqRel) {
+                inbox.wake();
+            }
+        }
+    }
+
+    /// Attach this queue to a connection inbox and mark it ready, so frames queued before
+    /// are read too. `false` if it is attached to another inbox already.
+    pub(crate) fn attach_inbox(&self, inbox: &Arc<InboxShared>) -> bool {
+        let attached = self.inbox.get_or_init(|| inbox.clone());
+        if !Arc::ptr_eq(attached, inbox) {
+            return false;
+        }
+        self.ready.store(true, Ordering::Release);
+        inbox.wake();
+        true
+    }
+
+    /// Clear the ready mark, returning whether it was set; the caller reads the queue next.
+    pub(crate) fn take_ready(&self) -> bool {
+        self.ready.swap(false, Ordering::AcqRel)
+    }
+
+    #[inline]
+    fn push_frame(&self, frame: Bytes) -> PushOutcome {
         // One lock for the closed check, the bounds, the eviction, the byte count and the push.
         let Some(mut edit) = self.frames.edit() else {
             return PushOutcome::Closed;
@@ -637,6 +703,14 @@ impl ResponseQueue {
     /// its kind, or held (merged per kind) until it can be read. Returns `false` only if the
     /// queue is closed.
     pub fn push_notice(&self, notice: Notice, count: u64) -> bool {
+        let queued = self.push_notice_locked(notice, count);
+        if queued {
+            self.wake_inbox();
+        }
+        queued
+    }
+
+    fn push_notice_locked(&self, notice: Notice, count: u64) -> bool {
         let Some(mut edit) = self.frames.edit() else {
             return false;
         };
@@ -670,12 +744,16 @@ impl ResponseQueue {
             edit.slots().ledger.bytes += frame.len();
             edit.push(Entry::Frame(frame));
             edit.close();
+            drop(edit);
+            self.wake_inbox();
         }
     }
 
     /// Close the queue: no more frames; queued frames stay readable, then receivers end.
     pub fn close(&self) {
-        self.frames.close();
+        if self.frames.close() {
+            self.wake_inbox();
+        }
     }
 
     /// Whether the queue is closed.
@@ -737,6 +815,11 @@ impl ResponseQueue {
     /// The prefix of this subscription's frames.
     pub fn prefix(&self) -> &FramePrefix {
         &self.prefix
+    }
+
+    /// Take the next frame, telling an empty queue from an ended one.
+    pub(crate) fn pop(&self) -> Result<Bytes, PopError> {
+        self.take(&self.frames)
     }
 
     fn take(&self, frames: &Mailbox<Entry, Ledger>) -> Result<Bytes, PopError> {
