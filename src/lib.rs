@@ -13,6 +13,10 @@
 //! - `RedisBus` (feature `redis`) and `PostgresBus` (feature `postgres`): buses that carry
 //!   events between nodes; they open sockets with whichever of `tokio` / `smol` is enabled.
 //!
+//! - `ws` (features `ws-axum`, `ws-tungstenite`): the graphql-transport-ws endpoint
+//!   (`subcast_ws`): the connection loop over any WebSocket, an axum 0.8 handler and an
+//!   async-tungstenite adapter.
+//!
 //! Neither runtime feature, one or both may be enabled. Without any, bring your own [`Runtime`]:
 //! the trait's documentation shows a complete one.
 
@@ -29,6 +33,8 @@ pub use subcast_tokio::TokioRuntime;
 pub use subcast_postgres::{PostgresBus, PostgresConfig};
 #[cfg(feature = "redis")]
 pub use subcast_redis::{RedisBus, RedisConfig};
+#[cfg(any(feature = "ws-axum", feature = "ws-tungstenite"))]
+pub use subcast_ws as ws;
 
 use std::sync::Arc;
 

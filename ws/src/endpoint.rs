@@ -1,0 +1,225 @@
+//! What a graphql-transport-ws endpoint is configured with: the executor, the runtime, the
+//! protocol's limits and the application's hooks.
+
+use std::fmt;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+use subcast_core::runtime::BoxFuture;
+use subcast_core::{
+    GraphQLError, ProtocolConfig, Runtime, SecurityContext, SubscribePayload, SubscriptionExecutor,
+    SubscriptionRequest,
+};
+
+/// What the HTTP upgrade request said, for `on_connect` to read (cookies, a bearer token,
+/// the client's address).
+#[derive(Debug, Clone, Default)]
+pub struct RequestInfo {
+    /// The request's headers, names in lower case, in the order received.
+    pub headers: Vec<(String, String)>,
+    /// The request path.
+    pub path: String,
+    /// The client's address, if the adapter knows it.
+    pub remote_addr: Option<SocketAddr>,
+}
+
+impl RequestInfo {
+    /// The first value of header `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
+    }
+}
+
+/// The client's `connection_init`, for `on_connect` to authenticate.
+#[derive(Debug, Clone)]
+pub struct ConnectRequest {
+    /// The `connection_init` payload (`connectionParams` of graphql-ws clients).
+    pub payload: Option<Map<String, Value>>,
+    /// The HTTP upgrade request.
+    pub request: RequestInfo,
+}
+
+/// `on_connect` accepted the connection.
+#[derive(Debug, Clone, Default)]
+pub struct Accepted {
+    pub(crate) context: Option<SecurityContext>,
+    pub(crate) valid_for: Option<Duration>,
+    pub(crate) ack_payload: Option<Map<String, Value>>,
+}
+
+impl Accepted {
+    /// Accept as `context`: every subscription of the connection runs as this subscriber.
+    pub fn new(context: SecurityContext) -> Self {
+        Accepted {
+            context: Some(context),
+            ..Accepted::default()
+        }
+    }
+
+    /// Accept without a security context: subscriptions are refused (`UNAUTHENTICATED`)
+    /// unless the executor allows anonymous subscribers.
+    pub fn anonymous() -> Self {
+        Accepted::default()
+    }
+
+    /// The credentials expire `duration` after acceptance: the connection is then closed
+    /// with 4403 and its subscriptions end.
+    pub fn valid_for(mut self, duration: Duration) -> Self {
+        self.valid_for = Some(duration);
+        self
+    }
+
+    /// Send `payload` with `connection_ack`.
+    pub fn ack_payload(mut self, payload: Map<String, Value>) -> Self {
+        self.ack_payload = Some(payload);
+        self
+    }
+}
+
+/// `on_connect` refused the connection: it is closed with 4403 and this reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    /// The close reason (cut to 123 bytes).
+    pub reason: String,
+}
+
+impl Refused {
+    /// Refuse with `reason`.
+    pub fn new(reason: impl Into<String>) -> Self {
+        Refused {
+            reason: reason.into(),
+        }
+    }
+}
+
+impl Default for Refused {
+    fn default() -> Self {
+        Refused::new("Forbidden")
+    }
+}
+
+type ConnectHook = dyn Fn(ConnectRequest) -> BoxFuture<'static, Result<Accepted, Refused>> + Send + Sync;
+type SubscribeHook =
+    dyn Fn(SubscriptionRequest, &SubscribePayload) -> Result<SubscriptionRequest, GraphQLError> + Send + Sync;
+
+/// A graphql-transport-ws endpoint: serve any number of sockets with
+/// [`Endpoint::serve`](crate::Endpoint::serve) or an adapter. Cheap to clone.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::Arc;
+/// use subcast_core::{SecurityContext, SubscriptionExecutor};
+/// use subcast_ws::{Accepted, Endpoint, Refused};
+/// # use std::time::{Duration, Instant};
+/// # use subcast_core::runtime::{BoxFuture, Runtime};
+/// # #[derive(Debug)] struct AnyRuntime;
+/// # impl Runtime for AnyRuntime {
+/// #     fn spawn(&self, future: BoxFuture<'static, ()>) { drop(future) }
+/// #     fn sleep(&self, _: Duration) -> BoxFuture<'static, ()> { Box::pin(std::future::pending()) }
+/// #     fn now(&self) -> Instant { Instant::now() }
+/// # }
+/// # let runtime: Arc<dyn Runtime> = Arc::new(AnyRuntime);
+///
+/// let endpoint = Endpoint::new(Arc::new(SubscriptionExecutor::default()), runtime).on_connect(|init| async move {
+///     let params = init.payload.unwrap_or_default();
+///     match params.get("token").and_then(|t| t.as_str()) {
+///         Some("secret") => Ok(Accepted::new(SecurityContext::new("alice")).valid_for(Duration::from_secs(3600))),
+///         _ => Err(Refused::default()),
+///     }
+/// });
+/// ```
+#[derive(Clone)]
+pub struct Endpoint {
+    pub(crate) executor: Arc<SubscriptionExecutor>,
+    pub(crate) runtime: Arc<dyn Runtime>,
+    pub(crate) protocol: ProtocolConfig,
+    pub(crate) auth_timeout: Duration,
+    pub(crate) on_connect: Option<Arc<ConnectHook>>,
+    pub(crate) on_subscribe: Option<Arc<SubscribeHook>>,
+}
+
+/// Default time `on_connect` may take before the connection is closed with 4500.
+pub const DEFAULT_AUTH_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl Endpoint {
+    /// An endpoint registering subscriptions with `executor`, its timers on `runtime`, the
+    /// default [`ProtocolConfig`], and no hooks: every connection is accepted without a
+    /// security context (so only an executor that allows anonymous subscribers serves it).
+    pub fn new(executor: Arc<SubscriptionExecutor>, runtime: Arc<dyn Runtime>) -> Self {
+        Endpoint {
+            executor,
+            runtime,
+            protocol: ProtocolConfig::default(),
+            auth_timeout: DEFAULT_AUTH_TIMEOUT,
+            on_connect: None,
+            on_subscribe: None,
+        }
+    }
+
+    /// Use `config` for the protocol's timers and limits.
+    pub fn protocol(mut self, config: ProtocolConfig) -> Self {
+        self.protocol = config;
+        self
+    }
+
+    /// Give `on_connect` at most `timeout` (default [`DEFAULT_AUTH_TIMEOUT`]).
+    pub fn auth_timeout(mut self, timeout: Duration) -> Self {
+        self.auth_timeout = timeout;
+        self
+    }
+
+    /// Authenticate each connection's `connection_init` with `hook`: [`Accepted`] sends
+    /// `connection_ack` and runs every subscription as its context; [`Refused`] closes
+    /// with 4403.
+    pub fn on_connect<F, Fut>(mut self, hook: F) -> Self
+    where
+        F: Fn(ConnectRequest) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Accepted, Refused>> + Send + 'static,
+    {
+        self.on_connect = Some(Arc::new(move |request| Box::pin(hook(request))));
+        self
+    }
+
+    /// Adjust or refuse each subscription before it is registered (channels, resolver,
+    /// filter); an error is sent to the client as the operation's `error`. Runs on the
+    /// connection's task: it must not block.
+    pub fn on_subscribe<F>(mut self, hook: F) -> Self
+    where
+        F: Fn(SubscriptionRequest, &SubscribePayload) -> Result<SubscriptionRequest, GraphQLError>
+            + Send
+            + Sync
+            + 'static,
+    {
+        self.on_subscribe = Some(Arc::new(hook));
+        self
+    }
+
+    /// The executor subscriptions are registered with.
+    pub fn executor(&self) -> &Arc<SubscriptionExecutor> {
+        &self.executor
+    }
+
+    /// The protocol configuration.
+    pub fn protocol_config(&self) -> &ProtocolConfig {
+        &self.protocol
+    }
+}
+
+impl fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("runtime", &self.runtime)
+            .field("protocol", &self.protocol)
+            .field("auth_timeout", &self.auth_timeout)
+            .field("on_connect", &self.on_connect.is_some())
+            .field("on_subscribe", &self.on_subscribe.is_some())
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,316 @@
+//! The connection loop: one task per socket feeds the client's messages to a
+//! [`Connection`], carries out its actions, and writes every subscription's frames.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures_util::{Sink, SinkExt, Stream, StreamExt};
+use serde_json::Value;
+use subcast_core::runtime::BoxFuture;
+use subcast_core::{
+    Action, Connection, ConnectionInbox, InboxItem, SecurityContext, SubscribePayload, SubscriptionExecutor,
+    SubscriptionKey, SubscriptionRequest,
+};
+
+use crate::endpoint::{Accepted, ConnectRequest, Endpoint, RequestInfo};
+use crate::message::WsMessage;
+
+/// Why [`Endpoint::serve`] returned early.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// Writing to the socket failed.
+    #[error("writing to the WebSocket failed: {0}")]
+    Socket(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// Process-wide, so two endpoints sharing an executor never share a connection id.
+static NEXT_CONNECTION: AtomicU64 = AtomicU64::new(1);
+
+/// Ends every subscription of the connection however the task ends: returned, failed,
+/// panicked or cancelled.
+struct Cleanup {
+    executor: Arc<SubscriptionExecutor>,
+    connection_id: Arc<str>,
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        // `UnknownConnection` only says no subscription was left.
+        let _ = self.executor.complete_connection(&self.connection_id);
+    }
+}
+
+/// What woke the loop.
+enum Wake<E> {
+    Socket(Option<Result<WsMessage, E>>),
+    Frames,
+    Timer,
+}
+
+/// Whether the loop goes on after carrying out the actions.
+#[derive(PartialEq, Eq)]
+enum Flow {
+    Continue,
+    Stop,
+}
+
+impl Endpoint {
+    /// Serve one graphql-transport-ws socket until it closes; its subscriptions all end
+    /// when this returns, or when the future is dropped.
+    ///
+    /// `socket` is any WebSocket whose messages an adapter converts to [`WsMessage`]; the
+    /// handshake (sub-protocol `graphql-transport-ws`) is the adapter's. Frames are
+    /// buffered only in the subscriptions' response queues: the loop takes them when the
+    /// socket has written the previous batch.
+    pub async fn serve<S, E>(&self, socket: S, request: RequestInfo) -> Result<(), ServeError>
+    where
+        S: Stream<Item = Result<WsMessage, E>> + Sink<WsMessage, Error = E> + Unpin + Send,
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        let connection_id: Arc<str> =
+            format!("ws-{}", NEXT_CONNECTION.fetch_add(1, Ordering::Relaxed)).into();
+        let _cleanup = Cleanup {
+            executor: self.executor.clone(),
+            connection_id: connection_id.clone(),
+        };
+        let mut session = Session {
+            endpoint: self,
+            connection: Connection::new(self.protocol.clone(), self.runtime.now()),
+            connection_id,
+            inbox: ConnectionInbox::new(),
+            keys: HashMap::new(),
+            context: None,
+            expires_at: None,
+            request,
+        };
+        session.run(socket).await
+    }
+}
+
+/// The state of one served socket.
+struct Session<'a> {
+    endpoint: &'a Endpoint,
+    connection: Connection,
+    connection_id: Arc<str>,
+    inbox: ConnectionInbox,
+    keys: HashMap<String, SubscriptionKey>,
+    context: Option<SecurityContext>,
+    /// When the accepted credentials expire.
+    expires_at: Option<Instant>,
+    request: RequestInfo,
+}
+
+impl Session<'_> {
+    async fn run<S, E>(&mut self, mut socket: S) -> Result<(), ServeError>
+    where
+        S: Stream<Item = Result<WsMessage, E>> + Sink<WsMessage, Error = E> + Unpin + Send,
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        let runtime = self.endpoint.runtime.clone();
+        let mut items = Vec::new();
+        let mut timer: Option<(Instant, BoxFuture<'static, ()>)> = None;
+        loop {
+            if self.carry_out(&mut socket).await? == Flow::Stop {
+                return Ok(());
+            }
+            socket.flush().await.map_err(socket_error)?;
+
+            let deadline = [self.connection.next_deadline(), self.expires_at]
+                .into_iter()
+                .flatten()
+                .min();
+            if timer.as_ref().map(|(at, _)| *at) != deadline {
+                timer = deadline.map(|at| (at, runtime.sleep(at.saturating_duration_since(runtime.now()))));
+            }
+            let wake = {
+                let read = async { Wake::Socket(socket.next().await) };
+                let frames = async {
+                    self.inbox.recv(&mut items).await;
+                    Wake::Frames
+                };
+                let expiry = async {
+                    match timer.as_mut() {
+                        Some((_, sleep)) => sleep.await,
+                        None => std::future::pending().await,
+                    }
+                    Wake::Timer
+                };
+                futures_lite::future::or(frames, futures_lite::future::or(read, expiry)).await
+            };
+            let now = runtime.now();
+            match wake {
+                Wake::Socket(Some(Ok(message))) => self.receive(message, now),
+                // The peer closed, or the socket failed: nothing more can be written.
+                Wake::Socket(None | Some(Err(_))) => {
+                    self.connection.disconnected();
+                    return Ok(());
+                }
+                Wake::Frames => {
+                    for item in items.drain(..) {
+                        self.write_item(&mut socket, item).await?;
+                    }
+                }
+                Wake::Timer => {
+                    timer = None;
+                    if self.expires_at.is_some_and(|at| now >= at) {
+                        self.expires_at = None;
+                        self.connection.refuse("Forbidden: the credentials expired");
+                    }
+                    self.connection.tick(now);
+                }
+            }
+        }
+    }
+
+    fn receive(&mut self, message: WsMessage, now: Instant) {
+        match message {
+            WsMessage::Text(bytes) => match std::str::from_utf8(&bytes) {
+                Ok(text) => self.connection.feed_text(text, now),
+                Err(_) => self.connection.feed_text(&String::from_utf8_lossy(&bytes), now),
+            },
+            WsMessage::Binary(_) => self.connection.feed_binary(now),
+            // The WebSocket library answers pings; the protocol keeps alive with its own.
+            WsMessage::Ping(_) | WsMessage::Pong(_) => {}
+            WsMessage::Close { .. } => self.connection.disconnected(),
+        }
+    }
+
+    /// Carry out every queued action; `Stop` once the connection is closed.
+    async fn carry_out<S, E>(&mut self, socket: &mut S) -> Result<Flow, ServeError>
+    where
+        S: Sink<WsMessage, Error = E> + Unpin,
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        while let Some(action) = self.connection.poll_action() {
+            match action {
+                Action::Send(text) => socket.feed(WsMessage::text(text)).await.map_err(socket_error)?,
+                Action::Authenticate { payload } => {
+                    socket.flush().await.map_err(socket_error)?;
+                    self.authenticate(ConnectRequest {
+                        payload,
+                        request: self.request.clone(),
+                    })
+                    .await;
+                }
+                Action::Subscribe { id, payload } => self.subscribe(id, payload),
+                Action::Unsubscribe { id } => self.unsubscribe(&id),
+                Action::Close { code, reason } => {
+                    let close = WsMessage::Close {
+                        code: code.as_u16(),
+                        reason,
+                    };
+                    // The peer may be gone already: the close is a courtesy.
+                    let _ = socket.send(close).await;
+                    return Ok(Flow::Stop);
+                }
+            }
+        }
+        Ok(if self.connection.is_closed() {
+            Flow::Stop
+        } else {
+            Flow::Continue
+        })
+    }
+
+    async fn authenticate(&mut self, request: ConnectRequest) {
+        let Some(hook) = self.endpoint.on_connect.clone() else {
+            return self.accept(Accepted::anonymous());
+        };
+        let runtime = &self.endpoint.runtime;
+        let decided = async { Some(hook(request).await) };
+        let timeout = async {
+            runtime.sleep(self.endpoint.auth_timeout).await;
+            None
+        };
+        match futures_lite::future::or(decided, timeout).await {
+            Some(Ok(accepted)) => self.accept(accepted),
+            Some(Err(refused)) => self.connection.refuse(&refused.reason),
+            None => self.connection.internal_error("Authentication timed out"),
+        }
+    }
+
+    fn accept(&mut self, accepted: Accepted) {
+        let now = self.endpoint.runtime.now();
+        self.context = accepted.context;
+        self.expires_at = accepted.valid_for.and_then(|valid| now.checked_add(valid));
+        self.connection.accept(accepted.ack_payload);
+    }
+
+    fn subscribe(&mut self, id: String, payload: SubscribePayload) {
+        let mut request = SubscriptionRequest::new(&*self.connection_id, id.as_str(), payload.query.as_str());
+        if let Some(name) = &payload.operation_name {
+            request = request.operation_name(name.as_str());
+        }
+        if let Some(variables) = &payload.variables {
+            request = request.variables(Value::Object(variables.clone()));
+        }
+        if let Some(context) = &self.context {
+            request = request.security_context(context.clone());
+        }
+        if let Some(hook) = &self.endpoint.on_subscribe {
+            request = match hook(request, &payload) {
+                Ok(request) => request,
+                Err(error) => {
+                    self.connection.fail_subscription(&id, &[error]);
+                    return;
+                }
+            };
+        }
+        let executor = &self.endpoint.executor;
+        let attached = executor.register_subscription(request).and_then(|key| {
+            let queue = executor.response_queue(key)?;
+            // A fresh queue under an id the connection holds once: attaching cannot fail.
+            let _ = self.inbox.attach(id.as_str(), queue);
+            Ok(key)
+        });
+        match attached {
+            Ok(key) => {
+                self.keys.insert(id, key);
+            }
+            Err(error) => {
+                self.connection
+                    .fail_subscription(&id, &[error.to_graphql_error()]);
+            }
+        }
+    }
+
+    fn unsubscribe(&mut self, id: &str) {
+        self.inbox.detach(id);
+        if let Some(key) = self.keys.remove(id) {
+            // Already gone only if the executor ended it meanwhile.
+            let _ = self.endpoint.executor.complete_subscription(key);
+        }
+    }
+
+    async fn write_item<S, E>(&mut self, socket: &mut S, item: InboxItem) -> Result<(), ServeError>
+    where
+        S: Sink<WsMessage, Error = E> + Unpin,
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        match item {
+            InboxItem::Frame { id, frame } => {
+                if self.connection.is_active(&id) {
+                    socket.feed(WsMessage::Text(frame)).await.map_err(socket_error)?;
+                }
+            }
+            InboxItem::Ended { id, terminal } => {
+                if let Some(key) = self.keys.remove(&*id) {
+                    // An `error` frame closes the queue but leaves the subscription registered.
+                    let _ = self.endpoint.executor.complete_subscription(key);
+                }
+                if terminal {
+                    self.connection.subscription_ended(&id);
+                } else {
+                    self.connection.complete_subscription(&id);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn socket_error<E: std::error::Error + Send + Sync + 'static>(error: E) -> ServeError {
+    ServeError::Socket(Box::new(error))
+}
