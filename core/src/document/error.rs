@@ -47,6 +47,8 @@ pub enum DocumentErrorKind {
     TooLarge,
     /// Lowering the document (inlining fragments, applying conditions, merging fields)
     /// needs more work than `max_tokens` allows; see [`DocumentLimits::max_tokens`].
+    ///
+    /// [`DocumentLimits::max_tokens`]: super::DocumentLimits::max_tokens
     TooComplex,
     /// The document selects more output fields than `max_output_fields`.
     TooManyOutputFields,

@@ -22,10 +22,25 @@
 //!   with `@skip`/`@include` kept as conditions evaluated against variables.
 //! - [`ArgumentValue`], [`VariableDefinition`]: root-field arguments and declared variables.
 //! - [`DocumentError`], [`DocumentErrorKind`], [`Position`]: why a document was refused, and where.
+//!
+//! The files of this module:
+//!
+//! - `mod.rs`: the API, [`SubscriptionDocument`] and [`DocumentLimits`].
+//! - `selection.rs`: the model of a lowered document: [`SelectionSet`], [`FieldSelection`],
+//!   [`Conditions`], [`IncludeCondition`], [`ArgumentValue`].
+//! - `variables.rs`: [`VariableDefinition`], declared types and the coercion of provided
+//!   variables ([`SubscriptionDocument::effective_variables`]).
+//! - `error.rs`: [`DocumentError`], [`DocumentErrorKind`], [`Position`].
+//! - `lower/`: the syntax tree to selections, at a cost linear in the document:
+//!   `mod.rs` the lowering type `Lowering`, its work budget and the root field;
+//!   `validate.rs` the rules of the whole document (operations, arguments, directives,
+//!   fragments); `variables.rs` variable definitions and uses; `collect.rs` fragment
+//!   inlining with `@skip`/`@include` as interned condition chains; `merge.rs` field
+//!   merging and output-field counting; `arguments.rs` argument values and their
+//!   comparison.
 
 use std::collections::HashSet;
 
-use apollo_parser::cst::{self, CstNode};
 use apollo_parser::Parser;
 use serde_json::{Map, Value};
 
@@ -38,8 +53,8 @@ pub use self::error::{DocumentError, DocumentErrorKind, Position};
 pub use self::selection::{ArgumentValue, Conditions, FieldSelection, IncludeCondition, SelectionSet};
 pub use self::variables::VariableDefinition;
 
-use self::lower::{fragment_name, Lowering};
-use self::variables::{check_value, invalid_variables, TypeRef};
+use self::lower::Lowering;
+use self::variables::TypeRef;
 use self::DocumentErrorKind as Kind;
 
 /// Extra parser recursion allowed beyond `max_depth`: apollo-parser also counts
@@ -56,6 +71,18 @@ const MAX_SUPPORTED_DEPTH: usize = 64;
 ///
 /// Every field accepts any value without panicking: `0` refuses every document, and a
 /// `max_depth` above 64 acts as 64.
+///
+/// # Examples
+///
+/// ```
+/// use subcast_core::{DocumentErrorKind, DocumentLimits, SubscriptionDocument};
+///
+/// let limits = DocumentLimits { max_depth: 2, ..DocumentLimits::default() };
+/// let shallow = SubscriptionDocument::parse("subscription { users { id } }", None, &limits);
+/// assert!(shallow.is_ok());
+/// let deep = SubscriptionDocument::parse("subscription { users { friends { id } } }", None, &limits);
+/// assert_eq!(deep.unwrap_err().kind(), DocumentErrorKind::TooDeep);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DocumentLimits {
     /// Maximum length of the document in bytes, checked before parsing.
@@ -86,6 +113,16 @@ impl Default for DocumentLimits {
     /// 64 KiB, depth 32, 15,000 tokens and 1,000 output fields. Real subscriptions
     /// select tens of fields; 1,000 leaves an order of magnitude of room while keeping
     /// the projection of one event to at most 1,000 fields per list item.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use subcast_core::DocumentLimits;
+    ///
+    /// let limits = DocumentLimits::default();
+    /// assert_eq!((limits.max_bytes, limits.max_depth), (64 * 1024, 32));
+    /// assert_eq!((limits.max_tokens, limits.max_output_fields), (15_000, 1_000));
+    /// ```
     fn default() -> Self {
         Self {
             max_bytes: 64 * 1024,
@@ -115,6 +152,22 @@ pub struct SubscriptionDocument {
 impl SubscriptionDocument {
     /// Parses `query`, selects the operation (by `operation_name` when given) and
     /// validates it as a subscription.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use subcast_core::{DocumentErrorKind, DocumentLimits, SubscriptionDocument};
+    ///
+    /// let limits = DocumentLimits::default();
+    /// let query = "query Q { me { id } } subscription S { users { id } }";
+    /// let document = SubscriptionDocument::parse(query, Some("S"), &limits)?;
+    /// assert_eq!(document.root_field(), "users");
+    ///
+    /// let refused = SubscriptionDocument::parse(query, Some("Q"), &limits).unwrap_err();
+    /// assert_eq!(refused.kind(), DocumentErrorKind::NotSubscription);
+    /// assert_eq!(refused.position().map(|p| (p.line, p.column)), Some((1, 1)));
+    /// # Ok::<(), subcast_core::DocumentError>(())
+    /// ```
     pub fn parse(
         query: &str,
         operation_name: Option<&str>,
@@ -144,98 +197,132 @@ impl SubscriptionDocument {
             let position = Some(Position::at(query, error.index()));
             return Err(DocumentError::new(kind, error.message(), position));
         }
-        let mut lowering = Lowering::new(query, limits, tree.token_limit().high);
-        let mut operations = Vec::new();
-        for definition in tree.document().definitions() {
-            match definition {
-                cst::Definition::OperationDefinition(op) => operations.push(op),
-                cst::Definition::FragmentDefinition(fragment) => {
-                    let name = fragment_name(fragment.fragment_name());
-                    if lowering
-                        .fragments
-                        .insert(name.clone(), fragment.clone())
-                        .is_some()
-                    {
-                        let message = format!("fragment `{name}` is defined more than once");
-                        return Err(lowering.err(Kind::Syntax, message, fragment.syntax()));
-                    }
-                }
-                other => {
-                    let message = format!(
-                        "only executable definitions (operations and fragments) are allowed, found {}",
-                        other.kind()
-                    );
-                    return Err(lowering.err(Kind::Syntax, message, other.syntax()));
-                }
-            }
-        }
-        let op = lowering.select_operation(&operations, operation_name)?;
-        let op_name = op.name().map(|n| n.text().to_string());
-        match op.operation_type() {
-            Some(ty) if ty.subscription_token().is_some() => {}
-            ty => {
-                let what = match ty {
-                    Some(ty) if ty.mutation_token().is_some() => "a mutation",
-                    _ => "a query",
-                };
-                let message = format!("the selected operation is {what}, not a subscription");
-                return Err(lowering.err(Kind::NotSubscription, message, op.syntax()));
-            }
-        }
-        let document = tree.document();
-        lowering.check_arguments_and_directives(document.syntax())?;
-        let reachable = lowering.check_fragments(document.syntax(), &operations, &op)?;
-        let (variables, variable_types) = lowering.variable_definitions(&op)?;
-        lowering.check_variable_uses(&op, &reachable, &variables, &variable_types, op_name.as_deref())?;
-
-        let selection_set = op
-            .selection_set()
-            .ok_or_else(|| lowering.err(Kind::Syntax, "operation has no selection set", op.syntax()))?;
-        let (root, root_node) = lowering.root_field(&selection_set)?;
-        let root_arguments = root_node.map(|f| lowering.arguments(&f)).transpose()?;
-        let max_depth = 1 + root.selection.as_ref().map_or(0, SelectionSet::depth);
-        Ok(Self {
-            source: query.to_owned(),
-            operation_name: op_name,
-            root,
-            root_arguments: root_arguments.unwrap_or_default(),
-            variables,
-            variable_types,
-            max_depth,
-        })
+        let lowering = Lowering::new(query, limits, tree.token_limit().high);
+        lowering.lower(&tree.document(), operation_name)
     }
 
     /// The document text as given to [`parse`](Self::parse).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use subcast_core::{DocumentLimits, SubscriptionDocument};
+    ///
+    /// let query = "subscription { users { id } }";
+    /// let document = SubscriptionDocument::parse(query, None, &DocumentLimits::default())?;
+    /// assert_eq!(document.source(), query);
+    /// # Ok::<(), subcast_core::DocumentError>(())
+    /// ```
     pub fn source(&self) -> &str {
         &self.source
     }
 
     /// The name of the selected operation, if it has one.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use subcast_core::{DocumentLimits, SubscriptionDocument};
+    ///
+    /// let limits = DocumentLimits::default();
+    /// let named = SubscriptionDocument::parse("subscription OnUser { users { id } }", None, &limits)?;
+    /// assert_eq!(named.operation_name(), Some("OnUser"));
+    /// let anonymous = SubscriptionDocument::parse("subscription { users { id } }", None, &limits)?;
+    /// assert_eq!(anonymous.operation_name(), None);
+    /// # Ok::<(), subcast_core::DocumentError>(())
+    /// ```
     pub fn operation_name(&self) -> Option<&str> {
         self.operation_name.as_deref()
     }
 
     /// The name of the root field, e.g. `users`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use subcast_core::{DocumentLimits, SubscriptionDocument};
+    ///
+    /// let query = "subscription { feed: users { id } }";
+    /// let document = SubscriptionDocument::parse(query, None, &DocumentLimits::default())?;
+    /// assert_eq!(document.root_field(), "users");
+    /// # Ok::<(), subcast_core::DocumentError>(())
+    /// ```
     pub fn root_field(&self) -> &str {
         &self.root.name
     }
 
     /// The response key of the root field: its alias if any, else its name.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use subcast_core::{DocumentLimits, SubscriptionDocument};
+    ///
+    /// let query = "subscription { feed: users { id } }";
+    /// let document = SubscriptionDocument::parse(query, None, &DocumentLimits::default())?;
+    /// assert_eq!(document.response_key(), "feed");
+    /// # Ok::<(), subcast_core::DocumentError>(())
+    /// ```
     pub fn response_key(&self) -> &str {
         &self.root.response_key
     }
 
     /// The arguments of the root field, in document order.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use subcast_core::{ArgumentValue, DocumentLimits, SubscriptionDocument};
+    ///
+    /// let query = "subscription ($id: ID) { users(id: $id, kind: ADMIN) { id } }";
+    /// let document = SubscriptionDocument::parse(query, None, &DocumentLimits::default())?;
+    /// let arguments = document.root_arguments();
+    /// assert_eq!(arguments[0], ("id".to_owned(), ArgumentValue::Variable("id".into())));
+    /// assert_eq!(arguments[1], ("kind".to_owned(), ArgumentValue::Literal(json!("ADMIN"))));
+    /// # Ok::<(), subcast_core::DocumentError>(())
+    /// ```
     pub fn root_arguments(&self) -> &[(String, ArgumentValue)] {
         &self.root_arguments
     }
 
     /// The selection under the root field; `None` when the root field is a leaf.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use subcast_core::{DocumentLimits, SubscriptionDocument};
+    ///
+    /// let limits = DocumentLimits::default();
+    /// let query = "subscription { users { id ...F } } fragment F on User { name }";
+    /// let users = SubscriptionDocument::parse(query, None, &limits)?;
+    /// let fields = users.selection().map_or(&[][..], |s| &s.fields[..]);
+    /// let keys: Vec<&str> = fields.iter().map(|f| f.response_key.as_str()).collect();
+    /// assert_eq!(keys, ["id", "name"]);
+    /// let count = SubscriptionDocument::parse("subscription { count }", None, &limits)?;
+    /// assert!(count.selection().is_none());
+    /// # Ok::<(), subcast_core::DocumentError>(())
+    /// ```
     pub fn selection(&self) -> Option<&SelectionSet> {
         self.root.selection.as_ref()
     }
 
     /// The variables the operation declares, in document order.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use subcast_core::{DocumentLimits, SubscriptionDocument};
+    ///
+    /// let query = "subscription ($ids: [ID!]! = [\"1\"]) { users(ids: $ids) { id } }";
+    /// let document = SubscriptionDocument::parse(query, None, &DocumentLimits::default())?;
+    /// let ids = &document.variable_definitions()[0];
+    /// assert_eq!((ids.name.as_str(), ids.type_name.as_str()), ("ids", "ID"));
+    /// assert!(ids.non_null && ids.list);
+    /// assert_eq!(ids.default, Some(json!(["1"])));
+    /// # Ok::<(), subcast_core::DocumentError>(())
+    /// ```
     pub fn variable_definitions(&self) -> &[VariableDefinition] {
         &self.variables
     }
@@ -245,41 +332,55 @@ impl SubscriptionDocument {
     /// variables are dropped. An explicit `null` stays `null` (no default) and is
     /// refused for a non-null type. Built-in scalars are type-checked; other types
     /// accept any JSON; a list type also accepts a single item.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use subcast_core::{DocumentErrorKind, DocumentLimits, SubscriptionDocument};
+    ///
+    /// let query = "subscription ($limit: Int = 10, $tenant: String!) { users { id } }";
+    /// let document = SubscriptionDocument::parse(query, None, &DocumentLimits::default())?;
+    /// let variables = document.effective_variables(&json!({"tenant": "acme", "other": 1}))?;
+    /// assert_eq!(serde_json::Value::Object(variables), json!({"limit": 10, "tenant": "acme"}));
+    ///
+    /// let refused = document.effective_variables(&json!({"tenant": "acme", "limit": "ten"}));
+    /// assert_eq!(refused.unwrap_err().kind(), DocumentErrorKind::InvalidVariables);
+    /// # Ok::<(), subcast_core::DocumentError>(())
+    /// ```
     pub fn effective_variables(&self, provided: &Value) -> Result<Map<String, Value>, DocumentError> {
-        let empty = Map::new();
-        let provided = match provided {
-            Value::Null => &empty,
-            Value::Object(map) => map,
-            _ => return Err(invalid_variables("variables must be a JSON object".into())),
-        };
-        let mut effective = Map::new();
-        for (definition, ty) in self.variables.iter().zip(&self.variable_types) {
-            let name = &definition.name;
-            match (provided.get(name), &definition.default) {
-                (Some(value), _) => {
-                    check_value(value, ty, &format!("${name}")).map_err(invalid_variables)?;
-                    effective.insert(name.clone(), value.clone());
-                }
-                (None, Some(default)) => {
-                    effective.insert(name.clone(), default.clone());
-                }
-                (None, None) if definition.non_null => {
-                    let message = format!("variable `${name}` of required type `{ty}` was not provided");
-                    return Err(invalid_variables(message));
-                }
-                (None, None) => {}
-            }
-        }
-        Ok(effective)
+        variables::coerce(&self.variables, &self.variable_types, provided)
     }
 
     /// The depth of the deepest selection set, the root selection set being 1.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use subcast_core::{DocumentLimits, SubscriptionDocument};
+    ///
+    /// let query = "subscription { users { id friends { id } } }";
+    /// let document = SubscriptionDocument::parse(query, None, &DocumentLimits::default())?;
+    /// assert_eq!(document.max_depth(), 3);
+    /// # Ok::<(), subcast_core::DocumentError>(())
+    /// ```
     pub fn max_depth(&self) -> usize {
         self.max_depth
     }
 
     /// Every selected field as a dot path of field names from the root, in document
     /// order without duplicates, regardless of `@skip`/`@include`; `__typename` is left out.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use subcast_core::{DocumentLimits, SubscriptionDocument};
+    ///
+    /// let query = "subscription ($v: Boolean!) { users { __typename id friends @include(if: $v) { id } } }";
+    /// let document = SubscriptionDocument::parse(query, None, &DocumentLimits::default())?;
+    /// assert_eq!(document.field_paths(), ["users", "users.id", "users.friends", "users.friends.id"]);
+    /// # Ok::<(), subcast_core::DocumentError>(())
+    /// ```
     pub fn field_paths(&self) -> Vec<String> {
         fn walk(set: &SelectionSet, prefix: &str, seen: &mut HashSet<String>, out: &mut Vec<String>) {
             for field in set.fields.iter().filter(|f| f.name != "__typename") {

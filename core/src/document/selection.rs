@@ -22,6 +22,8 @@ impl ArgumentValue {
     /// The value with variables substituted from `variables` (normally the result of
     /// [`SubscriptionDocument::effective_variables`]). A missing variable becomes
     /// `null`, except as an object field, which is then omitted as input coercion does.
+    ///
+    /// [`SubscriptionDocument::effective_variables`]: super::SubscriptionDocument::effective_variables
     pub fn resolve(&self, variables: &Map<String, Value>) -> Value {
         match self {
             Self::Literal(value) => value.clone(),
@@ -196,6 +198,8 @@ pub struct FieldSelection {
 impl FieldSelection {
     /// Whether the field is selected for these variables, which should already have
     /// defaults applied (see [`SubscriptionDocument::effective_variables`]).
+    ///
+    /// [`SubscriptionDocument::effective_variables`]: super::SubscriptionDocument::effective_variables
     pub fn is_included(&self, variables: &Map<String, Value>) -> bool {
         self.conditions.holds(variables)
     }

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::DocumentError;
 use super::DocumentErrorKind as Kind;
@@ -40,7 +40,7 @@ impl fmt::Display for TypeRef {
     }
 }
 
-pub(super) fn invalid_variables(message: String) -> DocumentError {
+fn invalid_variables(message: String) -> DocumentError {
     DocumentError::new(Kind::InvalidVariables, message, None)
 }
 
@@ -74,4 +74,39 @@ pub(super) fn check_value(value: &Value, ty: &TypeRef, path: &str) -> Result<(),
         true => Ok(()),
         false => Err(format!("variable `{path}` is not a valid `{ty}`: {value}")),
     }
+}
+
+/// Checks `provided` (a JSON object, or `null` for none) against the declared variables
+/// (`types` in the order of `definitions`) and returns their values with defaults applied;
+/// see [`SubscriptionDocument::effective_variables`](super::SubscriptionDocument::effective_variables).
+pub(super) fn coerce(
+    definitions: &[VariableDefinition],
+    types: &[TypeRef],
+    provided: &Value,
+) -> Result<Map<String, Value>, DocumentError> {
+    let empty = Map::new();
+    let provided = match provided {
+        Value::Null => &empty,
+        Value::Object(map) => map,
+        _ => return Err(invalid_variables("variables must be a JSON object".into())),
+    };
+    let mut effective = Map::new();
+    for (definition, ty) in definitions.iter().zip(types) {
+        let name = &definition.name;
+        match (provided.get(name), &definition.default) {
+            (Some(value), _) => {
+                check_value(value, ty, &format!("${name}")).map_err(invalid_variables)?;
+                effective.insert(name.clone(), value.clone());
+            }
+            (None, Some(default)) => {
+                effective.insert(name.clone(), default.clone());
+            }
+            (None, None) if definition.non_null => {
+                let message = format!("variable `${name}` of required type `{ty}` was not provided");
+                return Err(invalid_variables(message));
+            }
+            (None, None) => {}
+        }
+    }
+    Ok(effective)
 }

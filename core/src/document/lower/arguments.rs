@@ -30,7 +30,7 @@ impl Lowering<'_> {
         Ok(id)
     }
 
-    pub(in crate::document) fn arguments(
+    pub(super) fn arguments(
         &self,
         field: &cst::Field,
     ) -> Result<Vec<(String, ArgumentValue)>, DocumentError> {

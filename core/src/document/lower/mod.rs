@@ -1,18 +1,30 @@
 //! Lowering: the conversion of a document's syntax tree into a [`SubscriptionDocument`].
+//!
+//! The type [`Lowering`] holds what one conversion needs: the fragments, interned names,
+//! per-node memos and the work budget that keeps its cost linear in the document (see
+//! [`DocumentLimits::max_tokens`]).
+//!
+//! - `mod.rs`: [`Lowering`], its budget, and the single-root-field rule.
+//! - `validate.rs`: the rules of the whole document: one operation to run, unique
+//!   arguments, `@skip`/`@include` where they belong, fragments defined, used and acyclic.
+//! - `variables.rs`: variable definitions, and where variables may be used.
+//! - `collect.rs`: a selection set with its fragments inlined, `@skip`/`@include` kept
+//!   as interned condition chains.
+//! - `merge.rs`: fields with one response key merged into one output field, counted
+//!   against `max_output_fields`.
+//! - `arguments.rs`: argument values, and their comparison when fields merge.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
 use apollo_parser::cst::{self, CstNode};
 use apollo_parser::SyntaxNode;
 
-use std::collections::HashSet;
-
 use self::collect::{ChainId, ConditionChains, DirectiveConditions, FieldNames, UNCONDITIONAL};
 use super::DocumentErrorKind as Kind;
 use super::{
-    Conditions, DocumentError, DocumentErrorKind, DocumentLimits, FieldSelection, Position,
-    MAX_SUPPORTED_DEPTH,
+    Conditions, DocumentError, DocumentErrorKind, DocumentLimits, FieldSelection, Position, SelectionSet,
+    SubscriptionDocument, MAX_SUPPORTED_DEPTH,
 };
 
 mod arguments;
@@ -31,7 +43,7 @@ const WORK_UNITS_PER_OUTPUT_FIELD: usize = 8;
 /// Bytes of a name copied into the lowered document that cost one work unit.
 const BYTES_PER_WORK_UNIT: usize = 8;
 
-pub(super) fn fragment_name(name: Option<cst::FragmentName>) -> String {
+fn fragment_name(name: Option<cst::FragmentName>) -> String {
     name_text(name.and_then(|n| n.name()))
 }
 
@@ -60,7 +72,7 @@ type NameId = usize;
 /// remaining work, which fragments may multiply, is charged to `budget`.
 pub(super) struct Lowering<'a> {
     source: &'a str,
-    pub(in crate::document) fragments: HashMap<String, cst::FragmentDefinition>,
+    fragments: HashMap<String, cst::FragmentDefinition>,
     max_depth: usize,
     /// Work units left; see [`DocumentLimits`] for what costs a unit.
     budget: usize,
@@ -80,7 +92,7 @@ pub(super) struct Lowering<'a> {
 
 impl<'a> Lowering<'a> {
     /// `tokens` is the number of tokens of `source`.
-    pub(in crate::document) fn new(source: &'a str, limits: &DocumentLimits, tokens: usize) -> Self {
+    pub(super) fn new(source: &'a str, limits: &DocumentLimits, tokens: usize) -> Self {
         let fields = limits.max_output_fields.min(limits.max_tokens);
         let budget = tokens
             .saturating_mul(WORK_UNITS_PER_TOKEN)
@@ -104,12 +116,70 @@ impl<'a> Lowering<'a> {
         }
     }
 
-    pub(in crate::document) fn err(
-        &self,
-        kind: DocumentErrorKind,
-        message: impl Into<String>,
-        node: &SyntaxNode,
-    ) -> DocumentError {
+    /// Lowers `document`, parsed from the source: selects the operation (by
+    /// `operation_name` when given), checks the rules that hold for the whole document
+    /// and builds the root field.
+    pub(super) fn lower(
+        mut self,
+        document: &cst::Document,
+        operation_name: Option<&str>,
+    ) -> Result<SubscriptionDocument, DocumentError> {
+        let mut operations = Vec::new();
+        for definition in document.definitions() {
+            match definition {
+                cst::Definition::OperationDefinition(op) => operations.push(op),
+                cst::Definition::FragmentDefinition(fragment) => {
+                    let name = fragment_name(fragment.fragment_name());
+                    if self.fragments.insert(name.clone(), fragment.clone()).is_some() {
+                        let message = format!("fragment `{name}` is defined more than once");
+                        return Err(self.err(Kind::Syntax, message, fragment.syntax()));
+                    }
+                }
+                other => {
+                    let message = format!(
+                        "only executable definitions (operations and fragments) are allowed, found {}",
+                        other.kind()
+                    );
+                    return Err(self.err(Kind::Syntax, message, other.syntax()));
+                }
+            }
+        }
+        let op = self.select_operation(&operations, operation_name)?;
+        let op_name = op.name().map(|n| n.text().to_string());
+        match op.operation_type() {
+            Some(ty) if ty.subscription_token().is_some() => {}
+            ty => {
+                let what = match ty {
+                    Some(ty) if ty.mutation_token().is_some() => "a mutation",
+                    _ => "a query",
+                };
+                let message = format!("the selected operation is {what}, not a subscription");
+                return Err(self.err(Kind::NotSubscription, message, op.syntax()));
+            }
+        }
+        self.check_arguments_and_directives(document.syntax())?;
+        let reachable = self.check_fragments(document.syntax(), &operations, &op)?;
+        let (variables, variable_types) = self.variable_definitions(&op)?;
+        self.check_variable_uses(&op, &reachable, &variables, &variable_types, op_name.as_deref())?;
+
+        let selection_set = op
+            .selection_set()
+            .ok_or_else(|| self.err(Kind::Syntax, "operation has no selection set", op.syntax()))?;
+        let (root, root_node) = self.root_field(&selection_set)?;
+        let root_arguments = root_node.map(|f| self.arguments(&f)).transpose()?;
+        let max_depth = 1 + root.selection.as_ref().map_or(0, SelectionSet::depth);
+        Ok(SubscriptionDocument {
+            source: self.source.to_owned(),
+            operation_name: op_name,
+            root,
+            root_arguments: root_arguments.unwrap_or_default(),
+            variables,
+            variable_types,
+            max_depth,
+        })
+    }
+
+    fn err(&self, kind: DocumentErrorKind, message: impl Into<String>, node: &SyntaxNode) -> DocumentError {
         let offset = usize::from(node.text_range().start());
         DocumentError::new(kind, message, Some(Position::at(self.source, offset)))
     }
@@ -143,7 +213,7 @@ impl<'a> Lowering<'a> {
 
     /// Applies the single-root-field rule and builds the root field; also returns
     /// one CST occurrence of it to read the arguments from.
-    pub(in crate::document) fn root_field(
+    fn root_field(
         &mut self,
         set: &cst::SelectionSet,
     ) -> Result<(FieldSelection, Option<cst::Field>), DocumentError> {

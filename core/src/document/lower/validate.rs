@@ -11,7 +11,7 @@ use super::{fragment_name, name_text, offset, Kind, Lowering};
 use crate::document::{DocumentError, Position};
 
 impl Lowering<'_> {
-    pub(in crate::document) fn select_operation(
+    pub(super) fn select_operation(
         &self,
         operations: &[cst::OperationDefinition],
         wanted: Option<&str>,
@@ -64,10 +64,7 @@ impl Lowering<'_> {
     /// Valid Locations"), with exactly the argument `if` (§5.4.1 "Argument Names",
     /// §5.4.2.1 "Required Arguments") holding a Boolean or a variable (§5.6.1 "Values
     /// of Correct Type").
-    pub(in crate::document) fn check_arguments_and_directives(
-        &self,
-        document: &SyntaxNode,
-    ) -> Result<(), DocumentError> {
+    pub(super) fn check_arguments_and_directives(&self, document: &SyntaxNode) -> Result<(), DocumentError> {
         for node in document.descendants() {
             if let Some(arguments) = cst::Arguments::cast(node.clone()) {
                 let mut names = HashSet::new();
@@ -142,7 +139,7 @@ impl Lowering<'_> {
     /// Defined"), fragments form no cycle (§5.5.2.2 "Fragment Spreads Must Not Form
     /// Cycles") and every fragment is used by some operation (§5.5.1.4 "Fragments Must
     /// Be Used"); returns the fragments reachable from `selected`.
-    pub(in crate::document) fn check_fragments(
+    pub(super) fn check_fragments(
         &self,
         document: &SyntaxNode,
         operations: &[cst::OperationDefinition],

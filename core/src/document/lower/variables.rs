@@ -9,7 +9,7 @@ use crate::document::variables::{check_value, TypeRef};
 use crate::document::{ArgumentValue, DocumentError, VariableDefinition};
 
 impl Lowering<'_> {
-    pub(in crate::document) fn variable_definitions(
+    pub(super) fn variable_definitions(
         &self,
         op: &cst::OperationDefinition,
     ) -> Result<(Vec<VariableDefinition>, Vec<TypeRef>), DocumentError> {
@@ -69,7 +69,7 @@ impl Lowering<'_> {
     /// reaches, and §5.8.5 "All Variable Usages Are Allowed" for the `if` of
     /// `@skip`/`@include`, which expects `Boolean!`: a `Boolean!` variable, or a
     /// `Boolean` one with a non-null default.
-    pub(in crate::document) fn check_variable_uses(
+    pub(super) fn check_variable_uses(
         &self,
         op: &cst::OperationDefinition,
         reachable: &HashSet<String>,
