@@ -1,4 +1,5 @@
-//! Declared variables and the checks of their values.
+//! Declared variables: their definitions and types, and the coercion of the values a
+//! client provides (defaults applied, built-in scalars checked).
 
 use std::fmt;
 
