@@ -28,7 +28,7 @@
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 
 pub mod bus;
-pub mod bus_channels;
+pub use bus::server::channels as bus_channels;
 pub mod document;
 pub mod error;
 pub mod event;

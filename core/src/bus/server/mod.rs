@@ -1,0 +1,3 @@
+//! What every bus over a server shares.
+
+pub mod channels;
