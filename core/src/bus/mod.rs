@@ -7,6 +7,8 @@
 //! - [`BoundedMailbox`]: the bounded queue behind every buffer between a bus server and the
 //!   dispatcher, with [`Losses`] (what it refused, reported in order) and [`StreamLosses`]
 //!   (refused bus messages, reported as one [`BusMessage::Gap`] with their count).
+//! - [`ServerBus`]: the skeleton every bus over a server shares, parameterised by a
+//!   [`BusSession`] (see [`server`]); [`Backoff`] for its reconnections.
 //! - [`InMemoryBus`]: the embedded default, needing no runtime; each stream holds at most
 //!   [`DEFAULT_STREAM_CAPACITY`] messages, and what a full stream refuses is announced with
 //!   its count.
@@ -36,6 +38,10 @@ mod memory;
 pub mod server;
 
 pub use memory::InMemoryBus;
+pub use server::{
+    Backoff, BusSession, Current, Fetched, Inbox, Received, ReplayError, ReplayPage, Replayed, ServerBus,
+    ServerSettings, DEFAULT_RECEIVED_CAPACITY,
+};
 
 /// Messages one local bus stream holds before the bus's overflow policy applies.
 pub const DEFAULT_STREAM_CAPACITY: usize = 1024;
