@@ -4,8 +4,9 @@
 //!   ([`MAX_EVENT_DEPTH`], [`MAX_EVENT_ID_LEN`], [`validate_event_data`]) are the same when
 //!   publishing and when decoding.
 //! - [`EventBus`] and [`InMemoryBus`]: how events travel; the in-memory bus needs no runtime.
-//! - [`bus_channels`]: what a bus over a server keeps per node: channels, local streams,
-//!   replay positions, counters.
+//! - [`bus::ServerBus`] and [`bus::BusSession`]: the skeleton every bus over a server shares
+//!   (channels, local streams, reconnection with [`Backoff`], replay or gap); a backend
+//!   supplies only its session.
 //! - [`SubscriptionDocument`]: a subscription's GraphQL document, parsed and checked once.
 //! - [`SubscriptionExecutor`]: the registry and dispatcher; one event becomes one frame per
 //!   matching subscription, resolved and encoded once per cohort.
@@ -28,7 +29,6 @@
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 
 pub mod bus;
-pub mod bus_channels;
 pub mod document;
 pub mod error;
 pub mod event;
@@ -44,7 +44,7 @@ pub mod resolve;
 pub mod runtime;
 pub mod security;
 
-pub use bus::{BusMessage, BusStats, EventBus, EventStream, InMemoryBus};
+pub use bus::{Backoff, BusMessage, BusStats, EventBus, EventStream, InMemoryBus};
 pub use document::{
     ArgumentValue, Conditions, DocumentError, DocumentErrorKind, DocumentLimits, FieldSelection,
     IncludeCondition, Position, SelectionSet, SubscriptionDocument, VariableDefinition,

@@ -44,7 +44,7 @@ use std::time::Duration;
 
 use event_listener::{Event as Notify, EventListener, Listener};
 
-use crate::bus::{BoundedMailbox, BusMessage, EventBus, EventStream};
+use crate::bus::{Backoff, BoundedMailbox, BusMessage, EventBus, EventStream};
 use crate::error::Result;
 use crate::event::Event;
 use crate::executor::{ChannelChange, DispatchChunk, DispatchReport, PreparedDispatch, SubscriptionExecutor};
@@ -107,8 +107,7 @@ pub const MIN_BACKOFF: Duration = Duration::from_millis(1);
 pub struct PumpConfig {
     parallel_threshold: usize,
     parallelism: usize,
-    backoff: Duration,
-    max_backoff: Duration,
+    backoff: Backoff,
     max_attempts: NonZeroU32,
     inbox_capacity: usize,
 }
@@ -118,8 +117,7 @@ impl Default for PumpConfig {
         PumpConfig {
             parallel_threshold: DEFAULT_PARALLEL_THRESHOLD,
             parallelism: std::thread::available_parallelism().map_or(1, |n| n.get()),
-            backoff: Duration::from_millis(50),
-            max_backoff: Duration::from_secs(5),
+            backoff: Backoff::default(),
             max_attempts: NonZeroU32::new(8).unwrap_or(NonZeroU32::MIN),
             inbox_capacity: DEFAULT_INBOX_CAPACITY,
         }
@@ -148,8 +146,7 @@ impl PumpConfig {
     /// `first` is at least [`MIN_BACKOFF`] and `max` at least `first`; `Duration::MAX`
     /// means: do not retry.
     pub fn backoff(mut self, first: Duration, max: Duration) -> Self {
-        self.backoff = first.max(MIN_BACKOFF);
-        self.max_backoff = max.max(self.backoff);
+        self.backoff = Backoff::new(first.max(MIN_BACKOFF), max);
         self
     }
 
@@ -183,8 +180,7 @@ impl PumpConfig {
 
     /// The delay before the attempt following `failures` failures in a row.
     pub fn retry_delay(&self, failures: u32) -> Duration {
-        let factor = 1u32.checked_shl(failures.min(31)).unwrap_or(u32::MAX);
-        self.backoff.saturating_mul(factor).min(self.max_backoff)
+        self.backoff.delay(failures)
     }
 
     /// Delivering threads of a split fan-out (the dispatcher and its helpers); 1: no split.

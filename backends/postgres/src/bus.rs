@@ -1,11 +1,12 @@
-//! The PostgreSQL bus: a publishing session and a listening session per handle.
+//! The PostgreSQL bus: LISTEN/NOTIFY and an outbox table as a [`BusSession`].
 //!
-//! - [`PostgresBus`]: [`EventBus`] over LISTEN/NOTIFY with every event kept in an outbox.
+//! - [`PostgresBus`]: [`EventBus`](subcast_core::EventBus) over LISTEN/NOTIFY with every event kept in an outbox.
 //!
-//! One task per bus, spawned on the host's [`Runtime`], handles in order everything the
-//! listening session receives: notifications (reading the outbox row when the event did not
-//! fit in the notification), replays, and the end of the session (then it reconnects with
-//! backoff, LISTENs again and replays every channel from its cursor).
+//! Everything but the SQL is the shared skeleton, [`ServerBus`]: a listening session per
+//! handle, one processing task that handles in order everything it receives (reading the
+//! outbox row when the event did not fit in the notification), replays, and the end of the
+//! session (then it reconnects with backoff, LISTENs again and replays every channel from
+//! its cursor). Publishing uses a second session, with prepared statements.
 //!
 //! Back-pressure: tokio-postgres reads one message from the socket per poll and keeps no
 //! queue of notifications; the bus polls the listening session continuously and queues each
@@ -16,18 +17,16 @@
 //! ([`PostgresConfig::stream_capacity`]) cannot take is dropped, and its channel is read
 //! again from the outbox by its cursor, in pages no larger than its streams' room.
 
-use std::borrow::Cow;
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use subcast_core::bus::{BoundedMailbox, Losses};
-use subcast_core::bus_channels::{
-    ensure_channel, BusCounters, ChannelStream, ChannelStreams, Delivery, Inserted, Overflow, ReplayRequest,
+use subcast_core::bus::{
+    BusSession, Current, Fetched, Inbox, Received, ReplayError, ReplayPage, Replayed, ServerBus,
 };
 use subcast_core::runtime::within;
-use subcast_core::{validate_channel, BusStats, Error, Event, EventBus, EventStream, Result, Runtime};
+use subcast_core::{delegate_event_bus, Error, Event, Result, Runtime};
 use tokio_postgres::{AsyncMessage, Client, Statement};
 
 use crate::config::PostgresConfig;
@@ -37,7 +36,7 @@ use crate::outbox::{lock_key, notify_channel, quote_ident, Notice, Outbox, NOTIF
 /// Room kept in a notification for `<id>:` before the event.
 const ID_ROOM: usize = 24;
 
-/// An [`EventBus`] over PostgreSQL LISTEN/NOTIFY, with an outbox table for replay.
+/// An [`EventBus`](subcast_core::EventBus) over PostgreSQL LISTEN/NOTIFY, with an outbox table for replay.
 ///
 /// Every publish inserts the event into the outbox and notifies its channel in the same
 /// statement; the notification carries the row id, plus the event when it is small enough.
@@ -64,37 +63,27 @@ const ID_ROOM: usize = 24;
 /// ```
 #[derive(Debug)]
 pub struct PostgresBus {
-    inner: Arc<Inner>,
+    server: ServerBus<PostgresSession>,
 }
 
+delegate_event_bus!(PostgresBus, server);
+
+/// LISTEN/NOTIFY and outbox statements for the bus skeleton.
+struct PostgresSession {
+    database: Arc<Database>,
+}
+
+/// What both sessions share with the cleanup task.
 #[derive(Debug)]
-struct Inner {
+struct Database {
     runtime: Arc<dyn Runtime>,
     target: Target,
     config: PostgresConfig,
     outbox: Outbox,
-    state: Mutex<State>,
-    /// Everything the processing task handles, in arrival order.
-    notes: Arc<Notes>,
-    /// Held across LISTEN / UNLISTEN so the server's set of channels follows ours.
-    subscription: async_lock::Mutex<()>,
-    /// Notified when a listening session becomes available or the bus closes.
-    connected: event_listener::Event,
-    /// Notified when the bus closes.
-    closing: event_listener::Event,
     publisher: async_lock::Mutex<Option<Arc<Publisher>>>,
-    counters: BusCounters,
-}
-
-#[derive(Debug)]
-struct State {
-    listener: Option<Arc<Client>>,
-    /// Listening sessions opened so far; the current one's number.
-    generation: u64,
-    channels: ChannelStreams<i64>,
-    /// NOTIFY channel name → subcast channel name.
-    by_notify: HashMap<String, String>,
-    closed: bool,
+    /// Set, and `closing` notified, when the bus is dropped.
+    closed: AtomicBool,
+    closing: event_listener::Event,
 }
 
 /// The publishing session with its prepared statements.
@@ -103,50 +92,6 @@ struct Publisher {
     client: Client,
     inline: Statement,
     keyed: Statement,
-}
-
-/// The processing task's bounded mailbox; only notifications are ever dropped.
-type Notes = BoundedMailbox<Note, Overflowed>;
-
-/// Work for the processing task.
-#[derive(Debug)]
-enum Note {
-    /// A notification: NOTIFY channel and payload.
-    Notification(String, String),
-    /// Notifications the full mailbox dropped, by NOTIFY channel.
-    Dropped(HashMap<String, u64>),
-    /// Replay a channel from its cursor (after its first LISTEN, a reconnection, a dropped
-    /// notification, or once a full stream has room).
-    Replay(String),
-    /// Listening session number `n` has ended.
-    Closed(u64),
-}
-
-/// Notifications dropped by the processing task's full mailbox, by NOTIFY channel.
-#[derive(Debug, Default)]
-struct Overflowed(HashMap<String, u64>);
-
-impl Losses<Note> for Overflowed {
-    fn add(&mut self, note: Note) {
-        match note {
-            Note::Notification(channel, _) => *self.0.entry(channel).or_default() += 1,
-            Note::Dropped(counts) => {
-                for (channel, count) in counts {
-                    *self.0.entry(channel).or_default() += count;
-                }
-            }
-            // Pushed unbounded: never dropped.
-            Note::Replay(_) | Note::Closed(_) => {}
-        }
-    }
-
-    fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    fn take_notice(&mut self) -> Option<Note> {
-        (!self.0.is_empty()).then(|| Note::Dropped(std::mem::take(&mut self.0)))
-    }
 }
 
 impl PostgresBus {
@@ -161,62 +106,40 @@ impl PostgresBus {
         config: PostgresConfig,
     ) -> Result<PostgresBus> {
         config.validate()?;
-        let target = Target::parse(url)?;
-        let notes = Arc::new(Notes::new(config.received_capacity));
-        let request: ReplayRequest = {
-            let notes = notes.clone();
-            Arc::new(move |channel: &str| {
-                let _ = notes.push_unbounded(Note::Replay(channel.to_owned()));
-            })
-        };
-        let state = State {
-            listener: None,
-            generation: 0,
-            channels: ChannelStreams::new(config.stream_capacity, Overflow::Replay(request)),
-            by_notify: HashMap::new(),
-            closed: false,
-        };
-        let inner = Arc::new(Inner {
-            runtime,
-            target,
+        let settings = config.settings();
+        let database = Arc::new(Database {
+            runtime: runtime.clone(),
+            target: Target::parse(url)?,
             outbox: Outbox::new(&config),
             config,
-            state: Mutex::new(state),
-            notes,
-            subscription: async_lock::Mutex::new(()),
-            connected: event_listener::Event::new(),
-            closing: event_listener::Event::new(),
             publisher: async_lock::Mutex::new(None),
-            counters: BusCounters::default(),
+            closed: AtomicBool::new(false),
+            closing: event_listener::Event::new(),
         });
-        inner.publisher().await?;
-        let listener = inner.open_listener().await?;
-        inner.state().listener = Some(listener);
-        inner
-            .runtime
-            .spawn(Box::pin(process(Arc::downgrade(&inner), inner.notes.clone())));
-        if let Some(retention) = inner.config.retention {
-            let runtime = inner.runtime.clone();
-            let interval = inner.config.cleanup_interval;
-            runtime.spawn(Box::pin(clean(
-                Arc::downgrade(&inner),
-                inner.runtime.clone(),
-                interval,
-                retention,
-            )));
+        // The outbox must exist before a channel's first position is read from it.
+        database.publisher().await?;
+        let session = PostgresSession {
+            database: database.clone(),
+        };
+        let server = ServerBus::connect(session, runtime.clone(), settings).await?;
+        if let Some(retention) = database.config.retention {
+            let interval = database.config.cleanup_interval;
+            let cleaning = clean(Arc::downgrade(&database), runtime.clone(), interval, retention);
+            runtime.spawn(Box::pin(cleaning));
         }
-        Ok(PostgresBus { inner })
+        Ok(PostgresBus { server })
     }
 
     /// The settings this bus was made with.
     pub fn config(&self) -> &PostgresConfig {
-        &self.inner.config
+        &self.server.session().database.config
     }
 
     /// Delete events older than the retention now; returns how many were deleted.
     pub async fn clean_outbox(&self) -> Result<u64> {
-        match self.inner.config.retention {
-            Some(retention) => self.inner.clean(retention).await,
+        let database = &self.server.session().database;
+        match database.config.retention {
+            Some(retention) => database.clean(retention).await,
             None => Ok(0),
         }
     }
@@ -224,182 +147,176 @@ impl PostgresBus {
 
 impl Drop for PostgresBus {
     fn drop(&mut self) {
-        let mut state = self.inner.state();
-        state.closed = true;
-        state.listener = None;
-        state.channels.close_all();
-        drop(state);
-        self.inner.notes.close();
-        self.inner.connected.notify(usize::MAX);
-        self.inner.closing.notify(usize::MAX);
+        let database = &self.server.session().database;
+        database.closed.store(true, Ordering::SeqCst);
+        database.closing.notify(usize::MAX);
     }
 }
 
+/// A statement's failure as a bus error.
+fn failed(what: String) -> impl FnOnce(tokio_postgres::Error) -> Error {
+    move |error| Error::Bus(format!("{what} failed: {}", describe(&error)))
+}
+
 #[async_trait]
-impl EventBus for PostgresBus {
-    async fn publish(&self, event: Arc<Event>) -> Result<()> {
-        // The checks every node's `Event::from_wire` applies: refused here, or readable there.
-        event.validate_wire()?;
-        let result = self.inner.publish(&event).await;
-        self.inner.counters.count_publish(&result);
-        result
+impl BusSession for PostgresSession {
+    type Connection = Arc<Client>;
+    type Position = i64;
+    const NAME: &'static str = "PostgreSQL bus";
+
+    fn replays(&self) -> bool {
+        true
     }
 
-    async fn subscribe(&self, channel: &str) -> Result<EventStream> {
-        validate_channel(channel)?;
-        let inner = &self.inner;
-        // Wait for a session before taking the lock a reconnection needs.
-        inner.listener().await?;
-        let guard = inner.subscription.lock().await;
-        let notify = notify_channel(&inner.config.channel_prefix, channel);
-        let (id, receiver, inserted, listener) = {
-            let mut state = inner.state();
-            if state.closed {
-                return Err(Error::Closed("PostgreSQL bus"));
-            }
-            if let Some(other) = state.by_notify.get(&notify).filter(|other| *other != channel) {
-                // Only a SHA-256 collision gets here; refused rather than mixed.
-                return Err(Error::Bus(format!(
-                    "channels {other:?} and {channel:?} map to the same NOTIFY channel {notify:?}"
-                )));
-            }
-            let (id, receiver, inserted) = state.channels.insert(channel);
-            if inserted == Inserted::First {
-                state.by_notify.insert(notify.clone(), channel.to_owned());
-            }
-            (id, receiver, inserted, state.listener.clone())
-        };
-        if inserted == Inserted::First {
-            let result = match listener {
-                Some(listener) => inner.listen(channel, &notify, &listener).await,
-                None => Err(Error::Bus(
-                    "the PostgreSQL session was lost while subscribing".to_owned(),
-                )),
-            };
-            if let Err(error) = result {
-                let mut state = inner.state();
-                if state.channels.remove_stream(channel, id) {
-                    state.by_notify.remove(&notify);
+    fn server_channel(&self, channel: &str) -> String {
+        notify_channel(&self.database.config.channel_prefix, channel)
+    }
+
+    /// Open a listening session whose notifications and end go to `inbox`.
+    async fn connect(&self, inbox: Inbox) -> Result<Arc<Client>> {
+        let database = &self.database;
+        let timeout = database.config.timeout;
+        let (client, mut driver) = connect(&database.target, "listener", &*database.runtime, timeout).await?;
+        database.runtime.spawn(Box::pin(async move {
+            loop {
+                match std::future::poll_fn(|cx| driver.poll_message(cx)).await {
+                    Some(Ok(AsyncMessage::Notification(n))) => {
+                        // Never waits: see the module docs. A drop is made good by a replay.
+                        inbox.message(n.channel().to_owned(), n.payload().as_bytes().to_vec());
+                    }
+                    Some(Ok(AsyncMessage::Notice(notice))) => {
+                        log::info!("subcast-postgres: server notice: {}", notice.message());
+                    }
+                    Some(Ok(_)) => {}
+                    Some(Err(error)) => {
+                        log::warn!("subcast-postgres: listening session ended: {error}");
+                        break;
+                    }
+                    None => break,
                 }
-                return Err(error);
             }
-        }
-        drop(guard);
-        let weak = Arc::downgrade(inner);
-        let channel = channel.to_owned();
-        Ok(Box::pin(ChannelStream::new(
-            receiver,
-            Box::new(move || stream_dropped(weak, channel, id)),
-        )))
+            inbox.ended();
+        }));
+        Ok(Arc::new(client))
     }
 
-    async fn unsubscribe(&self, channel: &str) -> Result<()> {
-        validate_channel(channel)?;
-        let inner = &self.inner;
-        let _guard = inner.subscription.lock().await;
-        let notify = notify_channel(&inner.config.channel_prefix, channel);
-        let (removed, listener) = {
-            let mut state = inner.state();
-            let removed = state.channels.remove_channel(channel);
-            if removed {
-                state.by_notify.remove(&notify);
-            }
-            (removed, state.listener.clone())
-        };
-        if let (true, Some(listener)) = (removed, listener) {
-            inner.unlisten(&notify, &listener).await?;
-        }
-        Ok(())
+    async fn subscribe(&self, listener: &Arc<Client>, channels: &[String]) -> Result<()> {
+        let statements: String = channels
+            .iter()
+            .map(|notify| format!("LISTEN {};", quote_ident(notify)))
+            .collect();
+        let listen = listener.batch_execute(&statements).await;
+        listen.map_err(failed(format!("LISTEN {channels:?}")))
     }
 
-    async fn health_check(&self) -> Result<()> {
-        let inner = &self.inner;
-        let publisher = inner.publisher().await?;
-        within(
-            &*inner.runtime,
-            inner.config.timeout,
-            "PostgreSQL health check",
-            async { publisher.client.simple_query("SELECT 1").await },
-        )
-        .await?
-        .map_err(|e| Error::Bus(format!("PostgreSQL health check failed: {}", describe(&e))))?;
-        if inner.state().listener.is_none() {
+    async fn unsubscribe(&self, listener: &Arc<Client>, channel: &str) -> Result<()> {
+        let statement = format!("UNLISTEN {}", quote_ident(channel));
+        let unlisten = listener.batch_execute(&statement).await;
+        unlisten.map_err(failed(format!("UNLISTEN {channel:?}")))
+    }
+
+    async fn publish(&self, _current: Current<'_, Self>, event: &Event) -> Result<()> {
+        self.database.publish(event).await
+    }
+
+    async fn health_check(&self, listener: Option<Arc<Client>>) -> Result<()> {
+        let database = &self.database;
+        let publisher = database.publisher().await?;
+        let select = publisher.client.simple_query("SELECT 1").await;
+        select.map_err(failed("PostgreSQL health check".to_owned()))?;
+        if listener.is_none() {
             return Err(Error::Bus(format!(
                 "the listening session to PostgreSQL at {} is reconnecting",
-                inner.target.address()
+                database.target.address()
             )));
         }
         Ok(())
     }
 
-    fn stats(&self) -> BusStats {
-        let mut stats = self.inner.counters.stats(&self.inner.state().channels);
-        stats.received_peak = self.inner.notes.peak();
-        stats
+    fn parse<'a>(&self, payload: &'a [u8]) -> std::result::Result<Received<'a, i64>, String> {
+        let text = std::str::from_utf8(payload).map_err(|e| e.to_string())?;
+        Ok(match Notice::parse(text)? {
+            Notice::Inline(id, wire) => Received::Event(Some(id), wire),
+            Notice::Keyed(id) => Received::Position(id),
+        })
     }
-}
 
-/// A stream was dropped: remove it, and UNLISTEN if it was the channel's last.
-fn stream_dropped(weak: Weak<Inner>, channel: String, id: u64) {
-    let Some(inner) = weak.upgrade() else {
-        return;
-    };
-    let notify = notify_channel(&inner.config.channel_prefix, &channel);
-    {
-        let mut state = inner.state();
-        if !state.channels.remove_stream(&channel, id) {
-            return;
-        }
-        state.by_notify.remove(&notify);
+    async fn position(&self, listener: &Arc<Client>, channel: &str) -> Result<i64> {
+        let newest = listener
+            .query_one(&self.database.outbox.newest(), &[&channel])
+            .await;
+        Ok(newest
+            .map_err(failed(format!("reading the newest id of {channel:?}")))?
+            .get(0))
     }
-    let runtime = inner.runtime.clone();
-    runtime.spawn(Box::pin(async move {
-        let _guard = inner.subscription.lock().await;
-        let listener = {
-            let state = inner.state();
-            if state.by_notify.contains_key(&notify) {
-                None
-            } else {
-                state.listener.clone()
-            }
-        };
-        if let Some(listener) = listener {
-            if let Err(error) = inner.unlisten(&notify, &listener).await {
-                log::warn!("subcast-postgres: UNLISTEN after the last stream was dropped: {error}");
-            }
-        }
-    }));
-}
 
-/// The processing task: handle notes in order until the bus is dropped.
-async fn process(weak: Weak<Inner>, notes: Arc<Notes>) {
-    while let Some(note) = notes.recv().await {
-        let Some(inner) = weak.upgrade() else {
-            return;
+    async fn replay(
+        &self,
+        listener: &Arc<Client>,
+        channel: &str,
+        after: Option<&i64>,
+        limit: usize,
+    ) -> std::result::Result<ReplayPage<i64>, ReplayError> {
+        let outbox = &self.database.outbox;
+        let cursor = after.copied().unwrap_or(0);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let read = async {
+            // Ids behind the cursor mean the server lost commits (a crash without
+            // synchronous_commit): start again from what it has, and report a gap.
+            // Cleanup keeps each channel's newest id, so only lost commits put it behind.
+            let newest: i64 = listener.query_one(&outbox.newest(), &[&channel]).await?.get(0);
+            let from = cursor.min(newest);
+            // Rows the cleanup deleted after `from` show as a marker among these rows.
+            let rows = listener
+                .query(&outbox.replay(), &[&channel, &from, &limit])
+                .await?;
+            Ok::<_, tokio_postgres::Error>((rows, from))
         };
-        match note {
-            Note::Notification(channel, payload) => inner.on_notification(&channel, &payload).await,
-            Note::Dropped(counts) => inner.on_dropped(counts),
-            Note::Replay(channel) => inner.replay(&channel).await,
-            Note::Closed(generation) => {
-                if generation == inner.state().generation && !inner.reconnect().await {
-                    return;
-                }
-            }
+        let (rows, from) = read
+            .await
+            .map_err(|error| match error.is_closed() || listener.is_closed() {
+                true => ReplayError::Disconnected,
+                false => ReplayError::Failed(describe(&error)),
+            })?;
+        let mut entries = Vec::with_capacity(rows.len() + 1);
+        if from < cursor {
+            entries.push(Replayed::Rewind(from));
         }
+        let read = rows.len();
+        entries.extend(rows.into_iter().map(|row| {
+            let (id, wire): (i64, Vec<u8>) = (row.get(0), row.get(1));
+            match wire.is_empty() {
+                true => Replayed::Lost(Some(id)),
+                false => Replayed::Event(id, wire),
+            }
+        }));
+        Ok(ReplayPage { read, entries })
+    }
+
+    async fn fetch(&self, listener: &Arc<Client>, channel: &str, id: &i64) -> Result<Fetched> {
+        let read = listener.query_opt(&self.database.outbox.read(), &[id]).await;
+        let row = read.map_err(|e| Error::Bus(describe(&e)))?;
+        let row: Option<(String, Vec<u8>)> = row.map(|row| (row.get(0), row.get(1)));
+        Ok(match row {
+            // Cleaned up since: the replay reports the gap.
+            Some((row_channel, wire)) if row_channel == channel && wire.is_empty() => Fetched::Gone,
+            Some((row_channel, wire)) if row_channel == channel => Fetched::Event(wire),
+            Some(_) => Fetched::Invalid("the outbox row belongs to another channel".to_owned()),
+            None => Fetched::Invalid("no outbox row has the notified id".to_owned()),
+        })
     }
 }
 
 /// The cleanup task: delete old outbox rows every `interval` until the bus is dropped.
-async fn clean(weak: Weak<Inner>, runtime: Arc<dyn Runtime>, interval: Duration, retention: Duration) {
+async fn clean(weak: Weak<Database>, runtime: Arc<dyn Runtime>, interval: Duration, retention: Duration) {
     loop {
         let closing = {
-            let Some(inner) = weak.upgrade() else {
+            let Some(database) = weak.upgrade() else {
                 return;
             };
             // Listening before the check: a close after it still wakes the wait below.
-            let closing = inner.closing.listen();
-            if inner.state().closed {
+            let closing = database.closing.listen();
+            if database.closed.load(Ordering::SeqCst) {
                 return;
             }
             closing
@@ -419,23 +336,19 @@ async fn clean(weak: Weak<Inner>, runtime: Arc<dyn Runtime>, interval: Duration,
         if closed {
             return;
         }
-        let Some(inner) = weak.upgrade() else {
+        let Some(database) = weak.upgrade() else {
             return;
         };
-        if inner.state().closed {
+        if database.closed.load(Ordering::SeqCst) {
             return;
         }
-        if let Err(error) = inner.clean(retention).await {
+        if let Err(error) = database.clean(retention).await {
             log::warn!("subcast-postgres: outbox cleanup failed: {error}");
         }
     }
 }
 
-impl Inner {
-    fn state(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
+impl Database {
     /// The publishing session, opened again if it was lost.
     async fn publisher(&self) -> Result<Arc<Publisher>> {
         let mut slot = self.publisher.lock().await;
@@ -505,344 +418,6 @@ impl Inner {
                     describe(&e)
                 ))
             })?;
-        Ok(())
-    }
-
-    /// Open a listening session whose notifications and end become notes.
-    async fn open_listener(&self) -> Result<Arc<Client>> {
-        let generation = {
-            let mut state = self.state();
-            state.generation += 1;
-            state.generation
-        };
-        let (client, mut driver) =
-            connect(&self.target, "listener", &*self.runtime, self.config.timeout).await?;
-        let notes = self.notes.clone();
-        self.runtime.spawn(Box::pin(async move {
-            loop {
-                match std::future::poll_fn(|cx| driver.poll_message(cx)).await {
-                    Some(Ok(AsyncMessage::Notification(n))) => {
-                        // Never waits: see the module docs. A drop is made good by a replay.
-                        notes
-                            .push_or_lose(Note::Notification(n.channel().to_owned(), n.payload().to_owned()));
-                    }
-                    Some(Ok(AsyncMessage::Notice(notice))) => {
-                        log::info!("subcast-postgres: server notice: {}", notice.message());
-                    }
-                    Some(Ok(_)) => {}
-                    Some(Err(error)) => {
-                        log::warn!("subcast-postgres: listening session ended: {error}");
-                        break;
-                    }
-                    None => break,
-                }
-            }
-            let _ = notes.push_unbounded(Note::Closed(generation));
-        }));
-        Ok(Arc::new(client))
-    }
-
-    /// The current listening session, waiting up to the timeout while reconnecting.
-    async fn listener(&self) -> Result<Arc<Client>> {
-        let wait = async {
-            loop {
-                let listener = {
-                    let state = self.state();
-                    if state.closed {
-                        return Err(Error::Closed("PostgreSQL bus"));
-                    }
-                    if let Some(client) = &state.listener {
-                        return Ok(client.clone());
-                    }
-                    // Listening under the lock: the session is set under it before notifying.
-                    self.connected.listen()
-                };
-                listener.await;
-            }
-        };
-        within(
-            &*self.runtime,
-            self.config.timeout,
-            "waiting for the PostgreSQL session",
-            wait,
-        )
-        .await?
-    }
-
-    /// LISTEN a channel's first stream: pin its cursor, LISTEN, then queue its replay.
-    async fn listen(&self, channel: &str, notify: &str, listener: &Client) -> Result<()> {
-        let steps = async {
-            // The newest id before LISTEN: everything after it arrives live or in the replay.
-            let newest: i64 = listener
-                .query_one(&self.outbox.newest(), &[&channel])
-                .await?
-                .get(0);
-            if let Some(local) = self.state().channels.get_mut(channel) {
-                local.cursor = Some(newest);
-                local.pending_replay = true;
-            }
-            listener
-                .batch_execute(&format!("LISTEN {}", quote_ident(notify)))
-                .await
-        };
-        within(&*self.runtime, self.config.timeout, "LISTEN", steps)
-            .await?
-            .map_err(|e| Error::Bus(format!("LISTEN {notify:?} failed: {}", describe(&e))))?;
-        self.state().channels.request_replay(channel);
-        Ok(())
-    }
-
-    async fn unlisten(&self, notify: &str, listener: &Client) -> Result<()> {
-        let sql = format!("UNLISTEN {}", quote_ident(notify));
-        let unlisten = listener.batch_execute(&sql);
-        within(&*self.runtime, self.config.timeout, "UNLISTEN", unlisten)
-            .await?
-            .map_err(|e| Error::Bus(format!("UNLISTEN {notify:?} failed: {}", describe(&e))))
-    }
-
-    /// Notifications the full mailbox dropped: read their channels again from the outbox.
-    fn on_dropped(&self, counts: HashMap<String, u64>) {
-        let mut state = self.state();
-        for (notify, count) in counts {
-            self.counters.add_dropped(count);
-            if let Some(channel) = state.by_notify.get(&notify).cloned() {
-                state.channels.request_replay(&channel);
-            }
-        }
-    }
-
-    /// Decode one notification, reading the outbox row if need be, and deliver it.
-    async fn on_notification(&self, notify: &str, payload: &str) {
-        let Some(channel) = self.state().by_notify.get(notify).cloned() else {
-            return;
-        };
-        let notice = match Notice::parse(payload) {
-            Ok(notice) => notice,
-            Err(reason) => return self.invalid(&channel, reason),
-        };
-        let id = match notice {
-            Notice::Inline(id, _) | Notice::Keyed(id) => id,
-        };
-        {
-            let mut state = self.state();
-            let Some(local) = state.channels.get_mut(&channel) else {
-                return;
-            };
-            // Pending: the queued replay covers it. At or before the cursor: delivered already.
-            if local.pending_replay || local.cursor.is_some_and(|cursor| id <= cursor) {
-                return;
-            }
-        }
-        let wire: Cow<'_, [u8]> = match notice {
-            Notice::Inline(_, wire) => Cow::Borrowed(wire),
-            Notice::Keyed(id) => match self.read_row(id).await {
-                // Cleaned up since: the replay reports the gap.
-                Ok(Some((row_channel, wire))) if row_channel == channel && wire.is_empty() => {
-                    return self.replay_later(&channel);
-                }
-                Ok(Some((row_channel, wire))) if row_channel == channel => Cow::Owned(wire),
-                Ok(Some(_)) => return self.invalid(&channel, "the outbox row belongs to another channel"),
-                Ok(None) => return self.invalid(&channel, "no outbox row has the notified id"),
-                Err(error) => {
-                    log::warn!("subcast-postgres: reading outbox row {id} failed, replaying: {error}");
-                    return self.replay_later(&channel);
-                }
-            },
-        };
-        let event = match Event::from_wire(&wire)
-            .map_err(|e| e.to_string())
-            .and_then(|event| ensure_channel(&channel, event))
-        {
-            Ok(event) => event,
-            Err(reason) => return self.invalid(&channel, &reason),
-        };
-        let mut state = self.state();
-        // Held meanwhile (the outbox read awaited): the replay will bring it.
-        if state
-            .channels
-            .get_mut(&channel)
-            .is_some_and(|local| local.pending_replay)
-        {
-            return;
-        }
-        if let Delivery::Delivered(count) = state.channels.deliver_at(&channel, Some(id), Arc::new(event)) {
-            self.counters.add_received(count);
-        }
-    }
-
-    async fn read_row(&self, id: i64) -> Result<Option<(String, Vec<u8>)>> {
-        let listener = self.listener().await?;
-        let read = async { listener.query_opt(&self.outbox.read(), &[&id]).await };
-        let row = within(&*self.runtime, self.config.timeout, "reading an outbox row", read)
-            .await?
-            .map_err(|e| Error::Bus(describe(&e)))?;
-        Ok(row.map(|row| (row.get(0), row.get(1))))
-    }
-
-    fn invalid(&self, channel: &str, reason: &str) {
-        self.counters.add_invalid();
-        log::warn!("subcast-postgres: skipped an invalid notification on channel {channel:?}: {reason}");
-    }
-
-    /// Deliver the next page of the channel's outbox rows after its cursor: at most what
-    /// its local streams can take, skipping what was delivered; request the next page until
-    /// caught up.
-    async fn replay(&self, channel: &str) {
-        let (start, listener) = {
-            let mut state = self.state();
-            let listener = state.listener.clone();
-            match state.channels.begin_replay(channel) {
-                Some(start) => (start, listener),
-                None => return,
-            }
-        };
-        // Without a session the reconnection replays every channel.
-        let Some(listener) = listener else {
-            return;
-        };
-        let cursor = start.cursor.unwrap_or(0);
-        let limit = i64::try_from(start.room).unwrap_or(i64::MAX);
-        let read = async {
-            // Ids behind the cursor mean the server lost commits (a crash without
-            // synchronous_commit): start again from what it has, and report a gap.
-            // Cleanup keeps each channel's newest id, so only lost commits put it behind.
-            let newest: i64 = listener
-                .query_one(&self.outbox.newest(), &[&channel])
-                .await?
-                .get(0);
-            let from = cursor.min(newest);
-            // Rows the cleanup deleted after `from` show as a marker among these rows.
-            let rows = listener
-                .query(&self.outbox.replay(), &[&channel, &from, &limit])
-                .await?;
-            Ok::<_, tokio_postgres::Error>((rows, from))
-        };
-        let (rows, from) = match within(&*self.runtime, self.config.timeout, "outbox replay", read).await {
-            Ok(Ok(read)) => read,
-            Ok(Err(error)) if error.is_closed() || listener.is_closed() => {
-                return self.replay_later(channel);
-            }
-            Ok(Err(error)) => return self.replay_failed(channel, &describe(&error)),
-            Err(error) => return self.replay_failed(channel, &error.to_string()),
-        };
-        let read = rows.len();
-        let mut state = self.state();
-        let Some(local) = state.channels.get_mut(channel) else {
-            return;
-        };
-        if from < cursor {
-            log::warn!("subcast-postgres: the outbox is behind this node's position on {channel:?}");
-            local.cursor = Some(from);
-            state.channels.signal_gap(channel, None);
-        }
-        for row in rows {
-            let id: i64 = row.get(0);
-            let wire: Vec<u8> = row.get(1);
-            if wire.is_empty() {
-                log::warn!(
-                    "subcast-postgres: outbox rows after this node's position on {channel:?} were deleted"
-                );
-                state.channels.signal_gap(channel, None);
-                state.channels.skip_to(channel, id);
-                continue;
-            }
-            let event = Event::from_wire(&wire)
-                .map_err(|e| e.to_string())
-                .and_then(|event| ensure_channel(channel, event));
-            match event {
-                Ok(event) => match state.channels.deliver_at(channel, Some(id), Arc::new(event)) {
-                    Delivery::Delivered(count) => self.counters.add_received(count),
-                    Delivery::Duplicate => {}
-                    // Held again: the streams ask for the rest once they have room.
-                    Delivery::Behind | Delivery::Unsubscribed => return,
-                },
-                Err(reason) => {
-                    // Keep the position moving past the bad row.
-                    state.channels.skip_to(channel, id);
-                    self.invalid(channel, &reason);
-                }
-            }
-        }
-        state.channels.end_replay(channel, read < start.room);
-    }
-
-    /// Delivery from the cursor on broke off (an outbox read failed): hold the channel's live
-    /// notifications back and queue a replay. If the session died, the reconnection's replay
-    /// comes first; either way nothing after the cursor is skipped.
-    fn replay_later(&self, channel: &str) {
-        self.state().channels.request_replay(channel);
-    }
-
-    fn replay_failed(&self, channel: &str, reason: &str) {
-        log::warn!("subcast-postgres: replay of {channel:?} failed, signalling a gap: {reason}");
-        let mut state = self.state();
-        state.channels.signal_gap(channel, None);
-        state.channels.end_replay(channel, true);
-    }
-
-    /// The listening session ended: reconnect with backoff, LISTEN again, replay.
-    ///
-    /// Returns `false` when the bus was closed meanwhile.
-    async fn reconnect(&self) -> bool {
-        {
-            let mut state = self.state();
-            state.listener = None;
-            // Queued before anything the new session receives, and held until then.
-            for channel in state.channels.names() {
-                state.channels.request_replay(&channel);
-            }
-        }
-        log::warn!(
-            "subcast-postgres: listening session to {} lost, reconnecting",
-            self.target.address()
-        );
-        let mut delay = self.config.reconnect_min;
-        loop {
-            if self.state().closed {
-                return false;
-            }
-            match self.relisten().await {
-                Ok(()) => {
-                    self.counters.add_reconnect();
-                    log::info!("subcast-postgres: reconnected to {}", self.target.address());
-                    return true;
-                }
-                Err(error) => {
-                    log::warn!("subcast-postgres: reconnection failed, retrying in {delay:?}: {error}");
-                    self.runtime.sleep(delay).await;
-                    delay = delay.saturating_mul(2).min(self.config.reconnect_max);
-                }
-            }
-        }
-    }
-
-    /// Open a listening session, LISTEN every channel on it, then make it the current one.
-    async fn relisten(&self) -> Result<()> {
-        let listener = self.open_listener().await?;
-        let _guard = self.subscription.lock().await;
-        let statements: String = self
-            .state()
-            .by_notify
-            .keys()
-            .map(|notify| format!("LISTEN {};", quote_ident(notify)))
-            .collect();
-        if !statements.is_empty() {
-            within(
-                &*self.runtime,
-                self.config.timeout,
-                "LISTEN",
-                listener.batch_execute(&statements),
-            )
-            .await?
-            .map_err(|e| Error::Bus(format!("LISTEN after reconnecting failed: {}", describe(&e))))?;
-        }
-        let mut state = self.state();
-        if state.closed {
-            return Err(Error::Closed("PostgreSQL bus"));
-        }
-        state.listener = Some(listener);
-        drop(state);
-        self.connected.notify(usize::MAX);
         Ok(())
     }
 

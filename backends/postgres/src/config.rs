@@ -6,11 +6,9 @@
 
 use std::time::Duration;
 
-use subcast_core::bus::DEFAULT_STREAM_CAPACITY;
+pub use subcast_core::bus::DEFAULT_RECEIVED_CAPACITY;
+use subcast_core::bus::{Backoff, ServerSettings, DEFAULT_STREAM_CAPACITY};
 use subcast_core::{Error, Result};
-
-/// Notifications that may wait for the bus's processing task, by default.
-pub const DEFAULT_RECEIVED_CAPACITY: usize = 1024;
 
 /// Longest retention: PostgreSQL intervals end near 292,000 years; a century is plenty
 /// (`None` keeps events forever).
@@ -53,10 +51,9 @@ pub struct PostgresConfig {
     pub cleanup_interval: Duration,
     /// Longest wait for connecting or for one statement (default 5 s).
     pub timeout: Duration,
-    /// First delay between reconnection attempts; it doubles up to `reconnect_max` (default 50 ms).
-    pub reconnect_min: Duration,
-    /// Longest delay between reconnection attempts (default 5 s).
-    pub reconnect_max: Duration,
+    /// Delays between reconnection attempts: the first doubles up to the longest (default
+    /// 50 ms and 5 s).
+    pub reconnect: Backoff,
     /// Wait for the outbox row to be flushed to disk before a publish returns (default `false`).
     ///
     /// With `false` the publishing session runs with `synchronous_commit = off`: a publish
@@ -87,8 +84,7 @@ impl Default for PostgresConfig {
             retention: Some(Duration::from_secs(3600)),
             cleanup_interval: Duration::from_secs(60),
             timeout: Duration::from_secs(5),
-            reconnect_min: Duration::from_millis(50),
-            reconnect_max: Duration::from_secs(5),
+            reconnect: Backoff::default(),
             synchronous_commit: false,
             received_capacity: DEFAULT_RECEIVED_CAPACITY,
             stream_capacity: DEFAULT_STREAM_CAPACITY,
@@ -118,8 +114,7 @@ impl PostgresConfig {
 
     /// Set the first and the longest delay between reconnection attempts.
     pub fn reconnect_backoff(mut self, min: Duration, max: Duration) -> Self {
-        self.reconnect_min = min;
-        self.reconnect_max = max.max(min);
+        self.reconnect = Backoff::new(min, max);
         self
     }
 
@@ -178,21 +173,19 @@ impl PostgresConfig {
         if self.cleanup_interval.is_zero() {
             return refuse("cleanup_interval", "must be positive");
         }
-        if self.timeout.is_zero() {
-            return refuse("timeout", "must be positive");
+        match self.settings().problem() {
+            Some((field, rule)) => refuse(&field, rule),
+            None => Ok(()),
         }
-        if self.reconnect_min.is_zero() {
-            return refuse("reconnect_min", "must be positive");
+    }
+
+    /// The settings the shared bus skeleton takes from this configuration.
+    pub(crate) fn settings(&self) -> ServerSettings {
+        ServerSettings {
+            timeout: self.timeout,
+            reconnect: self.reconnect,
+            received_capacity: self.received_capacity,
+            stream_capacity: self.stream_capacity,
         }
-        if self.reconnect_max < self.reconnect_min {
-            return refuse("reconnect_max", "must be at least reconnect_min");
-        }
-        if self.received_capacity == 0 {
-            return refuse("received_capacity", "must be at least 1");
-        }
-        if self.stream_capacity == 0 {
-            return refuse("stream_capacity", "must be at least 1");
-        }
-        Ok(())
     }
 }

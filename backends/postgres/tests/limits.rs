@@ -44,7 +44,7 @@ async fn every_invalid_config_field_is_refused_by_connect_naming_the_field() {
     let mut cases: Vec<(&str, PostgresConfig)> = vec![
         ("timeout", PostgresConfig::default().timeout(Duration::ZERO)),
         (
-            "reconnect_min",
+            "reconnect.first",
             PostgresConfig::default().reconnect_backoff(Duration::ZERO, Duration::from_secs(1)),
         ),
         (
@@ -62,13 +62,13 @@ async fn every_invalid_config_field_is_refused_by_connect_naming_the_field() {
         ("channel_prefix", PostgresConfig::default()),
         ("received_capacity", PostgresConfig::default().buffers(0, 16)),
         ("stream_capacity", PostgresConfig::default().buffers(16, 0)),
-        ("reconnect_max", PostgresConfig::default()),
+        ("reconnect.max", PostgresConfig::default()),
     ];
     cases[3].1.cleanup_interval = Duration::ZERO;
     cases[7].1.channel_prefix = "p".repeat(16);
     cases[8].1.channel_prefix = "a\0".to_owned();
-    cases[11].1.reconnect_max = Duration::from_millis(1);
-    cases[11].1.reconnect_min = Duration::from_millis(2);
+    cases[11].1.reconnect.max = Duration::from_millis(1);
+    cases[11].1.reconnect.first = Duration::from_millis(2);
     for (field, config) in cases {
         let error = PostgresBus::connect(&postgres_url(), tokio_runtime(), config)
             .await

@@ -7,11 +7,9 @@
 
 use std::time::Duration;
 
-use subcast_core::bus::DEFAULT_STREAM_CAPACITY;
+pub use subcast_core::bus::DEFAULT_RECEIVED_CAPACITY;
+use subcast_core::bus::{Backoff, ServerSettings, DEFAULT_STREAM_CAPACITY};
 use subcast_core::{Error, Result};
-
-/// Pub/sub messages that may wait for the bus's processing task, by default.
-pub const DEFAULT_RECEIVED_CAPACITY: usize = 1024;
 
 /// Largest replay stream length: Redis reads `MAXLEN` as a signed 64-bit integer.
 const MAX_REPLAY_LEN: usize = i64::MAX as usize;
@@ -37,10 +35,9 @@ pub struct RedisConfig {
     pub replay_len: Option<usize>,
     /// Longest wait for connecting or for one command (default 5 s).
     pub timeout: Duration,
-    /// First delay between reconnection attempts; it doubles up to `reconnect_max` (default 50 ms).
-    pub reconnect_min: Duration,
-    /// Longest delay between reconnection attempts (default 5 s).
-    pub reconnect_max: Duration,
+    /// Delays between reconnection attempts: the first doubles up to the longest (default
+    /// 50 ms and 5 s).
+    pub reconnect: Backoff,
     /// Pub/sub messages that may wait for the bus's processing task (default
     /// [`DEFAULT_RECEIVED_CAPACITY`]). The connection is always read, so Redis never holds
     /// output for this client; a message that finds this buffer full is dropped and
@@ -66,8 +63,7 @@ impl Default for RedisConfig {
             prefix: "subcast:".to_owned(),
             replay_len: None,
             timeout: Duration::from_secs(5),
-            reconnect_min: Duration::from_millis(50),
-            reconnect_max: Duration::from_secs(5),
+            reconnect: Backoff::default(),
             received_capacity: DEFAULT_RECEIVED_CAPACITY,
             stream_capacity: DEFAULT_STREAM_CAPACITY,
             #[cfg(feature = "tls")]
@@ -97,8 +93,7 @@ impl RedisConfig {
 
     /// Set the first and the longest delay between reconnection attempts.
     pub fn reconnect_backoff(mut self, min: Duration, max: Duration) -> Self {
-        self.reconnect_min = min;
-        self.reconnect_max = max.max(min);
+        self.reconnect = Backoff::new(min, max);
         self
     }
 
@@ -132,27 +127,15 @@ impl RedisConfig {
     pub fn validate(&self) -> Result<()> {
         let refuse =
             |field: &str, rule: &str| Err(Error::Bus(format!("invalid RedisConfig: {field} {rule}")));
-        if self.timeout.is_zero() {
-            return refuse("timeout", "must be positive");
-        }
-        if self.reconnect_min.is_zero() {
-            return refuse("reconnect_min", "must be positive");
-        }
-        if self.reconnect_max < self.reconnect_min {
-            return refuse("reconnect_max", "must be at least reconnect_min");
-        }
         if let Some(len) = self.replay_len {
             if len == 0 || len > MAX_REPLAY_LEN {
                 return refuse("replay_len", "must be from 1 to i64::MAX");
             }
         }
-        if self.received_capacity == 0 {
-            return refuse("received_capacity", "must be at least 1");
+        match self.settings().problem() {
+            Some((field, rule)) => refuse(&field, rule),
+            None => Ok(()),
         }
-        if self.stream_capacity == 0 {
-            return refuse("stream_capacity", "must be at least 1");
-        }
-        Ok(())
     }
 
     /// Trust only the CA certificates in `pem` (one or more `CERTIFICATE` blocks) for
@@ -175,5 +158,15 @@ impl RedisConfig {
     pub fn tls_root_certificates(mut self, pem: impl Into<Vec<u8>>) -> Self {
         self.tls_root_certificates = Some(pem.into());
         self
+    }
+
+    /// The settings the shared bus skeleton takes from this configuration.
+    pub(crate) fn settings(&self) -> ServerSettings {
+        ServerSettings {
+            timeout: self.timeout,
+            reconnect: self.reconnect,
+            received_capacity: self.received_capacity,
+            stream_capacity: self.stream_capacity,
+        }
     }
 }

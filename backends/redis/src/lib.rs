@@ -27,7 +27,7 @@
 //!   URLs connect over TLS with rustls on its `ring` provider (built with a C compiler
 //!   alone: no cmake, no OpenSSL). The server certificate is always verified against the URL's
 //!   host (a name or an IP address), chaining to the CAs given to
-//!   [`RedisConfig::tls_root_certificates`] or, without them, to the Mozilla roots bundled
+//!   `RedisConfig::tls_root_certificates` or, without them, to the Mozilla roots bundled
 //!   by the `webpki-roots` crate; the operating system's certificate store is not read.
 //!   A handshake that fails (unknown CA, wrong host, not a TLS server) fails
 //!   [`RedisBus::connect`] with [`Error::Bus`](subcast_core::Error::Bus), within

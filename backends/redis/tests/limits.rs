@@ -59,19 +59,19 @@ async fn every_invalid_config_field_is_refused_by_connect_naming_the_field() {
     let mut cases: Vec<(&str, RedisConfig)> = vec![
         ("timeout", RedisConfig::default().timeout(Duration::ZERO)),
         (
-            "reconnect_min",
+            "reconnect.first",
             RedisConfig::default().reconnect_backoff(Duration::ZERO, Duration::from_secs(1)),
         ),
         ("replay_len", RedisConfig::default()),
         ("replay_len", RedisConfig::default()),
         ("received_capacity", RedisConfig::default().buffers(0, 16)),
         ("stream_capacity", RedisConfig::default().buffers(16, 0)),
-        ("reconnect_max", RedisConfig::default()),
+        ("reconnect.max", RedisConfig::default()),
     ];
     cases[2].1.replay_len = Some(0);
     cases[3].1.replay_len = Some(usize::MAX);
-    cases[6].1.reconnect_max = Duration::from_millis(1);
-    cases[6].1.reconnect_min = Duration::from_millis(2);
+    cases[6].1.reconnect.max = Duration::from_millis(1);
+    cases[6].1.reconnect.first = Duration::from_millis(2);
     for (field, config) in cases {
         let error = RedisBus::connect(&redis_url(), tokio_runtime(), config)
             .await

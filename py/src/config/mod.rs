@@ -495,7 +495,7 @@ pub fn redis_config(py: Python<'_>, given: Option<&Bound<'_, PyDict>>) -> PyResu
     if let Some(value) = options.take("timeout") {
         config = config.timeout(seconds(&value, &options.field("timeout"))?);
     }
-    let (min, max) = backoff_pair(&mut options, config.reconnect_min, config.reconnect_max)?;
+    let (min, max) = backoff_pair(&mut options, config.reconnect.first, config.reconnect.max)?;
     config = config.reconnect_backoff(min, max);
     let shown = options.finish(REDIS_OPTIONS)?;
     Ok((config, shown))
@@ -546,7 +546,7 @@ pub fn postgres_config(
     if let Some(value) = options.take("timeout") {
         config = config.timeout(seconds(&value, &options.field("timeout"))?);
     }
-    let (min, max) = backoff_pair(&mut options, config.reconnect_min, config.reconnect_max)?;
+    let (min, max) = backoff_pair(&mut options, config.reconnect.first, config.reconnect.max)?;
     config = config.reconnect_backoff(min, max);
     if let Some(value) = options.take("synchronous_commit") {
         config = config.synchronous_commit(flag(&value, &options.field("synchronous_commit"))?);
