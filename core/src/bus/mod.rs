@@ -361,7 +361,9 @@ impl<T, L: Losses<T>> BoundedMailbox<T, L> {
         self.items.is_empty()
     }
 
-    /// The most items that have been queued at once.
+    /// The most items a bounded push has left queued: at most `capacity`. Control items
+    /// queued past the bound with [`push_unbounded`](Self::push_unbounded) are not
+    /// counted, since their number is bounded elsewhere.
     pub fn peak(&self) -> usize {
         self.peak.load(Ordering::Relaxed)
     }
@@ -464,7 +466,9 @@ impl<T, L: Losses<T>> BoundedMailbox<T, L> {
             return full(&mut losses, item);
         }
         edit.push(item);
-        self.peak.fetch_max(len + 1, Ordering::Relaxed);
+        if bounded {
+            self.peak.fetch_max(len + 1, Ordering::Relaxed);
+        }
         queued
     }
 
