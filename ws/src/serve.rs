@@ -47,6 +47,7 @@ enum Wake<E> {
     Socket(Option<Result<WsMessage, E>>),
     Frames,
     Timer,
+    Shutdown,
 }
 
 /// Whether the loop goes on after carrying out the actions.
@@ -71,6 +72,7 @@ impl Endpoint {
     {
         let connection_id: Arc<str> =
             format!("ws-{}", NEXT_CONNECTION.fetch_add(1, Ordering::Relaxed)).into();
+        let _open = self.shutdown.enter();
         let _cleanup = Cleanup {
             executor: self.executor.clone(),
             connection_id: connection_id.clone(),
@@ -111,7 +113,13 @@ impl Session<'_> {
         let runtime = self.endpoint.runtime.clone();
         let mut items = Vec::new();
         let mut timer: Option<(Instant, BoxFuture<'static, ()>)> = None;
+        // Listening before the first check, so a shutdown started in between is seen.
+        let mut shutdown = Some(self.endpoint.shutdown.listen());
         loop {
+            if shutdown.is_some() && self.endpoint.shutdown.is_closing() {
+                shutdown = None;
+                self.connection.shutdown();
+            }
             if self.carry_out(&mut socket).await? == Flow::Stop {
                 return Ok(());
             }
@@ -137,7 +145,15 @@ impl Session<'_> {
                     }
                     Wake::Timer
                 };
-                futures_lite::future::or(frames, futures_lite::future::or(read, expiry)).await
+                let closing = async {
+                    match shutdown.as_mut() {
+                        Some(listener) => listener.await,
+                        None => std::future::pending().await,
+                    }
+                    Wake::Shutdown
+                };
+                let local = futures_lite::future::or(read, futures_lite::future::or(expiry, closing));
+                futures_lite::future::or(frames, local).await
             };
             let now = runtime.now();
             match wake {
@@ -160,6 +176,8 @@ impl Session<'_> {
                     }
                     self.connection.tick(now);
                 }
+                // Seen at the top of the loop.
+                Wake::Shutdown => {}
             }
         }
     }

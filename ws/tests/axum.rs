@@ -396,3 +396,66 @@ async fn abruptly_dropped_connections_leave_no_subscription_behind() {
         .lines()
         .any(|line| line.starts_with("subcast_active_subscriptions") && line.ends_with(" 0")));
 }
+
+/// The next close frame, as (code, reason).
+async fn close_frame(client: &mut Client) -> (u16, String) {
+    match next(client).await {
+        Message::Close(Some(frame)) => (frame.code.into(), frame.reason.to_string()),
+        other => panic!("expected a close frame, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_closes_every_connection_with_1001_and_ends_their_subscriptions() {
+    let executor = Arc::new(SubscriptionExecutor::default());
+    let endpoint = endpoint(&executor);
+    let addr = serve(endpoint.clone()).await;
+    let mut subscribed = connect(addr).await;
+    init(&mut subscribed, "acme", "alice").await;
+    subscribe(&mut subscribed, "1").await;
+    let mut idle = connect(addr).await;
+    init(&mut idle, "acme", "bob").await;
+    wait_until("the subscription is registered", || {
+        executor.stats().subscriptions == 1
+    })
+    .await;
+
+    within(endpoint.shutdown())
+        .await
+        .expect("every connection closed in time");
+
+    assert_eq!(close_frame(&mut subscribed).await, (1001, "Going away".into()));
+    assert_eq!(close_frame(&mut idle).await, (1001, "Going away".into()));
+    assert_eq!(executor.stats().subscriptions, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_opened_after_shutdown_is_closed_with_1001() {
+    let executor = Arc::new(SubscriptionExecutor::default());
+    let endpoint = endpoint(&executor);
+    let addr = serve(endpoint.clone()).await;
+    within(endpoint.shutdown())
+        .await
+        .expect("no connection to wait for");
+    assert!(endpoint.is_shutting_down());
+
+    let mut late = connect(addr).await;
+    assert_eq!(close_code(&mut late).await, 1001);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_shutdown_future_resolves_once_the_connections_have_closed() {
+    let executor = Arc::new(SubscriptionExecutor::default());
+    let endpoint = endpoint(&executor);
+    // The router holds a clone; the application keeps the original to shut down with.
+    let addr = serve(endpoint.clone()).await;
+    let mut client = connect(addr).await;
+    init(&mut client, "acme", "alice").await;
+
+    let shutdown = tokio::spawn(endpoint.shutdown());
+    assert_eq!(close_code(&mut client).await, 1001);
+    within(shutdown)
+        .await
+        .expect("the shutdown resolved in time")
+        .expect("the shutdown task did not fail");
+}
