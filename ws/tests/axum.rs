@@ -459,3 +459,44 @@ async fn the_shutdown_future_resolves_once_the_connections_have_closed() {
         .expect("the shutdown resolved in time")
         .expect("the shutdown task did not fail");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_over_the_limit_closes_with_1009() {
+    let executor = Arc::new(SubscriptionExecutor::default());
+    let endpoint =
+        endpoint(&executor).protocol(subcast_core::ProtocolConfig::default().max_message_bytes(1024));
+    let addr = serve(endpoint).await;
+    let mut client = connect(addr).await;
+    init(&mut client, "acme", "alice").await;
+    let query = format!("subscription {{ orders {{ id {} }} }}", "total ".repeat(1000));
+    send(
+        &mut client,
+        json!({"id": "1", "type": "subscribe", "payload": {"query": query}}),
+    )
+    .await;
+    assert_eq!(close_code(&mut client).await, 1009);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_close_code_survives_a_client_that_keeps_sending() {
+    let executor = Arc::new(SubscriptionExecutor::default());
+    let addr = serve(endpoint(&executor)).await;
+    let mut client = connect(addr).await;
+    init(&mut client, "acme", "alice").await;
+    // Far over the message rate: the server closes with 4429 while pings are still arriving.
+    for _ in 0..1000 {
+        client
+            .feed(Message::text(json!({"type": "ping"}).to_string()))
+            .await
+            .unwrap();
+    }
+    client.flush().await.unwrap();
+    let code = loop {
+        match next(&mut client).await {
+            Message::Close(Some(frame)) => break u16::from(frame.code),
+            Message::Text(_) => continue,
+            other => panic!("expected pongs then a close frame, got {other:?}"),
+        }
+    };
+    assert_eq!(code, 4429);
+}
