@@ -1,6 +1,6 @@
-//! A graphql-transport-ws server on axum: `/graphql` (WebSocket) and `/metrics`
-//! (Prometheus), with a demo order published on channel `orders` every second, alternating
-//! between tenants `acme` and `globex`.
+//! A graphql-transport-ws server on axum: `/graphql` (WebSocket), `/metrics` (Prometheus)
+//! and `POST /publish`, with a demo order published on channel `orders` every second,
+//! alternating between tenants `acme` and `globex`.
 //!
 //! Clients authenticate with `connectionParams` `{"tenant": "acme", "user": "alice"}`; a
 //! subscriber receives only its tenant's orders:
@@ -9,73 +9,230 @@
 //! subscription { orders { id tenant total } }
 //! ```
 //!
-//! Run: `cargo run --example server --features ws-axum -- 4000`
+//! Publish one yourself (the answer comes once it is queued for the local subscribers):
+//!
+//! ```text
+//! curl -d '{"tenant": "acme", "channel": "orders", "data": {"id": "o-1", "total": 5}}' localhost:4000/publish
+//! ```
+//!
+//! Ctrl-C or SIGTERM closes every connection with 1001 `Going away`; graphql-ws clients
+//! reconnect.
+//!
+//! Run: `cargo run --example server --features ws-axum -- 4000`. Flags, for tests and
+//! experiments (milliseconds; 0 turns the timer off): `--port N` (0 picks a free port),
+//! `--publish-interval-ms N` (1000), `--keep-alive-ms N` (12000), `--pong-timeout-ms N`
+//! (12000), `--init-timeout-ms N` (3000), `--auth-expiry-ms N` (none), `--max-subscriptions N`
+//! (100).
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::routing::get;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
 use axum::Router;
 use serde_json::{json, Value};
 use subcast::ws::{Accepted, Endpoint, Refused};
 use subcast::{
-    Event, EventPump, InMemoryBus, PumpConfig, Runtime, SecurityContext, SubscriptionExecutor, TokioRuntime,
+    Event, EventPump, InMemoryBus, ProtocolConfig, PumpConfig, Runtime, SecurityContext,
+    SubscriptionExecutor, TokioRuntime,
 };
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> std::io::Result<()> {
-    let port: u16 = std::env::args()
-        .nth(1)
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(4000);
+    let options = match Options::parse(std::env::args().skip(1)) {
+        Ok(options) => options,
+        Err(message) => {
+            eprintln!("{message}\nusage: server [PORT] [--port N] [--publish-interval-ms N] [--keep-alive-ms N] [--pong-timeout-ms N] [--init-timeout-ms N] [--auth-expiry-ms N] [--max-subscriptions N]");
+            std::process::exit(2);
+        }
+    };
     let executor = Arc::new(SubscriptionExecutor::default());
     let runtime: Arc<dyn Runtime> = Arc::new(TokioRuntime::current());
-    let pump = EventPump::start(
+    let pump = Arc::new(EventPump::start(
         executor.clone(),
         Arc::new(InMemoryBus::new()),
         runtime.clone(),
         PumpConfig::default(),
-    );
+    ));
 
-    let endpoint = Endpoint::new(executor.clone(), runtime).on_connect(|init| async move {
-        let params = init.payload.unwrap_or_default();
-        let text = |key: &str| params.get(key).and_then(Value::as_str).map(str::to_owned);
-        match (text("tenant"), text("user")) {
-            (Some(tenant), Some(user)) => Ok(Accepted::new(SecurityContext::new(user).with_tenant(tenant))),
-            _ => Err(Refused::new(
-                "Forbidden: connectionParams need a tenant and a user",
-            )),
-        }
-    });
+    let auth_expiry = options.auth_expiry;
+    let endpoint = Endpoint::new(executor.clone(), runtime)
+        .protocol(options.protocol.clone())
+        .on_connect(move |init| async move {
+            let params = init.payload.unwrap_or_default();
+            let text = |key: &str| params.get(key).and_then(Value::as_str).map(str::to_owned);
+            match (text("tenant"), text("user")) {
+                (Some(tenant), Some(user)) => {
+                    let accepted = Accepted::new(SecurityContext::new(user).with_tenant(tenant));
+                    Ok(match auth_expiry {
+                        Some(expiry) => accepted.valid_for(expiry),
+                        None => accepted,
+                    })
+                }
+                _ => Err(Refused::new(
+                    "Forbidden: connectionParams need a tenant and a user",
+                )),
+            }
+        });
+
     let metrics = executor.clone();
+    let publisher = pump.clone();
     let app = Router::new()
         .route("/graphql", get(subcast::ws::axum::handler))
-        .with_state(endpoint)
+        .with_state(endpoint.clone())
         .route(
             "/metrics",
             get(move || {
                 let executor = metrics.clone();
                 async move { executor.prometheus_metrics() }
             }),
+        )
+        .route(
+            "/publish",
+            post(move |body: String| {
+                let pump = publisher.clone();
+                async move { publish(&pump, &body).await }
+            }),
         );
 
-    tokio::spawn(async move {
-        let mut ticks = tokio::time::interval(Duration::from_secs(1));
-        for n in 0u64.. {
-            ticks.tick().await;
-            let tenant = if n % 2 == 0 { "acme" } else { "globex" };
-            let order = json!({"id": format!("order-{n}"), "tenant": tenant, "total": n % 100});
-            let event = Event::new("orderPlaced", "orders", order).with_tenant(tenant);
-            if let Err(error) = pump.publish(Arc::new(event)).await {
-                eprintln!("publishing order-{n} failed: {error}");
-            }
-        }
-    });
+    if let Some(interval) = options.publish_interval {
+        tokio::spawn(publish_demo_orders(pump, interval));
+    }
 
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    let stop = stop_signal()?;
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", options.port)).await?;
     println!(
         "graphql-transport-ws on ws://{}/graphql, metrics on /metrics",
         listener.local_addr()?
     );
-    axum::serve(listener, app).await
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            stop.await;
+            // Clients reconnect after 1001: to another node, or to this one restarted.
+            if tokio::time::timeout(Duration::from_secs(5), endpoint.shutdown())
+                .await
+                .is_err()
+            {
+                eprintln!("some connections did not close within 5 s");
+            }
+        })
+        .await
+}
+
+/// `POST /publish` with `{"tenant", "channel", "data", "type"?}`: publish one event and
+/// answer with how many subscriptions it matched and reached.
+async fn publish(pump: &EventPump, body: &str) -> (StatusCode, String) {
+    let request: Value = match serde_json::from_str(body) {
+        Ok(request) => request,
+        Err(error) => return (StatusCode::BAD_REQUEST, format!("invalid JSON: {error}")),
+    };
+    let text = |key: &str| request.get(key).and_then(Value::as_str);
+    let (Some(channel), Some(data)) = (text("channel"), request.get("data")) else {
+        return (StatusCode::BAD_REQUEST, "need a channel and data".into());
+    };
+    let mut event = Event::new(text("type").unwrap_or("published"), channel, data.clone());
+    if let Some(tenant) = text("tenant") {
+        event = event.with_tenant(tenant);
+    }
+    match pump.publish(Arc::new(event)).await {
+        Ok(report) => {
+            let answer = json!({"matched": report.matched, "delivered": report.delivered});
+            (StatusCode::OK, answer.to_string())
+        }
+        Err(error) => (StatusCode::UNPROCESSABLE_ENTITY, error.to_string()),
+    }
+}
+
+/// An order every `interval`, alternating between tenants `acme` and `globex`.
+async fn publish_demo_orders(pump: Arc<EventPump>, interval: Duration) {
+    let mut ticks = tokio::time::interval(interval);
+    for n in 0u64.. {
+        ticks.tick().await;
+        let tenant = if n % 2 == 0 { "acme" } else { "globex" };
+        let order = json!({"id": format!("order-{n}"), "tenant": tenant, "total": n % 100});
+        let event = Event::new("orderPlaced", "orders", order).with_tenant(tenant);
+        if let Err(error) = pump.publish(Arc::new(event)).await {
+            eprintln!("publishing order-{n} failed: {error}");
+        }
+    }
+}
+
+/// Resolves on Ctrl-C or, on Unix, SIGTERM. Listens from the call on, so a signal sent as
+/// soon as the server announces itself is not missed.
+fn stop_signal() -> std::io::Result<impl Future<Output = ()>> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut interrupt = signal(SignalKind::interrupt())?;
+        let mut terminate = signal(SignalKind::terminate())?;
+        Ok(async move {
+            tokio::select! {
+                _ = interrupt.recv() => {}
+                _ = terminate.recv() => {}
+            }
+        })
+    }
+    #[cfg(not(unix))]
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+}
+
+/// The command line: a port, and the timers tests shorten.
+struct Options {
+    port: u16,
+    /// `None`: no demo orders.
+    publish_interval: Option<Duration>,
+    auth_expiry: Option<Duration>,
+    protocol: ProtocolConfig,
+}
+
+impl Options {
+    fn parse(mut args: impl Iterator<Item = String>) -> Result<Options, String> {
+        let mut options = Options {
+            port: 4000,
+            publish_interval: Some(Duration::from_secs(1)),
+            auth_expiry: None,
+            protocol: ProtocolConfig::default(),
+        };
+        while let Some(arg) = args.next() {
+            if let Ok(port) = arg.parse() {
+                options.port = port;
+                continue;
+            }
+            let value = args.next().ok_or(format!("{arg} needs a value"))?;
+            let number = |value: &str| -> Result<u64, String> {
+                value
+                    .parse()
+                    .map_err(|_| format!("{arg}: {value} is not a number"))
+            };
+            // 0 turns a timer off.
+            let millis = |value: &str| number(value).map(|ms| (ms > 0).then(|| Duration::from_millis(ms)));
+            let never = Duration::MAX;
+            match arg.as_str() {
+                "--port" => {
+                    options.port = value
+                        .parse()
+                        .map_err(|_| format!("--port: {value} is not a port"))?
+                }
+                "--publish-interval-ms" => options.publish_interval = millis(&value)?,
+                "--auth-expiry-ms" => options.auth_expiry = millis(&value)?,
+                "--keep-alive-ms" => options.protocol = options.protocol.keep_alive(millis(&value)?),
+                "--pong-timeout-ms" => {
+                    options.protocol = options.protocol.pong_timeout(millis(&value)?.unwrap_or(never));
+                }
+                "--init-timeout-ms" => {
+                    let timeout = millis(&value)?.unwrap_or(never);
+                    options.protocol = options.protocol.connection_init_timeout(timeout);
+                }
+                "--max-subscriptions" => {
+                    let max = usize::try_from(number(&value)?).map_err(|e| e.to_string())?;
+                    options.protocol = options.protocol.max_subscriptions(max);
+                }
+                _ => return Err(format!("unknown option {arg}")),
+            }
+        }
+        Ok(options)
+    }
 }

@@ -14,6 +14,8 @@ use subcast_core::{
     SubscriptionRequest,
 };
 
+use crate::shutdown::ShutdownState;
+
 /// What the HTTP upgrade request said, for `on_connect` to read (cookies, a bearer token,
 /// the client's address).
 #[derive(Debug, Clone, Default)]
@@ -143,6 +145,7 @@ pub struct Endpoint {
     pub(crate) auth_timeout: Duration,
     pub(crate) on_connect: Option<Arc<ConnectHook>>,
     pub(crate) on_subscribe: Option<Arc<SubscribeHook>>,
+    pub(crate) shutdown: Arc<ShutdownState>,
 }
 
 /// Default time `on_connect` may take before the connection is closed with 4500.
@@ -160,6 +163,7 @@ impl Endpoint {
             auth_timeout: DEFAULT_AUTH_TIMEOUT,
             on_connect: None,
             on_subscribe: None,
+            shutdown: Arc::default(),
         }
     }
 
@@ -210,6 +214,27 @@ impl Endpoint {
     pub fn protocol_config(&self) -> &ProtocolConfig {
         &self.protocol
     }
+
+    /// Shut down: close every connection this endpoint (or a clone of it) serves with
+    /// 1001 `Going away`, ending its subscriptions, and close each connection served from
+    /// now on the same way, right after its handshake. graphql-ws clients reconnect after
+    /// 1001, so stop accepting connections (or take the node out of the load balancer)
+    /// before or right after calling this.
+    ///
+    /// The shutdown starts when this is called; the returned future resolves once no
+    /// connection is served any more (their close frames written, or their sockets
+    /// failed). Dropping it does not cancel the shutdown. A connection waiting on
+    /// `on_connect` closes when the hook returns, or after
+    /// [`auth_timeout`](Self::auth_timeout).
+    pub fn shutdown(&self) -> impl Future<Output = ()> + Send + 'static {
+        self.shutdown.start();
+        self.shutdown.clone().drained()
+    }
+
+    /// Whether [`shutdown`](Self::shutdown) was called.
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutdown.is_closing()
+    }
 }
 
 impl fmt::Debug for Endpoint {
@@ -220,6 +245,7 @@ impl fmt::Debug for Endpoint {
             .field("auth_timeout", &self.auth_timeout)
             .field("on_connect", &self.on_connect.is_some())
             .field("on_subscribe", &self.on_subscribe.is_some())
+            .field("shutting_down", &self.shutdown.is_closing())
             .finish_non_exhaustive()
     }
 }

@@ -2,7 +2,8 @@
 //!
 //! - [`Endpoint`]: the executor, the runtime, the protocol's limits and the application's
 //!   hooks ([`Endpoint::on_connect`], [`Endpoint::on_subscribe`]); [`Endpoint::serve`] runs
-//!   one socket's connection loop.
+//!   one socket's connection loop; [`Endpoint::shutdown`] closes every connection with
+//!   1001 `Going away`.
 //! - [`WsMessage`]: the messages an adapter converts to and from its WebSocket library's.
 //! - [`Accepted`], [`Refused`], [`ConnectRequest`], [`RequestInfo`]: what `on_connect` reads
 //!   and decides.
@@ -20,6 +21,7 @@
 mod endpoint;
 mod message;
 mod serve;
+mod shutdown;
 
 #[cfg(feature = "axum")]
 pub mod axum;

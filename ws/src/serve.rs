@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use serde_json::Value;
@@ -24,6 +24,11 @@ pub enum ServeError {
     #[error("writing to the WebSocket failed: {0}")]
     Socket(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
+
+/// How long the loop reads (and discards) after its close frame, waiting for the peer's: a
+/// socket dropped with unread data is reset, and a reset can destroy the close frame in
+/// flight, leaving the client a 1006 instead of the code.
+const CLOSE_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Process-wide, so two endpoints sharing an executor never share a connection id.
 static NEXT_CONNECTION: AtomicU64 = AtomicU64::new(1);
@@ -47,6 +52,7 @@ enum Wake<E> {
     Socket(Option<Result<WsMessage, E>>),
     Frames,
     Timer,
+    Shutdown,
 }
 
 /// Whether the loop goes on after carrying out the actions.
@@ -71,6 +77,7 @@ impl Endpoint {
     {
         let connection_id: Arc<str> =
             format!("ws-{}", NEXT_CONNECTION.fetch_add(1, Ordering::Relaxed)).into();
+        let _open = self.shutdown.enter();
         let _cleanup = Cleanup {
             executor: self.executor.clone(),
             connection_id: connection_id.clone(),
@@ -111,7 +118,13 @@ impl Session<'_> {
         let runtime = self.endpoint.runtime.clone();
         let mut items = Vec::new();
         let mut timer: Option<(Instant, BoxFuture<'static, ()>)> = None;
+        // Listening before the first check, so a shutdown started in between is seen.
+        let mut shutdown = Some(self.endpoint.shutdown.listen());
         loop {
+            if shutdown.is_some() && self.endpoint.shutdown.is_closing() {
+                shutdown = None;
+                self.connection.shutdown();
+            }
             if self.carry_out(&mut socket).await? == Flow::Stop {
                 return Ok(());
             }
@@ -137,14 +150,37 @@ impl Session<'_> {
                     }
                     Wake::Timer
                 };
-                futures_lite::future::or(frames, futures_lite::future::or(read, expiry)).await
+                let closing = async {
+                    match shutdown.as_mut() {
+                        Some(listener) => listener.await,
+                        None => std::future::pending().await,
+                    }
+                    Wake::Shutdown
+                };
+                let local = futures_lite::future::or(read, futures_lite::future::or(expiry, closing));
+                futures_lite::future::or(frames, local).await
             };
             let now = runtime.now();
             match wake {
                 Wake::Socket(Some(Ok(message))) => self.receive(message, now),
                 // The peer closed, or the socket failed: nothing more can be written.
-                Wake::Socket(None | Some(Err(_))) => {
+                Wake::Socket(None) => {
                     self.connection.disconnected();
+                    return Ok(());
+                }
+                Wake::Socket(Some(Err(error))) => {
+                    self.connection.disconnected();
+                    // A message the library refused (too big, not UTF-8) still deserves its
+                    // close code; any other failure leaves nothing to write to.
+                    if let Some((code, reason)) = close_for_read_error(&error) {
+                        let close = WsMessage::Close {
+                            code,
+                            reason: reason.into(),
+                        };
+                        if socket.send(close).await.is_ok() {
+                            self.await_peer_close(&mut socket).await;
+                        }
+                    }
                     return Ok(());
                 }
                 Wake::Frames => {
@@ -160,6 +196,8 @@ impl Session<'_> {
                     }
                     self.connection.tick(now);
                 }
+                // Seen at the top of the loop.
+                Wake::Shutdown => {}
             }
         }
     }
@@ -177,10 +215,27 @@ impl Session<'_> {
         }
     }
 
+    /// Read and discard until the peer answers the close frame, the socket ends, or
+    /// [`CLOSE_HANDSHAKE_TIMEOUT`] passes.
+    async fn await_peer_close<S, E>(&self, socket: &mut S)
+    where
+        S: Stream<Item = Result<WsMessage, E>> + Unpin,
+    {
+        let drained = async {
+            while let Some(Ok(message)) = socket.next().await {
+                if matches!(message, WsMessage::Close { .. }) {
+                    return;
+                }
+            }
+        };
+        let timeout = self.endpoint.runtime.sleep(CLOSE_HANDSHAKE_TIMEOUT);
+        futures_lite::future::or(drained, timeout).await;
+    }
+
     /// Carry out every queued action; `Stop` once the connection is closed.
     async fn carry_out<S, E>(&mut self, socket: &mut S) -> Result<Flow, ServeError>
     where
-        S: Sink<WsMessage, Error = E> + Unpin,
+        S: Stream<Item = Result<WsMessage, E>> + Sink<WsMessage, Error = E> + Unpin,
         E: std::error::Error + Send + Sync + 'static,
     {
         while let Some(action) = self.connection.poll_action() {
@@ -202,7 +257,9 @@ impl Session<'_> {
                         reason,
                     };
                     // The peer may be gone already: the close is a courtesy.
-                    let _ = socket.send(close).await;
+                    if socket.send(close).await.is_ok() {
+                        self.await_peer_close(socket).await;
+                    }
                     return Ok(Flow::Stop);
                 }
             }
@@ -309,6 +366,29 @@ impl Session<'_> {
         }
         Ok(())
     }
+}
+
+/// The close frame owed for a message the WebSocket library refused to read: 1009 for one
+/// over the limit, 1007 for text that is not UTF-8, 1002 for a broken frame.
+fn close_for_read_error(error: &(dyn std::error::Error + 'static)) -> Option<(u16, &'static str)> {
+    #[cfg(any(feature = "axum", feature = "tungstenite"))]
+    {
+        use tungstenite::error::{CapacityError, Error};
+        // axum wraps the library's error: walk the chain.
+        let mut cause = Some(error);
+        while let Some(error) = cause {
+            match error.downcast_ref::<Error>() {
+                Some(Error::Capacity(CapacityError::MessageTooLong { .. })) => {
+                    return Some((1009, "Message too big"))
+                }
+                Some(Error::Utf8(_)) => return Some((1007, "Invalid UTF-8")),
+                Some(Error::Protocol(_)) => return Some((1002, "Protocol error")),
+                _ => cause = error.source(),
+            }
+        }
+    }
+    let _ = error;
+    None
 }
 
 fn socket_error<E: std::error::Error + Send + Sync + 'static>(error: E) -> ServeError {

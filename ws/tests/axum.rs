@@ -396,3 +396,107 @@ async fn abruptly_dropped_connections_leave_no_subscription_behind() {
         .lines()
         .any(|line| line.starts_with("subcast_active_subscriptions") && line.ends_with(" 0")));
 }
+
+/// The next close frame, as (code, reason).
+async fn close_frame(client: &mut Client) -> (u16, String) {
+    match next(client).await {
+        Message::Close(Some(frame)) => (frame.code.into(), frame.reason.to_string()),
+        other => panic!("expected a close frame, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_closes_every_connection_with_1001_and_ends_their_subscriptions() {
+    let executor = Arc::new(SubscriptionExecutor::default());
+    let endpoint = endpoint(&executor);
+    let addr = serve(endpoint.clone()).await;
+    let mut subscribed = connect(addr).await;
+    init(&mut subscribed, "acme", "alice").await;
+    subscribe(&mut subscribed, "1").await;
+    let mut idle = connect(addr).await;
+    init(&mut idle, "acme", "bob").await;
+    wait_until("the subscription is registered", || {
+        executor.stats().subscriptions == 1
+    })
+    .await;
+
+    within(endpoint.shutdown())
+        .await
+        .expect("every connection closed in time");
+
+    assert_eq!(close_frame(&mut subscribed).await, (1001, "Going away".into()));
+    assert_eq!(close_frame(&mut idle).await, (1001, "Going away".into()));
+    assert_eq!(executor.stats().subscriptions, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_opened_after_shutdown_is_closed_with_1001() {
+    let executor = Arc::new(SubscriptionExecutor::default());
+    let endpoint = endpoint(&executor);
+    let addr = serve(endpoint.clone()).await;
+    within(endpoint.shutdown())
+        .await
+        .expect("no connection to wait for");
+    assert!(endpoint.is_shutting_down());
+
+    let mut late = connect(addr).await;
+    assert_eq!(close_code(&mut late).await, 1001);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_shutdown_future_resolves_once_the_connections_have_closed() {
+    let executor = Arc::new(SubscriptionExecutor::default());
+    let endpoint = endpoint(&executor);
+    // The router holds a clone; the application keeps the original to shut down with.
+    let addr = serve(endpoint.clone()).await;
+    let mut client = connect(addr).await;
+    init(&mut client, "acme", "alice").await;
+
+    let shutdown = tokio::spawn(endpoint.shutdown());
+    assert_eq!(close_code(&mut client).await, 1001);
+    within(shutdown)
+        .await
+        .expect("the shutdown resolved in time")
+        .expect("the shutdown task did not fail");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_over_the_limit_closes_with_1009() {
+    let executor = Arc::new(SubscriptionExecutor::default());
+    let endpoint =
+        endpoint(&executor).protocol(subcast_core::ProtocolConfig::default().max_message_bytes(1024));
+    let addr = serve(endpoint).await;
+    let mut client = connect(addr).await;
+    init(&mut client, "acme", "alice").await;
+    let query = format!("subscription {{ orders {{ id {} }} }}", "total ".repeat(1000));
+    send(
+        &mut client,
+        json!({"id": "1", "type": "subscribe", "payload": {"query": query}}),
+    )
+    .await;
+    assert_eq!(close_code(&mut client).await, 1009);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_close_code_survives_a_client_that_keeps_sending() {
+    let executor = Arc::new(SubscriptionExecutor::default());
+    let addr = serve(endpoint(&executor)).await;
+    let mut client = connect(addr).await;
+    init(&mut client, "acme", "alice").await;
+    // Far over the message rate: the server closes with 4429 while pings are still arriving.
+    for _ in 0..1000 {
+        client
+            .feed(Message::text(json!({"type": "ping"}).to_string()))
+            .await
+            .unwrap();
+    }
+    client.flush().await.unwrap();
+    let code = loop {
+        match next(&mut client).await {
+            Message::Close(Some(frame)) => break u16::from(frame.code),
+            Message::Text(_) => continue,
+            other => panic!("expected pongs then a close frame, got {other:?}"),
+        }
+    };
+    assert_eq!(code, 4429);
+}
