@@ -22,12 +22,14 @@ use std::time::Duration;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 use serde_json::{Map, Number, Value};
-use subcast_core::Event;
+use subcast_core::{Event, MAX_EVENT_DEPTH};
 
 use crate::errors::{conversion_error, raise};
 
-/// Deepest nesting accepted: a self-referencing list must fail cleanly, not overflow the stack.
-pub const MAX_DEPTH: usize = 256;
+/// Deepest nesting of lists and dicts accepted: the engine's one event depth limit, so that
+/// Python refuses at conversion, naming the path, what every node would refuse on the bus
+/// (and a self-referencing list fails cleanly instead of overflowing the stack).
+pub const MAX_DEPTH: usize = MAX_EVENT_DEPTH;
 
 /// Convert `value` to JSON; `root` names it in errors (e.g. `data`).
 pub fn to_json(value: &Bound<'_, PyAny>, root: &str) -> PyResult<Value> {
@@ -247,7 +249,7 @@ fn convert(value: &Bound<'_, PyAny>, path: &mut Path, depth: usize) -> PyResult<
     }
     if depth >= MAX_DEPTH {
         let message =
-            format!("{path} is nested more than {MAX_DEPTH} levels deep (a value containing itself?)");
+            format!("{path} is nested more than {MAX_DEPTH} levels of lists and dicts deep (the limit of event data; a value containing itself?)");
         return Err(conversion_error(value.py(), message));
     }
     if let Ok(dict) = value.cast::<PyDict>() {

@@ -49,14 +49,19 @@ pub fn closed_error(py: Python<'_>) -> PyErr {
 
 /// The engine's `error` as the matching Python exception, with its code.
 pub fn to_py_err(py: Python<'_>, error: &Error) -> PyErr {
+    if let Error::InvalidConfig { setting, reason } = error {
+        // As every configuration reader words it: the field first.
+        return crate::config::invalid(py, setting, reason);
+    }
     let class = match error {
         Error::Document(_) => "InvalidDocumentError",
         Error::DuplicateSubscription { .. } => "DuplicateSubscriptionError",
         Error::UnknownSubscription(_) => "UnknownSubscriptionError",
         Error::UnknownConnection(_) => "UnknownConnectionError",
-        Error::InvalidId { .. } | Error::InvalidChannel { .. } | Error::EventTooLarge { .. } => {
-            "InvalidRequestError"
-        }
+        Error::InvalidId { .. }
+        | Error::InvalidChannel { .. }
+        | Error::EventTooLarge { .. }
+        | Error::EventTooDeep { .. } => "InvalidRequestError",
         Error::InvalidFilter(_) => "InvalidFilterError",
         Error::Timeout(_) => "SubscriptionTimeoutError",
         Error::Closed(_) => "ExecutorClosedError",

@@ -138,6 +138,7 @@ impl SubscriptionExecutor {
     #[pyo3(signature = (
         bus=None, *, queue_capacity=None, overflow=None, allow_anonymous=None, max_event_bytes=None,
         loopback_window=None, security=None, rate_limits=None, document_limits=None, pump=None,
+        max_frame_bytes=None, queue_max_bytes=None,
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -152,6 +153,8 @@ impl SubscriptionExecutor {
         rate_limits: Option<&Bound<'_, PyAny>>,
         document_limits: Option<&Bound<'_, PyAny>>,
         pump: Option<&Bound<'_, PyAny>>,
+        max_frame_bytes: Option<&Bound<'_, PyAny>>,
+        queue_max_bytes: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let bus = match bus.filter(|b| !b.is_none()) {
             None => EventBusConfig {
@@ -170,6 +173,8 @@ impl SubscriptionExecutor {
             overflow,
             allow_anonymous,
             max_event_bytes,
+            max_frame_bytes,
+            queue_max_bytes,
             loopback_window,
             security,
             rate_limits,
@@ -177,7 +182,7 @@ impl SubscriptionExecutor {
             pump,
         })?;
         let config = settings.executor;
-        let core = Arc::new(CoreExecutor::new(config));
+        let core = Arc::new(CoreExecutor::try_new(config).map_err(|e| to_py_err(py, &e))?);
         let transport = py
             .detach(|| Transport::open(&bus, &core, settings.pump))
             .map_err(|e| to_py_err(py, &e))?;
