@@ -24,7 +24,7 @@ use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 use serde_json::{Map, Number, Value};
 use subcast_core::{Event, MAX_EVENT_DEPTH};
 
-use crate::errors::{conversion_error, raise};
+use crate::errors::{conversion_error, raise, PyError};
 
 /// Deepest nesting of lists and dicts accepted: the engine's one event depth limit, so that
 /// Python refuses at conversion, naming the path, what every node would refuse on the bus
@@ -150,7 +150,7 @@ pub fn wait_timeout(value: Option<&Bound<'_, PyAny>>, what: &str) -> PyResult<Op
     };
     if seconds.is_nan() || seconds < 0.0 {
         let message = format!("{what} must be a non-negative number of seconds, got {seconds}");
-        return Err(raise(py, "InvalidRequestError", message, "BAD_REQUEST"));
+        return Err(raise(py, PyError::InvalidRequest, message, "BAD_REQUEST"));
     }
     Ok(Duration::try_from_secs_f64(seconds).ok())
 }
@@ -169,11 +169,11 @@ pub fn frame_limit(value: Option<&Bound<'_, PyAny>>, what: &str) -> PyResult<usi
         Ok(limit) if limit >= 1 => Ok(usize::try_from(limit).unwrap_or(usize::MAX)),
         Ok(limit) => {
             let message = format!("{what} must be at least 1, got {limit}");
-            Err(raise(py, "InvalidRequestError", message, "BAD_REQUEST"))
+            Err(raise(py, PyError::InvalidRequest, message, "BAD_REQUEST"))
         }
         Err(_) if value.lt(0)? => {
             let message = format!("{what} must be at least 1, got a negative int");
-            Err(raise(py, "InvalidRequestError", message, "BAD_REQUEST"))
+            Err(raise(py, PyError::InvalidRequest, message, "BAD_REQUEST"))
         }
         Err(_) => Ok(usize::MAX),
     }
