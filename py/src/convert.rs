@@ -4,7 +4,7 @@
 //!   faithfully, with the path of the offending value in the error.
 //! - [`to_python`]: a JSON value back to plain Python objects.
 //! - [`Identifier`]: a connection or subscription id given as `str` or `int`.
-//! - [`event_to_python`] / [`context_to_python`]: what a Python resolver receives.
+//! - [`event_to_python`]: the event a Python resolver receives.
 //! - [`wait_timeout`], [`frame_limit`]: the numbers the executor's calls take.
 //!
 //! Every binding converts through this module, so the rules live in one place:
