@@ -1,9 +1,10 @@
 //! Embedding subcast in a smol application: no tokio runtime anywhere.
 //!
 //! The application owns its `async_executor::Executor` and drives it from `main`; subcast
-//! borrows it through `SmolRuntime::new`. Each subscriber is a task awaiting its frames;
-//! events are published on the bus as a mutation on any node would. It prints the frames
-//! each subscriber received and exits 0.
+//! borrows it through `SmolRuntime::new`. Each subscriber is a task awaiting its frames.
+//! Two nodes share one in-memory bus: events published on one reach the other's
+//! subscribers through its pump, as they would across processes over Redis. It prints the
+//! frames each subscriber received and exits 0.
 //!
 //! Run: `cargo run --example embed_smol --features smol`
 
@@ -11,10 +12,7 @@ use std::sync::Arc;
 
 use async_executor::Executor;
 use serde_json::json;
-use subcast::{
-    Error, Event, EventBus, EventPump, ExecutorConfig, InMemoryBus, PumpConfig, SmolRuntime,
-    SubscriptionExecutor, SubscriptionRequest,
-};
+use subcast::{Error, Event, EventBus, ExecutorConfig, InMemoryBus, Node, SmolRuntime, SubscriptionRequest};
 
 const EVENTS: usize = 3;
 
@@ -25,11 +23,18 @@ fn main() -> Result<(), Error> {
 }
 
 async fn run(tasks: Arc<Executor<'static>>, runtime: Arc<SmolRuntime>) -> Result<(), Error> {
-    let subscriptions = Arc::new(SubscriptionExecutor::new(
-        ExecutorConfig::default().allow_anonymous(true),
-    ));
-    let bus = Arc::new(InMemoryBus::new());
-    let pump = EventPump::start(subscriptions.clone(), bus.clone(), runtime, PumpConfig::default());
+    let bus: Arc<dyn EventBus> = Arc::new(InMemoryBus::new());
+    let node = |config| {
+        Node::builder()
+            .bus(bus.clone())
+            .runtime(runtime.clone())
+            .executor_config(config)
+    };
+    let publisher = node(ExecutorConfig::default()).build().await?;
+    let listener = node(ExecutorConfig::default().allow_anonymous(true))
+        .build()
+        .await?;
+    let subscriptions = listener.executor();
 
     let mut subscribers = Vec::new();
     for name in ["alice", "bob"] {
@@ -48,12 +53,13 @@ async fn run(tasks: Arc<Executor<'static>>, runtime: Arc<SmolRuntime>) -> Result
         }));
     }
 
-    if !pump.channel_ready("prices").await {
+    if !listener.channel_ready("prices").await {
         return Err(Error::Closed("event pump"));
     }
     for (n, symbol) in ["ACME", "INITECH", "HOOLI"].into_iter().enumerate().take(EVENTS) {
         let data = json!({ "symbol": symbol, "price": 100 + n });
-        bus.publish(Arc::new(Event::new("priceChanged", "prices", data)))
+        publisher
+            .publish(Event::new("priceChanged", "prices", data))
             .await?;
     }
 
@@ -65,7 +71,8 @@ async fn run(tasks: Arc<Executor<'static>>, runtime: Arc<SmolRuntime>) -> Result
         }
         received += frames.len();
     }
-    let stats = pump.shutdown().await;
+    publisher.shutdown().await;
+    let stats = listener.shutdown().await.pump.unwrap_or_default();
     println!(
         "pump: {} events dispatched, {} frames queued",
         stats.events_dispatched, stats.frames_delivered

@@ -2,7 +2,7 @@
 //!
 //! The host lends subcast the smallest possible [`Runtime`] (a thread per task), serves
 //! each subscriber on a thread of its own with the blocking `recv_timeout`, and publishes
-//! from the main thread. It prints the frames each subscriber received and exits 0.
+//! from the main thread on a second node sharing the bus, as another process would. It prints the frames each subscriber received and exits 0.
 //!
 //! Run: `cargo run --example embed_threads`
 
@@ -12,10 +12,7 @@ use std::time::{Duration, Instant};
 use futures_lite::future::block_on;
 use serde_json::json;
 use subcast::runtime::BoxFuture;
-use subcast::{
-    Error, Event, EventBus, EventPump, ExecutorConfig, InMemoryBus, PumpConfig, Runtime,
-    SubscriptionExecutor, SubscriptionRequest,
-};
+use subcast::{Error, Event, EventBus, ExecutorConfig, InMemoryBus, Node, Runtime, SubscriptionRequest};
 
 /// The host's runtime: each task on its own thread. No tokio, no smol.
 #[derive(Debug)]
@@ -39,16 +36,15 @@ impl Runtime for ThreadPerTask {
 const EVENTS: usize = 3;
 
 fn main() -> Result<(), Error> {
-    let executor = Arc::new(SubscriptionExecutor::new(
-        ExecutorConfig::default().allow_anonymous(true),
-    ));
-    let bus = Arc::new(InMemoryBus::new());
-    let pump = EventPump::start(
-        executor.clone(),
-        bus.clone(),
-        Arc::new(ThreadPerTask),
-        PumpConfig::default(),
-    );
+    let bus: Arc<dyn EventBus> = Arc::new(InMemoryBus::new());
+    let runtime: Arc<dyn Runtime> = Arc::new(ThreadPerTask);
+    let node = |config| {
+        let builder = Node::builder().bus(bus.clone()).runtime(runtime.clone());
+        block_on(builder.executor_config(config).build())
+    };
+    let publisher = node(ExecutorConfig::default())?;
+    let listener = node(ExecutorConfig::default().allow_anonymous(true))?;
+    let executor = listener.executor();
 
     let subscribers: Vec<_> = ["alice", "bob"]
         .into_iter()
@@ -73,12 +69,12 @@ fn main() -> Result<(), Error> {
         })
         .collect::<Result<_, Error>>()?;
 
-    if !block_on(pump.channel_ready("ticks")) {
+    if !block_on(listener.channel_ready("ticks")) {
         return Err(Error::Closed("event pump"));
     }
     for n in 0..EVENTS {
-        // Published as any node would: the pump receives it from the bus and dispatches it.
-        block_on(bus.publish(Arc::new(Event::new("tick", "ticks", json!({ "n": n })))))?;
+        // The listener's pump receives it from the bus and dispatches it.
+        block_on(publisher.publish(Event::new("tick", "ticks", json!({ "n": n }))))?;
     }
 
     let mut received = 0;
@@ -89,7 +85,8 @@ fn main() -> Result<(), Error> {
         }
         received += frames.len();
     }
-    let stats = block_on(pump.shutdown());
+    block_on(publisher.shutdown());
+    let stats = block_on(listener.shutdown()).pump.unwrap_or_default();
     println!(
         "pump: {} events dispatched, {} frames queued",
         stats.events_dispatched, stats.frames_delivered

@@ -12,16 +12,14 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use subcast::{
-    Error, Event, EventPump, InMemoryBus, PumpConfig, SecurityContext, SubscriptionExecutor, SubscriptionKey,
-    SubscriptionRequest, TokioRuntime,
+    Error, Event, Node, SecurityContext, SubscriptionExecutor, SubscriptionKey, SubscriptionRequest,
 };
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<(), Error> {
-    let executor = Arc::new(SubscriptionExecutor::default());
-    let bus = Arc::new(InMemoryBus::new());
-    let runtime = Arc::new(TokioRuntime::current());
-    let pump = EventPump::start(executor.clone(), bus, runtime, PumpConfig::default());
+    // `memory://` by default; `.bus_url("redis://127.0.0.1")` (feature `redis`) spans nodes.
+    let node = Node::builder().build().await?;
+    let executor = node.executor().clone();
 
     let subscribe = |connection: &str, id: &str, query: &str, context: SecurityContext| {
         executor
@@ -45,14 +43,14 @@ async fn main() -> Result<(), Error> {
         "subscription { users { id name } }",
         SecurityContext::new("carol").with_tenant("globex"),
     )?;
-    if !pump.channel_ready("users").await {
+    if !node.channel_ready("users").await {
         return Err(Error::Closed("event pump"));
     }
 
     for (tenant, name) in [("acme", "Ada"), ("globex", "Grace")] {
         let data = json!({"id": format!("{tenant}-1"), "name": name, "password_hash": "…"});
         let event = Event::new("userCreated", "users", data).with_tenant(tenant);
-        let report = pump.publish(Arc::new(event)).await?;
+        let report = node.publish(event).await?;
         println!(
             "published userCreated for {tenant}: {} matched, {} delivered, {} refused by policy",
             report.matched,
@@ -65,11 +63,8 @@ async fn main() -> Result<(), Error> {
     }
 
     dispatch_rate(&executor)?;
-    let stats = pump.shutdown().await;
-    println!(
-        "pump stopped: {} bus events dispatched, {} echoes of local publishes skipped",
-        stats.events_dispatched, stats.duplicates_skipped
-    );
+    let stats = node.shutdown().await;
+    println!("node stopped: {} events published", stats.bus.published);
     Ok(())
 }
 

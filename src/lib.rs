@@ -3,10 +3,11 @@
 //! This facade re-exports [`subcast_core`], the runtime-free engine, and the runtime
 //! adapters chosen by cargo features.
 //!
+//! - [`Node`]: an executor, its bus, the pump between them and a runtime, built in one
+//!   call ([`Node::builder`]); [`Node::publish`] publishes and dispatches in one step.
 //! - [`SubscriptionExecutor`]: register subscriptions, dispatch events, drain frames.
-//! - [`InMemoryBus`]: the embedded bus; [`EventBus::publish_with_executor`] publishes and
-//!   dispatches in one step.
-//! - [`EventPump`]: drives an executor from a bus on a [`Runtime`].
+//! - [`InMemoryBus`]: the embedded bus.
+//! - [`EventPump`]: drives an executor from a bus on a [`Runtime`] ([`Node`] starts one).
 //! - `TokioRuntime` (feature `tokio`) and `SmolRuntime` (feature `smol`): the runtimes
 //!   subcast runs on; [`default_runtime`] picks one the way quinn does.
 //!
@@ -23,6 +24,9 @@
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 
 pub use subcast_core::*;
+
+mod node;
+pub use node::{Node, NodeBuilder, NodeStats};
 
 #[cfg(feature = "smol")]
 pub use subcast_smol::SmolRuntime;

@@ -2,22 +2,22 @@
 //!
 //! - [`EventBusConfig`]: the Python-visible choice: `memory()`, `redis(url, ...)`,
 //!   `postgresql(url, ...)`, with every option of the bus (read by [`crate::config`]).
-//! - [`Transport`]: the opened bus; [`Transport::publish`] publishes and dispatches locally
-//!   before returning, with the calling thread doing the dispatch (the GIL is released by
-//!   the caller). A network bus also gets the executor's own runtime and an `EventPump`,
-//!   whose dispatcher thread delivers the events other nodes publish.
+//! - [`Transport`]: the facade's `Node` the executor is part of; [`Transport::publish`]
+//!   publishes and dispatches locally before returning, with the calling thread doing the
+//!   dispatch (the GIL is released by the caller). A network bus also gets the executor's
+//!   own runtime, on which the node's pump delivers the events other nodes publish.
 
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
-use subcast_core::{
-    BusStats, DispatchReport, Error, Event, EventBus, EventPump, InMemoryBus, PumpConfig, PumpStats, Result,
+use subcast::{
+    BusStats, DispatchReport, Error, Event, ExecutorConfig, Node, PumpConfig, PumpStats, Result,
     SubscriptionExecutor,
 };
-use subcast_postgres::{PostgresBus, PostgresConfig};
-use subcast_redis::{RedisBus, RedisConfig};
+use subcast_postgres::PostgresConfig;
+use subcast_redis::RedisConfig;
 
 use crate::config::{self, invalid};
 use crate::runtime::{self, Blocker, OwnedRuntime};
@@ -127,7 +127,7 @@ fn bus_url<'a, 'py>(url: &'a Bound<'py, PyAny>) -> PyResult<&'a Bound<'py, pyo3:
     })
 }
 
-/// An opened bus, with the runtime and pump a network bus needs.
+/// The node an executor is part of, with the runtime a network bus needs.
 ///
 /// No lock is held while a call blocks: `publish` dispatches on the calling thread and
 /// runs Python resolvers, which need the GIL that a caller of `stats` may hold.
@@ -140,34 +140,34 @@ pub struct Transport {
 
 #[derive(Debug)]
 enum State {
-    Memory(Arc<dyn EventBus>),
-    Network(Network),
-    /// Shut down: the connections are closed and only the final counters remain.
-    Closed {
-        bus: BusStats,
-        pump: Option<PumpStats>,
+    Open {
+        node: Arc<Node>,
+        /// The runtime of a network bus's connections and pump; `None` in memory.
+        runtime: Option<OwnedRuntime>,
     },
+    /// Shut down: the connections are closed and only the final counters remain.
+    Closed { bus: BusStats, pump: Option<PumpStats> },
 }
 
-#[derive(Debug)]
-struct Network {
-    bus: Arc<dyn EventBus>,
-    runtime: OwnedRuntime,
-    pump: Arc<EventPump>,
-}
-
-/// The pump, used outside the lock; `shutdown` waits until every lease has ended.
+/// The node, used outside the lock; `shutdown` waits until every lease has ended.
 struct Lease<'a> {
     transport: &'a Transport,
-    pump: Option<Arc<EventPump>>,
-    blocker: Blocker,
+    node: Option<Arc<Node>>,
+    blocker: Option<Blocker>,
 }
 
 impl Lease<'_> {
-    fn pump(&self) -> &EventPump {
-        self.pump
+    fn node(&self) -> &Node {
+        self.node
             .as_deref()
-            .expect("a lease holds its pump until dropped")
+            .expect("a lease holds its node until dropped")
+    }
+
+    fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
+        match &self.blocker {
+            Some(blocker) => blocker.block_on(future),
+            None => futures_lite::future::block_on(future),
+        }
     }
 }
 
@@ -176,49 +176,41 @@ impl Drop for Lease<'_> {
         // Released under the lock, so that `shutdown` cannot miss the notification between
         // counting the leases and waiting.
         let state = self.transport.state();
-        self.pump = None;
+        self.node = None;
         drop(state);
         self.transport.lease_ended.notify_all();
     }
 }
 
 impl Transport {
-    /// Open the bus `config` describes for `executor` (blocking: call without the GIL).
-    pub fn open(
-        config: &EventBusConfig,
-        executor: &Arc<SubscriptionExecutor>,
-        pump_config: PumpConfig,
-    ) -> Result<Self> {
-        if let BusKind::Memory = config.kind {
-            return Ok(Transport::new(State::Memory(Arc::new(InMemoryBus::new()))));
-        }
+    /// Build the node: an executor configured by `executor`, the bus `config` describes and,
+    /// for a network bus, a runtime of its own and the pump (blocking: call without the GIL).
+    pub fn open(config: &EventBusConfig, executor: ExecutorConfig, pump: PumpConfig) -> Result<Self> {
+        let builder = Node::builder().executor_config(executor).pump_config(pump);
+        let (url, builder) = match &config.kind {
+            BusKind::Memory => {
+                let node = futures_lite::future::block_on(builder.build())?;
+                return Ok(Transport::new(State::Open {
+                    node: Arc::new(node),
+                    runtime: None,
+                }));
+            }
+            BusKind::Redis { url, config, .. } => (url, builder.redis_config(config.clone())),
+            BusKind::Postgres { url, config, .. } => (url, builder.postgres_config(config.clone())),
+        };
         let mut runtime = OwnedRuntime::start()
             .map_err(|e| Error::Bus(format!("cannot start the {} runtime: {e}", runtime::NAME)))?;
-        let connected = runtime.block_on(async {
-            let bus: Arc<dyn EventBus> = match &config.kind {
-                BusKind::Redis { url, config, .. } => {
-                    Arc::new(RedisBus::connect(url, runtime.runtime(), config.clone()).await?)
-                }
-                BusKind::Postgres { url, config, .. } => {
-                    Arc::new(PostgresBus::connect(url, runtime.runtime(), config.clone()).await?)
-                }
-                BusKind::Memory => Arc::new(InMemoryBus::new()),
-            };
-            Ok::<_, Error>(bus)
-        });
-        let bus = match connected {
-            Ok(bus) => bus,
+        let builder = builder.bus_url(url.as_str()).runtime(runtime.runtime());
+        match runtime.block_on(builder.build()) {
+            Ok(node) => Ok(Transport::new(State::Open {
+                node: Arc::new(node),
+                runtime: Some(runtime),
+            })),
             Err(error) => {
                 runtime.shutdown();
-                return Err(error);
+                Err(error)
             }
-        };
-        let pump = EventPump::start(executor.clone(), bus.clone(), runtime.runtime(), pump_config);
-        Ok(Transport::new(State::Network(Network {
-            bus,
-            runtime,
-            pump: Arc::new(pump),
-        })))
+        }
     }
 
     fn new(state: State) -> Self {
@@ -228,33 +220,31 @@ impl Transport {
         }
     }
 
-    /// Publish `event` and dispatch it to `executor`'s local subscriptions.
-    pub fn publish(&self, event: Arc<Event>, executor: &SubscriptionExecutor) -> Result<DispatchReport> {
-        let state = self.state();
-        let lease = match &*state {
-            State::Memory(bus) => {
-                let bus = bus.clone();
-                drop(state);
-                return futures_lite::future::block_on(bus.publish_with_executor(event, executor));
-            }
-            State::Network(network) => self.lease(network),
-            State::Closed { .. } => return Err(Error::Closed("event bus")),
-        };
-        drop(state);
-        lease.blocker.block_on(lease.pump().publish(event))
+    /// The node's executor (`None` once shut down).
+    pub fn executor(&self) -> Option<Arc<SubscriptionExecutor>> {
+        match &*self.state() {
+            State::Open { node, .. } => Some(node.executor().clone()),
+            State::Closed { .. } => None,
+        }
+    }
+
+    /// Publish `event` and dispatch it to the node's local subscriptions.
+    pub fn publish(&self, event: Arc<Event>) -> Result<DispatchReport> {
+        let lease = self.lease().ok_or(Error::Closed("event bus"))?;
+        lease.block_on(lease.node().publish(event))
     }
 
     /// Wait up to `timeout` until the bus delivers `channel` to this node (always true in memory).
     pub fn channel_ready(&self, channel: &str, timeout: Duration) -> bool {
-        let state = self.state();
-        let (lease, deadline) = match &*state {
-            State::Memory(_) => return true,
-            State::Network(network) => (self.lease(network), network.runtime.runtime().sleep(timeout)),
-            State::Closed { .. } => return false,
+        let Some(lease) = self.lease() else {
+            return false;
         };
-        drop(state);
-        lease.blocker.block_on(futures_lite::future::or(
-            lease.pump().channel_ready(channel),
+        let Some(runtime) = lease.node().runtime().cloned() else {
+            return true;
+        };
+        let deadline = runtime.sleep(timeout);
+        lease.block_on(futures_lite::future::or(
+            lease.node().channel_ready(channel),
             async {
                 deadline.await;
                 false
@@ -265,8 +255,10 @@ impl Transport {
     /// The bus's counters, and the pump's for a network bus.
     pub fn stats(&self) -> (BusStats, Option<PumpStats>) {
         match &*self.state() {
-            State::Memory(bus) => (bus.stats(), None),
-            State::Network(network) => (network.bus.stats(), Some(network.pump.stats())),
+            State::Open { node, .. } => {
+                let stats = node.stats();
+                (stats.bus, stats.pump)
+            }
             State::Closed { bus, pump } => (bus.clone(), pump.clone()),
         }
     }
@@ -276,46 +268,47 @@ impl Transport {
     pub fn shutdown(&self) {
         let mut state = self.state();
         let bus = match &*state {
-            State::Memory(bus) => bus.stats(),
-            State::Network(network) => network.bus.stats(),
+            State::Open { node, .. } => node.stats().bus,
             State::Closed { .. } => return,
         };
-        let previous = std::mem::replace(&mut *state, State::Closed { bus, pump: None });
-        let State::Network(Network {
-            bus,
-            mut runtime,
-            mut pump,
-        }) = previous
+        let State::Open { mut node, runtime } =
+            std::mem::replace(&mut *state, State::Closed { bus, pump: None })
         else {
             return;
         };
-        // Nothing new can lease the pump now; wait for the leases already out.
-        let pump = loop {
-            match Arc::try_unwrap(pump) {
-                Ok(pump) => break pump,
+        // Nothing new can lease the node now; wait for the leases already out.
+        let node = loop {
+            match Arc::try_unwrap(node) {
+                Ok(node) => break node,
                 Err(shared) => {
-                    pump = shared;
+                    node = shared;
                     state = self.lease_ended.wait(state).unwrap_or_else(|e| e.into_inner());
                 }
             }
         };
         drop(state);
-        let pump_stats = runtime.block_on(pump.shutdown());
-        let bus_stats = bus.stats();
-        // The last reference: this closes the bus's connections.
-        drop(bus);
-        runtime.shutdown();
+        // The last reference: shutting down drops the bus, closing its connections.
+        let stats = match &runtime {
+            Some(runtime) => runtime.block_on(node.shutdown()),
+            None => futures_lite::future::block_on(node.shutdown()),
+        };
+        if let Some(mut runtime) = runtime {
+            runtime.shutdown();
+        }
         *self.state() = State::Closed {
-            bus: bus_stats,
-            pump: Some(pump_stats),
+            bus: stats.bus,
+            pump: stats.pump,
         };
     }
 
-    fn lease(&self, network: &Network) -> Lease<'_> {
-        Lease {
-            transport: self,
-            pump: Some(network.pump.clone()),
-            blocker: network.runtime.blocker(),
+    fn lease(&self) -> Option<Lease<'_>> {
+        match &*self.state() {
+            State::Open { node, runtime } => Some(Lease {
+                transport: self,
+                node: Some(node.clone()),
+                blocker: runtime.as_ref().map(OwnedRuntime::blocker),
+            }),
+            State::Closed { .. } => None,
         }
     }
 

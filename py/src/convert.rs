@@ -4,7 +4,7 @@
 //!   faithfully, with the path of the offending value in the error.
 //! - [`to_python`]: a JSON value back to plain Python objects.
 //! - [`Identifier`]: a connection or subscription id given as `str` or `int`.
-//! - [`event_to_python`] / [`context_to_python`]: what a Python resolver receives.
+//! - [`event_to_python`]: the event a Python resolver receives.
 //! - [`wait_timeout`], [`frame_limit`]: the numbers the executor's calls take.
 //!
 //! Every binding converts through this module, so the rules live in one place:
@@ -22,12 +22,14 @@ use std::time::Duration;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 use serde_json::{Map, Number, Value};
-use subcast_core::Event;
+use subcast_core::{Event, MAX_EVENT_DEPTH};
 
-use crate::errors::{conversion_error, raise};
+use crate::errors::{conversion_error, raise, PyError};
 
-/// Deepest nesting accepted: a self-referencing list must fail cleanly, not overflow the stack.
-pub const MAX_DEPTH: usize = 256;
+/// Deepest nesting of lists and dicts accepted: the engine's one event depth limit, so that
+/// Python refuses at conversion, naming the path, what every node would refuse on the bus
+/// (and a self-referencing list fails cleanly instead of overflowing the stack).
+pub const MAX_DEPTH: usize = MAX_EVENT_DEPTH;
 
 /// Convert `value` to JSON; `root` names it in errors (e.g. `data`).
 pub fn to_json(value: &Bound<'_, PyAny>, root: &str) -> PyResult<Value> {
@@ -148,7 +150,7 @@ pub fn wait_timeout(value: Option<&Bound<'_, PyAny>>, what: &str) -> PyResult<Op
     };
     if seconds.is_nan() || seconds < 0.0 {
         let message = format!("{what} must be a non-negative number of seconds, got {seconds}");
-        return Err(raise(py, "InvalidRequestError", message, "BAD_REQUEST"));
+        return Err(raise(py, PyError::InvalidRequest, message, "BAD_REQUEST"));
     }
     Ok(Duration::try_from_secs_f64(seconds).ok())
 }
@@ -167,11 +169,11 @@ pub fn frame_limit(value: Option<&Bound<'_, PyAny>>, what: &str) -> PyResult<usi
         Ok(limit) if limit >= 1 => Ok(usize::try_from(limit).unwrap_or(usize::MAX)),
         Ok(limit) => {
             let message = format!("{what} must be at least 1, got {limit}");
-            Err(raise(py, "InvalidRequestError", message, "BAD_REQUEST"))
+            Err(raise(py, PyError::InvalidRequest, message, "BAD_REQUEST"))
         }
         Err(_) if value.lt(0)? => {
             let message = format!("{what} must be at least 1, got a negative int");
-            Err(raise(py, "InvalidRequestError", message, "BAD_REQUEST"))
+            Err(raise(py, PyError::InvalidRequest, message, "BAD_REQUEST"))
         }
         Err(_) => Ok(usize::MAX),
     }
@@ -247,7 +249,7 @@ fn convert(value: &Bound<'_, PyAny>, path: &mut Path, depth: usize) -> PyResult<
     }
     if depth >= MAX_DEPTH {
         let message =
-            format!("{path} is nested more than {MAX_DEPTH} levels deep (a value containing itself?)");
+            format!("{path} is nested more than {MAX_DEPTH} levels of lists and dicts deep (the limit of event data; a value containing itself?)");
         return Err(conversion_error(value.py(), message));
     }
     if let Ok(dict) = value.cast::<PyDict>() {

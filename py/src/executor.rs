@@ -28,7 +28,7 @@ use crate::bridge::Bridge;
 use crate::bus::{EventBusConfig, Transport};
 use crate::config::{ExecutorArguments, ExecutorSettings};
 use crate::convert::{self, Identifier};
-use crate::errors::{closed_error, conversion_error, raise, to_py_err};
+use crate::errors::{closed_error, conversion_error, raise, to_py_err, PyError};
 use crate::fork::Origin;
 use crate::ids::{IdHash, IdIndex};
 use crate::inbox::{Inbox, Taken, Wait};
@@ -138,6 +138,7 @@ impl SubscriptionExecutor {
     #[pyo3(signature = (
         bus=None, *, queue_capacity=None, overflow=None, allow_anonymous=None, max_event_bytes=None,
         loopback_window=None, security=None, rate_limits=None, document_limits=None, pump=None,
+        max_frame_bytes=None, queue_max_bytes=None,
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -152,6 +153,8 @@ impl SubscriptionExecutor {
         rate_limits: Option<&Bound<'_, PyAny>>,
         document_limits: Option<&Bound<'_, PyAny>>,
         pump: Option<&Bound<'_, PyAny>>,
+        max_frame_bytes: Option<&Bound<'_, PyAny>>,
+        queue_max_bytes: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let bus = match bus.filter(|b| !b.is_none()) {
             None => EventBusConfig {
@@ -170,21 +173,22 @@ impl SubscriptionExecutor {
             overflow,
             allow_anonymous,
             max_event_bytes,
+            max_frame_bytes,
+            queue_max_bytes,
             loopback_window,
             security,
             rate_limits,
             document_limits,
             pump,
         })?;
-        let config = settings.executor;
-        let core = Arc::new(CoreExecutor::new(config));
         let transport = py
-            .detach(|| Transport::open(&bus, &core, settings.pump))
+            .detach(|| Transport::open(&bus, settings.executor, settings.pump))
             .map_err(|e| to_py_err(py, &e))?;
+        let core = transport.executor().ok_or_else(|| closed_error(py))?;
         let bridge = Bridge::start().map_err(|e| {
             raise(
                 py,
-                "SubcastError",
+                PyError::Subcast,
                 format!("cannot start the asyncio bridge thread: {e}"),
                 "INTERNAL_ERROR",
             )
@@ -274,7 +278,7 @@ impl SubscriptionExecutor {
                 || !scopes.is_empty() =>
             {
                 let message = "tenant_id, federation_id, roles and scopes describe a user: pass user_id too";
-                return Err(raise(py, "InvalidRequestError", message, "BAD_REQUEST"));
+                return Err(raise(py, PyError::InvalidRequest, message, "BAD_REQUEST"));
             }
             None => None,
         };
@@ -343,14 +347,14 @@ impl SubscriptionExecutor {
         self.ensure_open(py)?;
         let connection_id = Identifier::extract(connection_id, "connection_id")?.0;
         let hash = IdHash::of_text(py, &connection_id)?;
+        let core = self.core.clone();
+        let completed = py
+            .detach(|| core.complete_connection(&connection_id))
+            .map_err(|e| to_py_err(py, &e))?;
+        // The core ended them; what is left here is the binding's own: ids and callables.
         let keys = self.handles().of_connection(hash, &connection_id).to_vec();
-        match keys.as_slice() {
-            [_, ..] => Ok(self.complete_keys(py, &keys)),
-            [] => Err(to_py_err(
-                py,
-                &subcast_core::Error::UnknownConnection(connection_id),
-            )),
-        }
+        self.forget_keys(&keys);
+        Ok(completed)
     }
 
     /// Publish an event; returns the number of frames queued for this process's subscribers.
@@ -387,7 +391,7 @@ impl SubscriptionExecutor {
         }
         let event = Arc::new(event);
         let report = py
-            .detach(|| self.transport.publish(event, &self.core))
+            .detach(|| self.transport.publish(event))
             .map_err(|e| to_py_err(py, &e))?;
         Ok(report.delivered)
     }
@@ -705,35 +709,39 @@ impl SubscriptionExecutor {
                     .map(|c| format!(" on connection {c:?}"))
                     .unwrap_or_default();
                 let message = format!("unknown subscription {subscription_id:?}{on}");
-                raise(py, "UnknownSubscriptionError", message, "BAD_REQUEST")
+                raise(py, PyError::UnknownSubscription, message, "BAD_REQUEST")
             } else {
                 let message = format!(
                     "subscription id {subscription_id:?} is registered on {registered} connections: pass connection_id="
                 );
-                raise(py, "AmbiguousSubscriptionError", message, "BAD_REQUEST")
+                raise(py, PyError::AmbiguousSubscription, message, "BAD_REQUEST")
             });
         };
         Ok((found.key, found.inbox.clone()))
     }
 
-    fn complete_keys(&self, py: Python<'_>, keys: &[SubscriptionKey]) -> usize {
+    fn complete_keys(&self, py: Python<'_>, keys: &[SubscriptionKey]) {
+        let core = self.core.clone();
+        let ended = keys.to_vec();
+        py.detach(move || {
+            for key in ended {
+                let _ = core.complete_subscription(key);
+            }
+        });
+        self.forget_keys(keys);
+    }
+
+    /// Drop the ids and resolver callables of subscriptions the core has ended.
+    fn forget_keys(&self, keys: &[SubscriptionKey]) {
         let removed: Vec<Handle> = {
             let mut handles = self.handles();
             keys.iter().filter_map(|k| handles.remove(*k)).collect()
         };
-        let core = self.core.clone();
-        let keys = keys.to_vec();
-        py.detach(move || {
-            for key in keys {
-                let _ = core.complete_subscription(key);
-            }
-        });
         for handle in &removed {
             if let Some(id) = handle.callable {
                 self.resolvers.release(id);
             }
         }
-        removed.len()
     }
 }
 

@@ -15,7 +15,7 @@ use std::sync::Once;
 
 use pyo3::prelude::*;
 
-use crate::errors::raise;
+use crate::errors::{raise, PyError};
 
 /// Forks survived by this process's lineage: 0 in the original process, +1 in each child.
 static GENERATION: AtomicU64 = AtomicU64::new(0);
@@ -75,6 +75,6 @@ impl Origin {
             self.pid,
             std::process::id()
         );
-        Err(raise(py, "ForkedProcessError", message, "INTERNAL_ERROR"))
+        Err(raise(py, PyError::ForkedProcess, message, "INTERNAL_ERROR"))
     }
 }

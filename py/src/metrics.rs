@@ -101,6 +101,9 @@ fn bus_samples(bus: &BusStats) -> Vec<(&'static str, &'static str, u64)> {
         ("bus_invalid_messages", "counter", bus.invalid_messages),
         ("bus_reconnects", "counter", bus.reconnects),
         ("bus_subscribed_channels", "gauge", bus.subscribed_channels as u64),
+        ("bus_events_dropped", "counter", bus.events_dropped),
+        ("bus_stream_peak", "gauge", bus.stream_peak as u64),
+        ("bus_received_peak", "gauge", bus.received_peak as u64),
     ]
 }
 
@@ -117,6 +120,12 @@ fn pump_samples(pump: &PumpStats) -> Vec<(&'static str, &'static str, u64)> {
         ("pump_gaps_signalled", "counter", pump.gaps_signalled),
         ("pump_dispatcher_panics", "counter", pump.dispatcher_panics),
         ("pump_pending_messages", "gauge", pump.pending_messages as u64),
+        (
+            "pump_peak_pending_messages",
+            "gauge",
+            pump.peak_pending_messages as u64,
+        ),
+        ("pump_events_lost", "counter", pump.events_lost),
     ]
 }
 

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -18,6 +21,7 @@ from subcast import (
     SubscriptionExecutor,
 )
 from subcast.errors import (
+    ConversionError,
     InvalidConfigError,
     InvalidDocumentError,
     InvalidRequestError,
@@ -60,7 +64,10 @@ def test_rbac_rule_refuses_a_subscription_to_a_field_without_the_role() -> None:
 
 
 def test_rbac_deny_unlisted_refuses_fields_without_a_rule() -> None:
-    policies = SecurityPolicies(rbac={"users": ["viewer"], "users.id": ["viewer"]}, rbac_deny_unlisted=True)
+    # The row and federation filters read `user_id` and `federation_id`, so RBAC needs a rule for it too.
+    rules = {"users": ["viewer"], "users.id": ["viewer"], "users.user_id": ["viewer"],
+             "users.federation_id": ["viewer"]}
+    policies = SecurityPolicies(rbac=rules, rbac_deny_unlisted=True)
     with SubscriptionExecutor(security=policies) as ex:
         ex.register_subscription("c", "s1", "subscription { users { id } }", user_id="u", roles=["viewer"])
         with pytest.raises(SubscriptionRefusedError):
@@ -257,6 +264,8 @@ BAD_OPTIONS: list[tuple[type, dict[str, Any], str]] = [
     (DocumentLimits, {"max_depth": -1}, "document_limits.max_depth"),
     (DocumentLimits, {"max_tokens": "many"}, "document_limits.max_tokens"),
     (DocumentLimits, {"max_size": 1}, "document_limits: unknown option"),
+    (DocumentLimits, {"max_output_fields": 0}, "document_limits.max_output_fields"),
+    (DocumentLimits, {"max_output_fields": 1.5}, "document_limits.max_output_fields"),
     (PumpConfig, {"parallelism": -1}, "pump.parallelism"),
     (PumpConfig, {"parallelism": 10**6}, "pump.parallelism"),
     (PumpConfig, {"parallel_threshold": 0}, "pump.parallel_threshold"),
@@ -266,6 +275,8 @@ BAD_OPTIONS: list[tuple[type, dict[str, Any], str]] = [
     (PumpConfig, {"backoff": 2, "max_backoff": 1}, "pump.max_backoff"),
     (PumpConfig, {"max_attempts": 0}, "pump.max_attempts"),
     (PumpConfig, {"max_attempts": 2**40}, "pump.max_attempts"),
+    (PumpConfig, {"inbox_capacity": 0}, "pump.inbox_capacity"),
+    (PumpConfig, {"inbox_capacity": "1024"}, "pump.inbox_capacity"),
 ]
 
 
@@ -295,6 +306,10 @@ def test_bad_option_in_a_dict_is_refused_by_the_executor(cls: type, options: dic
     ({"overflow": 1}, "overflow"),
     ({"allow_anonymous": 1}, "allow_anonymous"),
     ({"max_event_bytes": 0}, "max_event_bytes"),
+    ({"max_frame_bytes": 0}, "max_frame_bytes"),
+    ({"max_frame_bytes": 2**64}, "max_frame_bytes"),
+    ({"queue_max_bytes": 0}, "queue_max_bytes"),
+    ({"queue_max_bytes": -1}, "queue_max_bytes"),
     ({"security": "strict"}, "security"),
     ({"rate_limits": 100}, "rate_limits"),
     ({"document_limits": [1, 2]}, "document_limits"),
@@ -319,6 +334,10 @@ def test_bad_executor_argument_raises_invalid_config_error_naming_it(options: di
     (EventBusConfig.postgresql, {"retention": -1}, "bus.retention"),
     (EventBusConfig.postgresql, {"cleanup_interval": math.nan}, "bus.cleanup_interval"),
     (EventBusConfig.postgresql, {"synchronous_commit": "on"}, "bus.synchronous_commit"),
+    (EventBusConfig.redis, {"received_capacity": 0}, "bus.received_capacity"),
+    (EventBusConfig.redis, {"stream_capacity": -1}, "bus.stream_capacity"),
+    (EventBusConfig.postgresql, {"received_capacity": True}, "bus.received_capacity"),
+    (EventBusConfig.postgresql, {"stream_capacity": 0}, "bus.stream_capacity"),
 ], ids=lambda v: repr(v)[:40])
 def test_bad_bus_option_raises_invalid_config_error_naming_it(make: Any, options: dict[str, Any], field: str) -> None:
     with pytest.raises(InvalidConfigError) as refused:
@@ -349,3 +368,153 @@ def test_configuration_objects_show_their_options() -> None:
     assert repr(RateLimits(deliveries_per_second=10)) == "RateLimits(deliveries_per_second=10)"
     assert repr(SecurityPolicies.disabled()) == "SecurityPolicies.disabled()"
     assert repr(EventBusConfig.redis("redis://h", prefix="a:")) == "EventBusConfig.redis(\"redis://h\", prefix='a:')"
+
+
+# --- limits added with the bounded buffers ----------------------------------------------------
+
+REDIS_URL = os.environ.get("SUBCAST_REDIS_URL", "redis://127.0.0.1:6379")
+
+
+def until(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
+    """Whether `condition` holds within `timeout` seconds (checked every 10 ms)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def nested_list(depth: int) -> Any:
+    value: Any = "leaf"
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+def test_result_over_max_frame_bytes_ends_the_subscription_with_frame_too_large() -> None:
+    with SubscriptionExecutor(max_frame_bytes=200) as ex:
+        ex.register_subscription("c", "s", "subscription { users { id name } }", user_id="u", tenant_id="t")
+        ex.publish_event("userCreated", "users", {"id": "1", "name": "x" * 300}, "t")
+        frame = json.loads(ex.next_event("s") or b"null")
+        assert frame["type"] == "error"
+        assert frame["payload"][0]["extensions"]["code"] == "FRAME_TOO_LARGE"
+        assert ex.publish_event("userCreated", "users", {"id": "2", "name": "y"}, "t") == 0
+
+
+def test_result_under_max_frame_bytes_is_delivered() -> None:
+    with SubscriptionExecutor(max_frame_bytes=200) as ex:
+        ex.register_subscription("c", "s", "subscription { users { id name } }", user_id="u", tenant_id="t")
+        ex.publish_event("userCreated", "users", {"id": "1", "name": "x" * 50}, "t")
+        assert frame_data(ex.next_event("s")) == {"data": {"users": {"id": "1", "name": "x" * 50}}}
+
+
+def test_queue_max_bytes_bounds_the_bytes_waiting_in_a_subscription_queue() -> None:
+    with SubscriptionExecutor(queue_max_bytes=300, queue_capacity=1000, overflow="drop_newest") as ex:
+        ex.register_subscription("c", "s", "subscription { users { id name } }", user_id="u", tenant_id="t")
+        for i in range(10):
+            ex.publish_event("userCreated", "users", {"id": str(i), "name": "n" * 40}, "t")
+        queued = [json.loads(frame)["payload"] for _, frame in ex.next_events(["s"])]
+        delivered = [payload for payload in queued if "data" in payload]
+        dropped = ex.get_metrics()["frames_dropped_queue_full"]
+        assert 0 < len(delivered) < 10 and len(delivered) + dropped == 10
+        assert queued[-1]["errors"][0]["extensions"] == {"code": "EVENTS_LAGGED", "count": dropped}
+
+
+def test_document_over_max_output_fields_is_refused() -> None:
+    with SubscriptionExecutor(document_limits=DocumentLimits(max_output_fields=2)) as ex:
+        with pytest.raises(InvalidDocumentError, match="max_output_fields"):
+            ex.register_subscription("c", "s", "subscription { users { id name } }", user_id="u")
+        ex.register_subscription("c", "s", "subscription { users { id } }", user_id="u")
+
+
+def test_event_data_nested_65_deep_is_refused_at_publish_naming_the_path() -> None:
+    with SubscriptionExecutor() as ex:
+        ex.register_subscription("c", "s", "subscription { users { id } }", user_id="u", tenant_id="t")
+        with pytest.raises(ConversionError) as refused:
+            ex.publish_event("userCreated", "users", {"id": "1", "deep": nested_list(64)}, "t")
+        assert str(refused.value).startswith('data["deep"]' + "[0]" * 63 + " is nested more than 64 levels")
+        assert ex.next_event("s") is None
+
+
+def test_event_data_nested_64_deep_is_published() -> None:
+    with SubscriptionExecutor() as ex:
+        ex.register_subscription("c", "s", "subscription { users { id } }", user_id="u", tenant_id="t")
+        assert ex.publish_event("userCreated", "users", {"id": "1", "deep": nested_list(63)}, "t") == 1
+
+
+def test_event_with_an_unreadable_owner_is_counted_under_its_drop_reason() -> None:
+    with SubscriptionExecutor(security=SecurityPolicies(owner_path="owner.id")) as ex:
+        ex.register_subscription("c", "s", "subscription { users { id } }", user_id="u", tenant_id="t")
+        ex.publish_event("userCreated", "users", {"id": "1", "owner": [{"id": "u"}, {"id": "v"}]}, "t")
+        metrics = ex.get_metrics()
+        assert ex.next_event("s") is None
+        assert metrics["frames_dropped_unreadable_owner"] == 1
+        assert metrics["frames_dropped_unreadable_federation"] == 0
+
+
+def test_metrics_list_the_bus_buffer_stats() -> None:
+    with SubscriptionExecutor() as ex:
+        metrics = ex.get_metrics()
+        assert {"bus_events_dropped", "bus_stream_peak", "bus_received_peak"} <= metrics.keys()
+
+
+class BlockedDispatcher:
+    """Node `b` subscribed with a resolver that holds its pump's dispatcher until released;
+    node `a` publishes."""
+
+    def __init__(self, b: SubscriptionExecutor, a: SubscriptionExecutor) -> None:
+        self.a, self.b = a, b
+        self.entered, self.release = threading.Event(), threading.Event()
+        self.channel = f"py_blocked_{os.getpid()}_{id(self)}"
+
+        def resolver(event: dict[str, Any], variables: dict[str, Any], context: dict[str, Any]) -> dict[str, Any]:
+            self.entered.set()
+            self.release.wait(10)
+            return {"users": {"id": event["data"]["id"]}}
+
+        b.register_subscription("c", "s", "subscription { users { id } }", user_id="u", tenant_id="t",
+                                channels=[self.channel], resolver=resolver)
+        assert b.wait_channel_ready(self.channel, 10)
+        a.publish_event("userCreated", self.channel, {"id": "0"}, "t")
+        assert self.entered.wait(10)
+
+    def publish(self, count: int) -> None:
+        for i in range(1, count + 1):
+            self.a.publish_event("userCreated", self.channel, {"id": str(i)}, "t")
+
+    def frames(self, done: Callable[[list[dict[str, Any]]], bool]) -> list[dict[str, Any]]:
+        """Release the dispatcher and take frames until `done` says they are all there."""
+        self.release.set()
+        frames: list[dict[str, Any]] = []
+        while not done(frames):
+            frames.append(json.loads(self.b.recv_blocking("s", timeout=10) or b"null"))
+        return frames
+
+
+def gaps(frames: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [error["extensions"] for frame in frames for error in frame["payload"].get("errors", [])
+            if error["extensions"]["code"] == "EVENTS_GAP"]
+
+
+def test_pump_inbox_capacity_bounds_the_bus_messages_waiting_for_the_dispatcher() -> None:
+    with SubscriptionExecutor(bus=EventBusConfig.redis(REDIS_URL), pump=PumpConfig(inbox_capacity=2)) as b, \
+            SubscriptionExecutor(bus=EventBusConfig.redis(REDIS_URL)) as a:
+        blocked = BlockedDispatcher(b, a)
+        blocked.publish(20)
+        assert until(lambda: b.get_metrics()["pump_pending_messages"] == 2)
+        frames = blocked.frames(lambda frames: len(frames) == 21)
+        assert [frame["payload"]["data"]["users"]["id"] for frame in frames] == [str(i) for i in range(21)]
+        assert b.get_metrics()["pump_peak_pending_messages"] == 2
+
+
+def test_bus_stream_capacity_drops_what_it_cannot_hold_and_announces_the_gap() -> None:
+    bus = EventBusConfig.redis(REDIS_URL, stream_capacity=1, received_capacity=1)
+    with SubscriptionExecutor(bus=bus, pump=PumpConfig(inbox_capacity=1)) as b, \
+            SubscriptionExecutor(bus=EventBusConfig.redis(REDIS_URL)) as a:
+        blocked = BlockedDispatcher(b, a)
+        blocked.publish(20)
+        assert until(lambda: b.get_metrics()["bus_events_dropped"] > 0)
+        frames = blocked.frames(lambda frames: bool(gaps(frames)))
+        assert gaps(frames)[0]["count"] >= 1
+        assert b.get_metrics()["bus_stream_peak"] == 1

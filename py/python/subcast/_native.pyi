@@ -109,7 +109,16 @@ class DocumentLimits:
         max_bytes: int = 65536,
         max_depth: int = 32,
         max_tokens: int = 15000,
-    ) -> None: ...
+        max_output_fields: int = 1000,
+    ) -> None:
+        """
+        Args:
+            max_bytes: longest document, checked before parsing.
+            max_depth: deepest nesting of selection sets (at most 64 takes effect).
+            max_tokens: most lexer tokens; also bounds the work of lowering fragments.
+            max_output_fields: most fields of the result, after fragments are inlined
+                and fields merged (each alias counts); bounds what one event expands to.
+        """
 
 class PumpConfig:
     """How a network bus's events are dispatched on this node (no effect on the in-memory bus)."""
@@ -122,6 +131,7 @@ class PumpConfig:
         backoff: Seconds = 0.05,
         max_backoff: Seconds = 5.0,
         max_attempts: int = 8,
+        inbox_capacity: int = 1024,
     ) -> None:
         """
         Args:
@@ -133,6 +143,9 @@ class PumpConfig:
             max_backoff: ...up to this.
             max_attempts: failures in a row after which a channel's subscriptions end with an
                 error frame.
+            inbox_capacity: bus messages waiting for the dispatcher at most; when it is full
+                the bus's own buffers hold the rest, and what they cannot hold is announced
+                to the channel's subscribers as an ``EVENTS_GAP`` notice with its count.
         """
 
 class EventBusConfig:
@@ -154,6 +167,8 @@ class EventBusConfig:
         timeout: Seconds = 5.0,
         reconnect_min: Seconds = 0.05,
         reconnect_max: Seconds = 5.0,
+        received_capacity: int = 1024,
+        stream_capacity: int = 1024,
     ) -> EventBusConfig:
         """A Redis bus at ``url`` (``redis://host:port/db``): events reach every node.
 
@@ -161,6 +176,9 @@ class EventBusConfig:
         prefix); with ``replay_len``, each channel keeps about that many events in a stream
         and replays what a disconnection missed. ``timeout`` bounds connecting and each
         command; reconnection waits ``reconnect_min``, doubling up to ``reconnect_max``.
+        At most ``received_capacity`` pub/sub messages wait for the bus's task and
+        ``stream_capacity`` per channel stream; what overflows is announced as a gap (or
+        replayed, with ``replay_len``).
         """
     @staticmethod
     def postgresql(
@@ -175,13 +193,18 @@ class EventBusConfig:
         reconnect_min: Seconds = 0.05,
         reconnect_max: Seconds = 5.0,
         synchronous_commit: bool = False,
+        received_capacity: int = 1024,
+        stream_capacity: int = 1024,
     ) -> EventBusConfig:
         """A PostgreSQL LISTEN/NOTIFY bus at ``url`` (``postgresql://user@host/db``).
 
         Events are written to the outbox ``schema.table`` (created if missing) and kept
         ``retention`` seconds for replay (``None``: forever), cleaned every
         ``cleanup_interval``. ``channel_prefix`` (at most 15 bytes) is prepended to NOTIFY
-        channels. ``synchronous_commit`` waits for the disk on each publish.
+        channels. ``synchronous_commit`` waits for the disk on each publish. At most
+        ``received_capacity`` notifications wait for the bus's task and ``stream_capacity``
+        events per channel stream; what overflows is replayed from the outbox once there
+        is room.
         """
     @property
     def kind(self) -> Literal["memory", "redis", "postgresql"]:
@@ -209,6 +232,8 @@ class SubscriptionExecutor:
         overflow: Literal["drop_oldest", "drop_newest", "close"] | None = None,
         allow_anonymous: bool = False,
         max_event_bytes: int | None = None,
+        max_frame_bytes: int | None = None,
+        queue_max_bytes: int | None = None,
         loopback_window: int | None = None,
         security: SecurityPolicies | Mapping[str, Any] | None = None,
         rate_limits: RateLimits | Mapping[str, Any] | None = None,
@@ -221,7 +246,12 @@ class SubscriptionExecutor:
         ``overflow`` drops the oldest (default, with an ``EVENTS_LAGGED`` notice), drops the
         newest, or closes the subscription with an error frame. ``allow_anonymous`` accepts
         subscriptions without ``user_id``. ``max_event_bytes`` (1 MiB by default) is the
-        largest event data, as JSON, that is published or dispatched. ``loopback_window``
+        largest event data, as JSON, that is published or dispatched; event data nests at
+        most 64 lists and dicts deep. ``max_frame_bytes``
+        (1 MiB) bounds the frame one event's result is encoded to: a result past it ends
+        the subscription with a ``FRAME_TOO_LARGE`` error frame. ``queue_max_bytes`` (4 MiB)
+        bounds the bytes of frames waiting per subscription, like ``queue_capacity`` their
+        number. ``loopback_window``
         (4096) is how many of this node's event ids are remembered so that their copies
         coming back through the bus are not dispatched twice.
 

@@ -275,7 +275,7 @@ pub struct DocumentLimits {
     shown: String,
 }
 
-const DOCUMENT_LIMIT_OPTIONS: &[&str] = &["max_bytes", "max_depth", "max_tokens"];
+const DOCUMENT_LIMIT_OPTIONS: &[&str] = &["max_bytes", "max_depth", "max_tokens", "max_output_fields"];
 
 impl DocumentLimits {
     fn read(mut options: Options<'_>) -> PyResult<Self> {
@@ -288,6 +288,9 @@ impl DocumentLimits {
         }
         if let Some(value) = options.take("max_tokens") {
             limits.max_tokens = positive_usize(&value, &options.field("max_tokens"))?;
+        }
+        if let Some(value) = options.take("max_output_fields") {
+            limits.max_output_fields = positive_usize(&value, &options.field("max_output_fields"))?;
         }
         let shown = options.finish(DOCUMENT_LIMIT_OPTIONS)?;
         Ok(DocumentLimits { limits, shown })
@@ -333,6 +336,7 @@ const PUMP_OPTIONS: &[&str] = &[
     "backoff",
     "max_backoff",
     "max_attempts",
+    "inbox_capacity",
 ];
 
 impl PumpConfig {
@@ -362,6 +366,9 @@ impl PumpConfig {
         if let Some(value) = options.take("max_attempts") {
             let attempts = positive(&value, &options.field("max_attempts"), u64::from(u32::MAX))?;
             config = config.max_attempts(u32::try_from(attempts).unwrap_or(u32::MAX));
+        }
+        if let Some(value) = options.take("inbox_capacity") {
+            config = config.inbox_capacity(positive_usize(&value, &options.field("inbox_capacity"))?);
         }
         let shown = options.finish(PUMP_OPTIONS)?;
         Ok(PumpConfig { config, shown })
@@ -412,6 +419,10 @@ pub struct ExecutorArguments<'a, 'py> {
     pub allow_anonymous: Option<&'a Bound<'py, PyAny>>,
     /// `max_event_bytes=`: the largest event data dispatched.
     pub max_event_bytes: Option<&'a Bound<'py, PyAny>>,
+    /// `max_frame_bytes=`: the largest frame one event's result is encoded to.
+    pub max_frame_bytes: Option<&'a Bound<'py, PyAny>>,
+    /// `queue_max_bytes=`: bytes of frames per subscription queue.
+    pub queue_max_bytes: Option<&'a Bound<'py, PyAny>>,
     /// `loopback_window=`: event ids remembered to skip their bus copies.
     pub loopback_window: Option<&'a Bound<'py, PyAny>>,
     /// `security=`.
@@ -442,6 +453,12 @@ impl ExecutorSettings {
         }
         if let Some(value) = given(arguments.max_event_bytes) {
             config = config.max_event_bytes(positive_usize(value, "max_event_bytes")?);
+        }
+        if let Some(value) = given(arguments.max_frame_bytes) {
+            config = config.max_frame_bytes(positive_usize(value, "max_frame_bytes")?);
+        }
+        if let Some(value) = given(arguments.queue_max_bytes) {
+            config = config.queue_max_bytes(positive_usize(value, "queue_max_bytes")?);
         }
         if let Some(value) = given(arguments.loopback_window) {
             config.loopback_window = positive_usize(value, "loopback_window")?;
@@ -480,6 +497,8 @@ const REDIS_OPTIONS: &[&str] = &[
     "timeout",
     "reconnect_min",
     "reconnect_max",
+    "received_capacity",
+    "stream_capacity",
 ];
 
 /// The options of `EventBusConfig.redis(url, ...)`; returns the config and its `repr` text.
@@ -497,6 +516,8 @@ pub fn redis_config(py: Python<'_>, given: Option<&Bound<'_, PyDict>>) -> PyResu
     }
     let (min, max) = backoff_pair(&mut options, config.reconnect.first, config.reconnect.max)?;
     config = config.reconnect_backoff(min, max);
+    let (received, per_stream) = buffers(&mut options, config.received_capacity, config.stream_capacity)?;
+    config = config.buffers(received, per_stream);
     let shown = options.finish(REDIS_OPTIONS)?;
     Ok((config, shown))
 }
@@ -511,6 +532,8 @@ const POSTGRES_OPTIONS: &[&str] = &[
     "reconnect_min",
     "reconnect_max",
     "synchronous_commit",
+    "received_capacity",
+    "stream_capacity",
 ];
 
 /// The options of `EventBusConfig.postgresql(url, ...)`; returns the config and its `repr` text.
@@ -551,6 +574,8 @@ pub fn postgres_config(
     if let Some(value) = options.take("synchronous_commit") {
         config = config.synchronous_commit(flag(&value, &options.field("synchronous_commit"))?);
     }
+    let (received, per_stream) = buffers(&mut options, config.received_capacity, config.stream_capacity)?;
+    config = config.buffers(received, per_stream);
     let shown = options.finish(POSTGRES_OPTIONS)?;
     Ok((config, shown))
 }
@@ -570,4 +595,17 @@ fn backoff_pair(options: &mut Options<'_>, min: Duration, max: Duration) -> PyRe
         return Err(invalid(options.py, &options.field("reconnect_max"), reason));
     }
     Ok((min, max))
+}
+
+/// `received_capacity` and `stream_capacity`: the bus's bounded buffers, in messages.
+fn buffers(options: &mut Options<'_>, received: usize, per_stream: usize) -> PyResult<(usize, usize)> {
+    let received = match options.take("received_capacity") {
+        Some(value) => positive_usize(&value, &options.field("received_capacity"))?,
+        None => received,
+    };
+    let per_stream = match options.take("stream_capacity") {
+        Some(value) => positive_usize(&value, &options.field("stream_capacity"))?,
+        None => per_stream,
+    };
+    Ok((received, per_stream))
 }

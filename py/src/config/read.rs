@@ -12,7 +12,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 
 use crate::convert::type_name;
-use crate::errors::raise;
+use crate::errors::{raise, PyError};
 
 /// The `code` of `InvalidConfigError`.
 pub const INVALID_CONFIG: &str = "INVALID_CONFIG";
@@ -25,7 +25,7 @@ pub const MAX_SECONDS: f64 = 4_294_967_296.0;
 pub fn invalid(py: Python<'_>, field: &str, reason: impl std::fmt::Display) -> PyErr {
     raise(
         py,
-        "InvalidConfigError",
+        PyError::InvalidConfig,
         format!("{field}: {reason}"),
         INVALID_CONFIG,
     )
