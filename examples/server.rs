@@ -1,6 +1,8 @@
 //! A graphql-transport-ws server on axum: `/graphql` (WebSocket), `/metrics` (Prometheus)
 //! and `POST /publish`, with a demo order published on channel `orders` every second,
-//! alternating between tenants `acme` and `globex`.
+//! alternating between tenants `acme` and `globex`. `/` serves a live page (examples/live):
+//! pick a tenant and a user, watch that tenant's orders arrive, publish one, and follow the
+//! engine's metrics.
 //!
 //! Clients authenticate with `connectionParams` `{"tenant": "acme", "user": "alice"}`; a
 //! subscriber receives only its tenant's orders:
@@ -28,6 +30,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::http::header::{CONTENT_SECURITY_POLICY, CONTENT_TYPE, X_CONTENT_TYPE_OPTIONS};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::Router;
@@ -95,6 +98,12 @@ async fn main() -> std::io::Result<()> {
                 async move { publish(&pump, &body).await }
             }),
         );
+    let app = LIVE_PAGE.iter().fold(app, |app, &(path, content_type, body)| {
+        app.route(
+            path,
+            get(move || async move { live_page_file(content_type, body) }),
+        )
+    });
 
     if let Some(interval) = options.publish_interval {
         tokio::spawn(publish_demo_orders(pump, interval));
@@ -102,9 +111,9 @@ async fn main() -> std::io::Result<()> {
 
     let stop = stop_signal()?;
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", options.port)).await?;
+    let address = listener.local_addr()?;
     println!(
-        "graphql-transport-ws on ws://{}/graphql, metrics on /metrics",
-        listener.local_addr()?
+        "graphql-transport-ws on ws://{address}/graphql, metrics on /metrics, live page on http://{address}/"
     );
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
@@ -118,6 +127,44 @@ async fn main() -> std::io::Result<()> {
             }
         })
         .await
+}
+
+/// The live page's files, compiled in so that the server needs nothing beside its binary:
+/// path, content type, body. `graphql-ws.min.js` is the browser build of the graphql-ws
+/// client, copied from its npm package (tests/browser checks the copy against the pinned
+/// release).
+const LIVE_PAGE: [(&str, &str, &str); 5] = [
+    ("/", "text/html; charset=utf-8", include_str!("live/index.html")),
+    (
+        "/live.js",
+        "text/javascript; charset=utf-8",
+        include_str!("live/live.js"),
+    ),
+    (
+        "/live.css",
+        "text/css; charset=utf-8",
+        include_str!("live/live.css"),
+    ),
+    ("/favicon.svg", "image/svg+xml", include_str!("live/favicon.svg")),
+    (
+        "/graphql-ws.min.js",
+        "text/javascript; charset=utf-8",
+        include_str!("live/graphql-ws.min.js"),
+    ),
+];
+
+/// One file of the live page. The policy keeps the page on this origin: its own scripts
+/// only, and connections (fetch, WebSocket) back to this server only.
+fn live_page_file(
+    content_type: &'static str,
+    body: &'static str,
+) -> ([(axum::http::HeaderName, &'static str); 3], &'static str) {
+    let headers = [
+        (CONTENT_TYPE, content_type),
+        (CONTENT_SECURITY_POLICY, "default-src 'self'; connect-src 'self'"),
+        (X_CONTENT_TYPE_OPTIONS, "nosniff"),
+    ];
+    (headers, body)
 }
 
 /// `POST /publish` with `{"tenant", "channel", "data", "type"?}`: publish one event and
