@@ -116,24 +116,38 @@ async function publish() {
   refreshMetrics();
 }
 
+/** Every sample of the Prometheus text: family name, labels as written, value. */
 function parseMetrics(text) {
-  const totals = new Map();
+  const samples = [];
   for (const line of text.split('\n')) {
-    const sample = line.match(/^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})? (\S+)/);
-    if (!sample) continue;
-    totals.set(sample[1], (totals.get(sample[1]) ?? 0) + Number(sample[3]));
+    const sample = line.match(/^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{([^}]*)\})? (\S+)/);
+    if (sample) samples.push({ family: sample[1], labels: sample[2] ?? '', value: Number(sample[3]) });
   }
-  return totals;
+  return samples;
+}
+
+function total(samples, family) {
+  const matching = samples.filter((s) => s.family === family);
+  return matching.length ? String(matching.reduce((sum, s) => sum + s.value, 0)) : '–';
+}
+
+// A tenant's page sees the other tenant's orders refused (reason "tenant"): say why
+// frames were dropped, not only how many.
+function dropReasons(samples) {
+  return samples
+    .filter((s) => s.family === METRICS['metric-dropped'] && s.value > 0)
+    .map((s) => `${(s.labels.match(/reason="([^"]*)"/) ?? [])[1] ?? 'other'} ${s.value}`)
+    .join(', ');
 }
 
 async function refreshMetrics() {
   try {
     const response = await fetch('/metrics');
     if (!response.ok) throw new Error(`/metrics answered ${response.status}`);
-    const totals = parseMetrics(await response.text());
-    for (const [id, family] of Object.entries(METRICS)) {
-      $(id).textContent = totals.has(family) ? String(totals.get(family)) : '–';
-    }
+    const samples = parseMetrics(await response.text());
+    for (const [id, family] of Object.entries(METRICS)) $(id).textContent = total(samples, family);
+    const reasons = dropReasons(samples);
+    $('metric-dropped-reasons').textContent = reasons && `(${reasons})`;
     $('metrics-error').textContent = '';
   } catch (error) {
     $('metrics-error').textContent = `Metrics unavailable: ${error.message}`;
