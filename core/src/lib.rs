@@ -29,6 +29,7 @@
 
 pub mod bus;
 pub mod bus_channels;
+mod dispatch;
 pub mod document;
 pub mod error;
 pub mod event;
@@ -37,6 +38,7 @@ pub mod frame;
 mod inbox;
 pub mod metrics;
 mod protocol;
+mod publish;
 pub mod pump;
 pub mod queue;
 pub mod rate_limit;

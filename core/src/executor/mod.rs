@@ -1,0 +1,414 @@
+//! The subscription executor: registry, channel index, dispatch and response queues.
+//!
+//! - [`SubscriptionExecutor`]: registers subscriptions, dispatches events to them, hands
+//!   their frames to the WebSocket layer, completes them.
+//! - [`SubscriptionRequest`]: everything a client's `subscribe` message carries.
+//! - [`SubscriptionKey`]: the executor's handle of one subscription.
+//! - [`DispatchReport`] / [`DropReason`]: what one dispatch did, with sums that add up.
+//! - [`ExecutorConfig`] / [`ExecutorStats`]: limits, and what the executor holds now.
+//! - [`PreparedDispatch`] / [`DispatchChunk`]: a dispatch resolved once, its fan-out split
+//!   for several workers.
+//! - [`ChannelWatch`] / [`ChannelChange`]: the channels in use, for bus drivers.
+//!
+//! Subscriptions whose frames must be byte-identical (same document, variables, resolver and
+//! channels) and whose per-event security decisions are the same (same *security class*:
+//! tenant, federation, roles and event filter) share a *cohort*: an event is checked,
+//! resolved and encoded once per cohort, and only the subscription id differs from one
+//! frame to the next. The user is not part of the class: the row filter reads the event's
+//! owner once and compares it with each member's user id, so 10k users of one tenant
+//! subscribed to one document still cost one resolution.
+//!
+//! At registration, scope validation and RBAC see everything a subscription reads or
+//! listens to (its selection, its event filter's paths, the owner and federation paths,
+//! each under its root field and under every channel it listens on), so a filter is never
+//! an oracle on a field the subscriber may not select; see
+//! [`SubscriptionAccess`](crate::SubscriptionAccess).
+//!
+//! Per subscriber, a dispatch makes only cheap checks: the row filter (a string compare),
+//! the user's delivery bucket (one compare-and-swap) and the queue push. Counts go into the
+//! [`DispatchReport`] and from there, once per delivered chunk, into the [`Metrics`].
+//!
+//! Limits, all in [`ExecutorConfig`]:
+//! - every event is checked when it is dispatched ([`Event::validate`]: channel, ids, data
+//!   depth, `max_event_bytes`), measured then — its fields are public, nothing is cached;
+//! - a cohort's result is encoded at most `max_frame_bytes` long (the projection stops
+//!   building it there too); past that the cohort gets a `FRAME_TOO_LARGE` `error` frame,
+//!   which ends those subscriptions;
+//! - every response queue holds at most `queue_capacity` frames and `queue_max_bytes` bytes;
+//! - losses (overflow, bus gaps, rate limits) reach the subscriber as notices whose counts
+//!   survive any overflow ([`Notice`]).
+
+mod config;
+mod register;
+pub(crate) mod registry;
+mod request;
+mod watch;
+
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::Duration;
+
+use bytes::Bytes;
+
+pub use self::config::{ExecutorConfig, DEFAULT_MAX_EVENT_BYTES, DEFAULT_MAX_FRAME_BYTES, MAX_ID_LEN};
+pub use self::request::{SubscriptionKey, SubscriptionRequest};
+pub use self::watch::{ChannelChange, ChannelWatch};
+pub use crate::dispatch::{DispatchChunk, DispatchReport, DropReason, PreparedDispatch};
+
+use self::registry::{read, unlink, write, Cohort, Member, Registry, Subscription};
+use crate::bus::BusMessage;
+use crate::dispatch::deliver::{deliver_event_frame, deliver_frame};
+use crate::dispatch::prepare::{prepare, Outcome};
+use crate::dispatch::DispatchShared;
+use crate::error::{Error, Result};
+use crate::event::Event;
+use crate::frame::{FrameBody, GraphQLError};
+use crate::metrics::{Metrics, MetricsSnapshot};
+use crate::publish::LoopbackWindow;
+use crate::queue::{Notice, RecvTimeoutError, ResponseQueue};
+use crate::rate_limit::RateLimiter;
+use crate::resolve::{ProjectionResolver, Resolver};
+
+/// What an executor holds right now.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ExecutorStats {
+    /// Registered subscriptions.
+    pub subscriptions: usize,
+    /// Connections with at least one subscription.
+    pub connections: usize,
+    /// Channels with at least one subscription.
+    pub channels: usize,
+    /// Distinct cohorts.
+    pub cohorts: usize,
+    /// Frames waiting in response queues.
+    pub queued_frames: usize,
+}
+
+/// Matches events to subscriptions and queues their graphql-transport-ws frames.
+///
+/// Dispatch is CPU work: it never awaits and holds no lock across a resolver call.
+/// Every subscription needs a [`SecurityContext`](crate::SecurityContext) unless the configuration allows
+/// anonymous subscribers, and every frame passes the [`SecurityPolicies`](crate::SecurityPolicies) first.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::Arc;
+/// use subcast_core::{Event, SecurityContext, SubscriptionExecutor, SubscriptionRequest};
+///
+/// let executor = SubscriptionExecutor::default();
+/// let request = SubscriptionRequest::new("conn-1", "1", "subscription { users { id } }")
+///     .security_context(SecurityContext::new("alice").with_tenant("acme"));
+/// let key = executor.register_subscription(request).unwrap();
+/// let event = Arc::new(
+///     Event::new("userCreated", "users", serde_json::json!({"id": "7", "pw": "x"})).with_tenant("acme"),
+/// );
+/// let report = executor.dispatch_event_to_subscriptions(&event).unwrap();
+/// assert_eq!(report.delivered, 1);
+/// let frame = executor.next_response(key).unwrap().unwrap();
+/// assert_eq!(&frame[..], br#"{"id":"1","type":"next","payload":{"data":{"users":{"id":"7"}}}}"#);
+/// ```
+#[derive(Debug)]
+pub struct SubscriptionExecutor {
+    pub(crate) config: ExecutorConfig,
+    pub(crate) registry: RwLock<Registry>,
+    pub(crate) next_key: AtomicU64,
+    pub(crate) projection: Arc<dyn Resolver>,
+    pub(crate) loopback: Mutex<LoopbackWindow>,
+    pub(crate) shared: Arc<DispatchShared>,
+}
+
+impl Default for SubscriptionExecutor {
+    fn default() -> Self {
+        Self::new(ExecutorConfig::default())
+    }
+}
+
+impl SubscriptionExecutor {
+    /// Create an executor with `config`, refusing values out of range
+    /// ([`ExecutorConfig::validate`]).
+    pub fn try_new(config: ExecutorConfig) -> Result<Self> {
+        config.validate()?;
+        Ok(Self::new(config))
+    }
+
+    /// Create an executor with `config`; a size or count of 0 is raised to 1 (use
+    /// [`SubscriptionExecutor::try_new`] to refuse it instead).
+    pub fn new(config: ExecutorConfig) -> Self {
+        let config = config.normalized();
+        SubscriptionExecutor {
+            registry: RwLock::default(),
+            next_key: AtomicU64::new(1),
+            projection: Arc::new(ProjectionResolver),
+            loopback: Mutex::default(),
+            shared: Arc::new(DispatchShared {
+                filter: config.security.event_filter(),
+                limiter: RateLimiter::new(config.rate_limits.clone(), config.clock.clone()),
+                metrics: Metrics::new(),
+                max_frame_bytes: config.max_frame_bytes,
+            }),
+            config,
+        }
+    }
+
+    /// The executor's configuration.
+    pub fn config(&self) -> &ExecutorConfig {
+        &self.config
+    }
+
+    /// The key of `subscription_id` on `connection_id`, if registered.
+    pub fn subscription_key(&self, connection_id: &str, subscription_id: &str) -> Option<SubscriptionKey> {
+        self.registry()
+            .connections
+            .get(connection_id)?
+            .get(subscription_id)
+            .copied()
+    }
+
+    /// End a subscription: it leaves the index, its queue closes and its memory is freed.
+    pub fn complete_subscription(&self, key: SubscriptionKey) -> Result<()> {
+        let mut registry = self.registry_mut();
+        let subscription = registry
+            .subscriptions
+            .remove(&key)
+            .ok_or_else(|| Error::UnknownSubscription(key.to_string()))?;
+        if let Some(ids) = registry.connections.get_mut(&subscription.connection_id) {
+            ids.remove(&subscription.subscription_id);
+            if ids.is_empty() {
+                registry.connections.remove(&subscription.connection_id);
+            }
+        }
+        unlink(&mut registry, &subscription);
+        subscription.queue.close();
+        self.shared.metrics.subscriptions_removed(1);
+        Ok(())
+    }
+
+    /// End every subscription of `connection_id`; returns how many ended.
+    pub fn complete_connection(&self, connection_id: &str) -> Result<usize> {
+        let mut registry = self.registry_mut();
+        let ids = registry
+            .connections
+            .remove(connection_id)
+            .ok_or_else(|| Error::UnknownConnection(connection_id.to_owned()))?;
+        let mut removed = 0;
+        for key in ids.values() {
+            if let Some(subscription) = registry.subscriptions.remove(key) {
+                unlink(&mut registry, &subscription);
+                subscription.queue.close();
+                removed += 1;
+            }
+        }
+        self.shared.metrics.subscriptions_removed(removed);
+        Ok(ids.len())
+    }
+
+    /// Dispatch `event` to every subscription on its channel.
+    ///
+    /// Fails only when the event itself is invalid ([`Event::validate`] with
+    /// [`ExecutorConfig::max_event_bytes`]: channel, ids, data depth and size, measured now);
+    /// a failing resolver becomes `error` frames for its cohort and is counted in the report.
+    pub fn dispatch_event_to_subscriptions(&self, event: &Arc<Event>) -> Result<DispatchReport> {
+        Ok(self.prepare_dispatch(event)?.deliver())
+    }
+
+    /// Dispatch an event the caller has just validated against this executor's limits and
+    /// that nobody can have changed since (it is behind an `Arc` the caller holds).
+    pub(crate) fn dispatch_validated(&self, event: &Arc<Event>) -> DispatchReport {
+        self.prepare_validated(event).deliver()
+    }
+
+    /// Resolve and encode `event` once per cohort on its channel, without queueing frames.
+    ///
+    /// This is the part of a dispatch that runs resolvers: call it on a thread that may
+    /// block. The result queues the frames, in one go or split in chunks for several workers.
+    pub fn prepare_dispatch(&self, event: &Arc<Event>) -> Result<PreparedDispatch> {
+        event.validate(self.config.max_event_bytes)?;
+        Ok(self.prepare_validated(event))
+    }
+
+    fn prepare_validated(&self, event: &Arc<Event>) -> PreparedDispatch {
+        let cohorts = self
+            .registry()
+            .channels
+            .get(event.channel.as_str())
+            .cloned()
+            .unwrap_or_default();
+        prepare(event, &cohorts, &self.shared)
+    }
+
+    /// Dispatch `event` to one subscription, if it listens on the event's channel.
+    pub fn dispatch_event_to_single(
+        &self,
+        key: SubscriptionKey,
+        event: &Arc<Event>,
+    ) -> Result<DispatchReport> {
+        event.validate(self.config.max_event_bytes)?;
+        let subscription = self.subscription(key)?;
+        if !subscription.cohort.channels.iter().any(|c| **c == *event.channel) {
+            return Ok(DispatchReport::default());
+        }
+        let prepared = prepare(event, std::slice::from_ref(&subscription.cohort), &self.shared);
+        let mut report = prepared.base.clone();
+        let now = self.shared.limiter.now();
+        let member = Member::new(&subscription);
+        for resolved in &prepared.resolved {
+            match &resolved.outcome {
+                Outcome::Refused(reason) => report.drop_many(*reason, 1),
+                Outcome::Frame { body, terminal } => deliver_event_frame(
+                    &member,
+                    body,
+                    *terminal,
+                    prepared.owner.as_ref(),
+                    now,
+                    &mut report,
+                ),
+            }
+        }
+        self.shared.metrics.record_dispatch(&report, true);
+        Ok(report)
+    }
+
+    /// Handle one message from a bus stream: dispatch events, except the bus copies of
+    /// events this executor already dispatched; signal gaps to the channel's subscribers.
+    pub fn dispatch_bus_message(&self, message: &BusMessage) -> Result<DispatchReport> {
+        match message {
+            BusMessage::Event(event) => {
+                if self.take_local_echo(event) {
+                    return Ok(DispatchReport {
+                        duplicate: true,
+                        ..DispatchReport::default()
+                    });
+                }
+                self.dispatch_event_to_subscriptions(event)
+            }
+            BusMessage::Gap { channel, missed } => Ok(self.signal_lost_events(channel, *missed)),
+        }
+    }
+
+    /// Tell every subscriber of `channel` that events may have been lost (`EVENTS_GAP`).
+    ///
+    /// The notice is never lost to a full queue: gaps not yet read merge into one notice
+    /// whose `count` is the number of interruptions.
+    pub fn signal_gap(&self, channel: &str) -> DispatchReport {
+        self.signal_lost_events(channel, None)
+    }
+
+    /// Tell every subscriber of `channel` that `count` events were lost (`EVENTS_GAP`
+    /// whose `count` is events), or an unknown number with `None` (`EVENTS_GAP` whose
+    /// `count` is interruptions). Neither notice is lost to a full queue: notices not yet
+    /// read merge per kind.
+    pub fn signal_lost_events(&self, channel: &str, count: Option<u64>) -> DispatchReport {
+        let (notice, count) = match count {
+            Some(count) => (Notice::Lost, count),
+            None => (Notice::Gap, 1),
+        };
+        let mut report = DispatchReport::default();
+        for cohort in &self.cohorts_of(channel) {
+            for member in read(&cohort.members).iter() {
+                report.matched += 1;
+                if member.queue.push_notice(notice, count) {
+                    report.delivered += 1;
+                } else {
+                    report.drop_for(DropReason::QueueClosed);
+                }
+            }
+        }
+        self.shared.metrics.record_dispatch(&report, false);
+        report
+    }
+
+    /// End every subscription of `channel` with an `error` frame carrying `error`
+    /// (for instance when the channel's bus stream is lost for good).
+    pub fn fail_channel(&self, channel: &str, error: GraphQLError) -> DispatchReport {
+        let body = FrameBody::error(&[error]);
+        let mut report = DispatchReport::default();
+        for cohort in &self.cohorts_of(channel) {
+            for member in read(&cohort.members).iter() {
+                deliver_frame(member, &body, true, &mut report);
+            }
+        }
+        self.shared.metrics.record_dispatch(&report, false);
+        report
+    }
+
+    fn cohorts_of(&self, channel: &str) -> Vec<Arc<Cohort>> {
+        self.registry().channels.get(channel).cloned().unwrap_or_default()
+    }
+
+    /// Take the next frame of a subscription without waiting.
+    pub fn next_response(&self, key: SubscriptionKey) -> Result<Option<Bytes>> {
+        Ok(self.subscription(key)?.queue.try_next())
+    }
+
+    /// The response queue of a subscription, for a WebSocket task to drain directly.
+    pub fn response_queue(&self, key: SubscriptionKey) -> Result<Arc<ResponseQueue>> {
+        Ok(self.subscription(key)?.queue.clone())
+    }
+
+    /// Wait, on any executor, for the next frame; `None` once the subscription has ended.
+    pub async fn recv(&self, key: SubscriptionKey) -> Result<Option<Bytes>> {
+        let queue = self.response_queue(key)?;
+        Ok(queue.recv().await)
+    }
+
+    /// Block this thread for the next frame; `None` once the subscription has ended.
+    pub fn recv_timeout(&self, key: SubscriptionKey, timeout: Duration) -> Result<Option<Bytes>> {
+        match self.response_queue(key)?.recv_timeout(timeout) {
+            Ok(frame) => Ok(Some(frame)),
+            Err(RecvTimeoutError::Closed) => Ok(None),
+            Err(RecvTimeoutError::Timeout) => Err(Error::Timeout(timeout)),
+        }
+    }
+
+    /// The executor's counters, updated as it registers and dispatches.
+    pub fn metrics(&self) -> &Metrics {
+        &self.shared.metrics
+    }
+
+    /// The metrics now, with the queue-depth gauge refreshed (a walk of every queue).
+    pub fn metrics_snapshot(&self) -> MetricsSnapshot {
+        let queued = self.stats().queued_frames as u64;
+        self.shared.metrics.set_queue_depth(queued);
+        self.shared.metrics.snapshot()
+    }
+
+    /// The metrics now in the Prometheus text exposition format.
+    pub fn prometheus_metrics(&self) -> String {
+        self.metrics_snapshot().to_prometheus()
+    }
+
+    /// The rate limiter: its clock and the buckets of every principal.
+    pub fn rate_limiter(&self) -> &RateLimiter {
+        &self.shared.limiter
+    }
+
+    /// Count what the executor holds now.
+    pub fn stats(&self) -> ExecutorStats {
+        let registry = self.registry();
+        ExecutorStats {
+            subscriptions: registry.subscriptions.len(),
+            connections: registry.connections.len(),
+            channels: registry.channels.len(),
+            cohorts: registry.cohorts.len(),
+            queued_frames: registry.subscriptions.values().map(|s| s.queue.len()).sum(),
+        }
+    }
+
+    fn subscription(&self, key: SubscriptionKey) -> Result<Arc<Subscription>> {
+        self.registry()
+            .subscriptions
+            .get(&key)
+            .cloned()
+            .ok_or_else(|| Error::UnknownSubscription(key.to_string()))
+    }
+
+    fn registry(&self) -> RwLockReadGuard<'_, Registry> {
+        read(&self.registry)
+    }
+
+    fn registry_mut(&self) -> RwLockWriteGuard<'_, Registry> {
+        write(&self.registry)
+    }
+}
