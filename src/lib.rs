@@ -4,7 +4,7 @@
 //! adapters chosen by cargo features.
 //!
 //! - [`SubscriptionExecutor`]: register subscriptions, dispatch events, drain frames.
-//! - [`InMemoryBus`]: the embedded bus; [`EventBus::publish_with_executor`] publishes and
+//! - [`InMemoryBus`]: the embedded bus; [`SubscriptionExecutor::publish`] publishes and
 //!   dispatches in one step.
 //! - [`EventPump`]: drives an executor from a bus on a [`Runtime`].
 //! - `TokioRuntime` (feature `tokio`) and `SmolRuntime` (feature `smol`): the runtimes

@@ -675,12 +675,9 @@ impl EventPump {
     /// Publish `event` on the bus and dispatch it to this node's subscriptions at once.
     ///
     /// Local subscribers have their frames when this returns; the copy that comes back
-    /// through the bus is skipped (see [`EventBus::publish_with_executor`]).
+    /// through the bus is skipped (see [`SubscriptionExecutor::publish`]).
     pub async fn publish(&self, event: Arc<Event>) -> Result<DispatchReport> {
-        self.shared
-            .bus
-            .publish_with_executor(event, &self.shared.executor)
-            .await
+        self.shared.executor.publish(&*self.shared.bus, event).await
     }
 
     /// Where `channel`'s bus subscription stands; `None` when the pump does not hold one.

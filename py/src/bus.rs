@@ -235,7 +235,7 @@ impl Transport {
             State::Memory(bus) => {
                 let bus = bus.clone();
                 drop(state);
-                return futures_lite::future::block_on(bus.publish_with_executor(event, executor));
+                return futures_lite::future::block_on(executor.publish(&*bus, event));
             }
             State::Network(network) => self.lease(network),
             State::Closed { .. } => return Err(Error::Closed("event bus")),

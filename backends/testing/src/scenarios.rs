@@ -60,16 +60,10 @@ pub async fn an_event_reaches_every_subscriber_on_every_node_once(
     pump(runtime, bus_a.subscribe(&channel).await.unwrap(), node_a.clone());
     pump(runtime, bus_b.subscribe(&channel).await.unwrap(), node_b.clone());
 
-    let report = bus_a
-        .publish_with_executor(counted(&channel, 1), &node_a)
-        .await
-        .unwrap();
+    let report = node_a.publish(bus_a, counted(&channel, 1)).await.unwrap();
     assert_eq!(report.delivered, 1);
     // A second event is the witness: a duplicate of the first would come before it.
-    bus_a
-        .publish_with_executor(counted(&channel, 2), &node_a)
-        .await
-        .unwrap();
+    node_a.publish(bus_a, counted(&channel, 2)).await.unwrap();
     for (node, key) in [(&node_a, on_a), (&node_b, on_b)] {
         for n in [1, 2] {
             let frame = next_frame(node, key).await;

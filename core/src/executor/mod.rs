@@ -45,7 +45,7 @@ mod request;
 mod watch;
 
 use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -57,6 +57,7 @@ pub use crate::dispatch::{DispatchChunk, DispatchReport, DropReason, PreparedDis
 
 use self::registry::{read, unlink, write, Cohort, Member, Registry, Subscription};
 use crate::bus::BusMessage;
+use crate::bus::EventBus;
 use crate::dispatch::deliver::{deliver_event_frame, deliver_frame};
 use crate::dispatch::prepare::{prepare, Outcome};
 use crate::dispatch::DispatchShared;
@@ -64,7 +65,7 @@ use crate::error::{Error, Result};
 use crate::event::Event;
 use crate::frame::{FrameBody, GraphQLError};
 use crate::metrics::{Metrics, MetricsSnapshot};
-use crate::publish::LoopbackWindow;
+use crate::publish::{publish_then_dispatch, LoopbackWindow};
 use crate::queue::{Notice, RecvTimeoutError, ResponseQueue};
 use crate::rate_limit::RateLimiter;
 use crate::resolve::{ProjectionResolver, Resolver};
@@ -115,7 +116,7 @@ pub struct SubscriptionExecutor {
     pub(crate) registry: RwLock<Registry>,
     pub(crate) next_key: AtomicU64,
     pub(crate) projection: Arc<dyn Resolver>,
-    pub(crate) loopback: Mutex<LoopbackWindow>,
+    pub(crate) loopback: LoopbackWindow,
     pub(crate) shared: Arc<DispatchShared>,
 }
 
@@ -141,7 +142,7 @@ impl SubscriptionExecutor {
             registry: RwLock::default(),
             next_key: AtomicU64::new(1),
             projection: Arc::new(ProjectionResolver),
-            loopback: Mutex::default(),
+            loopback: LoopbackWindow::default(),
             shared: Arc::new(DispatchShared {
                 filter: config.security.event_filter(),
                 limiter: RateLimiter::new(config.rate_limits.clone(), config.clock.clone()),
@@ -215,7 +216,7 @@ impl SubscriptionExecutor {
 
     /// Dispatch an event the caller has just validated against this executor's limits and
     /// that nobody can have changed since (it is behind an `Arc` the caller holds).
-    pub(crate) fn dispatch_validated(&self, event: &Arc<Event>) -> DispatchReport {
+    fn dispatch_validated(&self, event: &Arc<Event>) -> DispatchReport {
         self.prepare_validated(event).deliver()
     }
 
@@ -268,6 +269,52 @@ impl SubscriptionExecutor {
         }
         self.shared.metrics.record_dispatch(&report, true);
         Ok(report)
+    }
+
+    /// Publish `event` on `bus`, then dispatch it to this executor's subscriptions directly.
+    ///
+    /// If publishing fails, nothing is dispatched here. If it succeeds, the executor's frames
+    /// are queued before this returns, and the copy that comes back through the bus is
+    /// recognised by [`SubscriptionExecutor::dispatch_bus_message`] and not dispatched again.
+    /// A copy that reached the bus although `publish` failed (a timeout after sending) or
+    /// this future was dropped is dispatched when it comes back, once.
+    ///
+    /// Fails before publishing if the event is invalid ([`Event::validate`] with
+    /// [`ExecutorConfig::max_event_bytes`]): an event is refused here or readable everywhere.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use subcast_core::{Event, InMemoryBus, SecurityContext, SubscriptionExecutor, SubscriptionRequest};
+    ///
+    /// let (bus, executor) = (InMemoryBus::new(), SubscriptionExecutor::default());
+    /// let key = executor.register_subscription(
+    ///     SubscriptionRequest::new("conn-1", "1", "subscription { ticks }")
+    ///         .security_context(SecurityContext::new("alice")),
+    /// )?;
+    /// let event = Arc::new(Event::new("tick", "ticks", serde_json::json!(1)));
+    /// let report = futures_lite::future::block_on(executor.publish(&bus, event))?;
+    /// assert_eq!(report.delivered, 1);
+    /// assert!(executor.next_response(key)?.is_some());
+    /// # Ok::<(), subcast_core::Error>(())
+    /// ```
+    pub async fn publish<B: EventBus + ?Sized>(&self, bus: &B, event: Arc<Event>) -> Result<DispatchReport> {
+        // The one check every node's decoder applies too (depth, ids, channel), and this
+        // executor's size limit.
+        event.validate(self.config.max_event_bytes)?;
+        let capacity = self.config.loopback_window;
+        // Validated above, and immutable since: this `Arc` is held all along.
+        publish_then_dispatch(bus, &event, &self.loopback, capacity, || {
+            self.dispatch_validated(&event)
+        })
+        .await
+    }
+
+    /// Whether `event`, received from a bus, is the copy of an event this executor already
+    /// dispatched through [`SubscriptionExecutor::publish`]; a copy is recognised once.
+    pub fn take_local_echo(&self, event: &Event) -> bool {
+        self.loopback.take_echo(event)
     }
 
     /// Handle one message from a bus stream: dispatch events, except the bus copies of
