@@ -2,16 +2,21 @@
 //!
 //! - [`Metrics`]: atomic counters and gauges, shared by an executor and its dispatches.
 //! - [`MetricsSnapshot`]: the values at one instant, with [`MetricsSnapshot::rejection_rate`].
-//! - [`MetricsSnapshot::to_prometheus`]: the Prometheus text exposition (`subcast_*`).
+//! - [`MetricsSnapshot::to_prometheus`]: the Prometheus text exposition (`subcast_*`);
+//!   `prometheus.rs` holds the one writer ([`PrometheusText`]) the executor, pump and bus
+//!   expositions share.
 //!
 //! Dispatch counts into its [`DispatchReport`] and adds the report to the counters once
 //! per delivered chunk, so the hot path touches no shared counter per subscriber, and
 //! the metrics always agree with the reports.
 
-use std::fmt::Write as _;
+mod prometheus;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::executor::{DispatchReport, DropReason};
+pub use self::prometheus::PrometheusText;
+
+use crate::dispatch::{DispatchReport, DropReason};
 use crate::rate_limit::RateLimitKind;
 use crate::security::Policy;
 
@@ -191,121 +196,5 @@ impl MetricsSnapshot {
         } else {
             self.validations_rejected as f64 / total as f64
         }
-    }
-
-    /// The Prometheus text exposition format (version 0.0.4), `subcast_*` metrics.
-    pub fn to_prometheus(&self) -> String {
-        let mut text = PrometheusText::default();
-        let mut family = |name: &str, kind: &str, help: &str, samples: &[(Option<(&str, &str)>, u64)]| {
-            text.family(name, kind, help, samples)
-        };
-        family(
-            "subcast_security_validations_total",
-            "counter",
-            "Security decisions on subscriptions and frames, by result.",
-            &[
-                (Some(("result", "passed")), self.validations_passed),
-                (Some(("result", "rejected")), self.validations_rejected),
-            ],
-        );
-        let violations: Vec<_> = Policy::ALL
-            .iter()
-            .map(|p| (Some(("policy", p.as_str())), self.violations(*p)))
-            .collect();
-        family(
-            "subcast_security_violations_total",
-            "counter",
-            "Subscriptions and frames refused, by policy.",
-            &violations,
-        );
-        let limited: Vec<_> = RateLimitKind::ALL
-            .iter()
-            .map(|k| (Some(("kind", k.as_str())), self.rate_limited(*k)))
-            .collect();
-        family(
-            "subcast_rate_limit_rejections_total",
-            "counter",
-            "Subscriptions and frames refused by a rate limit, by kind.",
-            &limited,
-        );
-        family(
-            "subcast_events_dispatched_total",
-            "counter",
-            "Events dispatched to subscriptions.",
-            &[(None, self.events_dispatched)],
-        );
-        family(
-            "subcast_frames_delivered_total",
-            "counter",
-            "next frames queued for subscribers.",
-            &[(None, self.frames_delivered)],
-        );
-        family(
-            "subcast_error_frames_total",
-            "counter",
-            "error frames queued for subscribers.",
-            &[(None, self.error_frames)],
-        );
-        let dropped: Vec<_> = DropReason::ALL
-            .iter()
-            .map(|r| (Some(("reason", r.as_str())), self.dropped(*r)))
-            .collect();
-        family(
-            "subcast_frames_dropped_total",
-            "counter",
-            "Frames a matched subscriber did not get, by reason.",
-            &dropped,
-        );
-        family(
-            "subcast_frames_evicted_total",
-            "counter",
-            "Older frames evicted from full response queues.",
-            &[(None, self.frames_evicted)],
-        );
-        family(
-            "subcast_active_subscriptions",
-            "gauge",
-            "Subscriptions registered.",
-            &[(None, self.active_subscriptions)],
-        );
-        family(
-            "subcast_queue_depth",
-            "gauge",
-            "Frames waiting in response queues.",
-            &[(None, self.queue_depth)],
-        );
-        text.finish()
-    }
-}
-
-/// A Prometheus text exposition (format 0.0.4) under construction.
-#[derive(Debug, Default)]
-pub(crate) struct PrometheusText {
-    out: String,
-}
-
-impl PrometheusText {
-    /// Append one metric family: its HELP and TYPE lines, then one sample per label.
-    pub(crate) fn family(
-        &mut self,
-        name: &str,
-        kind: &str,
-        help: &str,
-        samples: &[(Option<(&str, &str)>, u64)],
-    ) {
-        let out = &mut self.out;
-        let _ = writeln!(out, "# HELP {name} {help}");
-        let _ = writeln!(out, "# TYPE {name} {kind}");
-        for (label, value) in samples {
-            let _ = match label {
-                Some((key, label)) => writeln!(out, "{name}{{{key}=\"{label}\"}} {value}"),
-                None => writeln!(out, "{name} {value}"),
-            };
-        }
-    }
-
-    /// The exposition text.
-    pub(crate) fn finish(self) -> String {
-        self.out
     }
 }
