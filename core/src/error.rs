@@ -10,32 +10,14 @@ use std::time::Duration;
 use bytes::Bytes;
 use serde_json::Value;
 
+pub use crate::codes::{
+    BAD_REQUEST, FIELD_FORBIDDEN, IDENTITY_MISMATCH, INSUFFICIENT_SCOPE, INTERNAL_ERROR, INVALID_DOCUMENT,
+    INVALID_FILTER, RATE_LIMITED, SUBSCRIPTION_LIMIT, UNAUTHENTICATED,
+};
 use crate::document::DocumentError;
 use crate::frame::{FrameBody, FramePrefix, GraphQLError};
 use crate::rate_limit::RateLimitKind;
 use crate::security::FilterError;
-
-/// Code of a subscription refused for want of a security context.
-pub const UNAUTHENTICATED: &str = "UNAUTHENTICATED";
-/// Code of a subscription requesting a field its roles may not read.
-pub const FIELD_FORBIDDEN: &str = "FIELD_FORBIDDEN";
-/// Code of a subscription lacking a scope its root field requires.
-pub const INSUFFICIENT_SCOPE: &str = "INSUFFICIENT_SCOPE";
-/// Code of a subscription whose variables name another user or tenant.
-pub const IDENTITY_MISMATCH: &str = "IDENTITY_MISMATCH";
-/// Code of a subscribe refused by a rate limit, and of the notice sent to a subscriber
-/// whose deliveries were rate-limited.
-pub const RATE_LIMITED: &str = "RATE_LIMITED";
-/// Code of a subscribe over the maximum of subscriptions per connection or per user.
-pub const SUBSCRIPTION_LIMIT: &str = "SUBSCRIPTION_LIMIT";
-/// Code of an invalid event filter.
-pub const INVALID_FILTER: &str = "INVALID_FILTER";
-/// Code of an invalid subscription document or variables.
-pub const INVALID_DOCUMENT: &str = "GRAPHQL_VALIDATION_FAILED";
-/// Code of an invalid request (ids, channels, duplicate subscription ids).
-pub const BAD_REQUEST: &str = "BAD_REQUEST";
-/// Code of every other failure.
-pub const INTERNAL_ERROR: &str = "INTERNAL_ERROR";
 
 /// `Result` with subcast's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -17,20 +17,9 @@ use bytes::{Bytes, BytesMut};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-/// Code of the notice sent after frames were dropped from a full queue.
-pub const EVENTS_LAGGED: &str = "EVENTS_LAGGED";
-/// Code of the `error` frame of a subscription whose queue overflowed under the close policy.
-pub const QUEUE_OVERFLOW: &str = "QUEUE_OVERFLOW";
-/// Code of the `error` frame of a resolver failure.
-pub const RESOLVER_ERROR: &str = "RESOLVER_ERROR";
-/// Code of the `error` frame sent when a resolver panicked.
-pub const RESOLVER_PANIC: &str = "RESOLVER_PANIC";
-/// Code of the notice sent when a bus may have lost events of the subscription's channel.
-pub const EVENTS_GAP: &str = "EVENTS_GAP";
-/// Code of the `error` frame that replaces a result over the executor's frame size limit
-/// ([`ExecutorConfig::max_frame_bytes`](crate::ExecutorConfig::max_frame_bytes)); it ends
-/// the subscription, as every `error` frame does.
-pub const FRAME_TOO_LARGE: &str = "FRAME_TOO_LARGE";
+pub use crate::codes::{
+    EVENTS_GAP, EVENTS_LAGGED, FRAME_TOO_LARGE, QUEUE_OVERFLOW, RESOLVER_ERROR, RESOLVER_PANIC,
+};
 
 /// The start of every frame of one subscription: `{"id":"<escaped id>",`.
 ///

@@ -29,6 +29,7 @@
 
 pub mod bus;
 pub mod bus_channels;
+pub mod codes;
 mod dispatch;
 pub mod document;
 pub mod error;

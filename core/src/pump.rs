@@ -53,9 +53,7 @@ use crate::metrics::PrometheusText;
 use crate::queue::RecvTimeoutError;
 use crate::runtime::Runtime;
 
-/// Code of the `error` frame ending the subscriptions of a channel whose bus subscription
-/// could not be restored.
-pub const BUS_CHANNEL_LOST: &str = "BUS_CHANNEL_LOST";
+pub use crate::codes::BUS_CHANNEL_LOST;
 
 /// Fan-out from which a dispatch is split across the runtime's workers.
 ///

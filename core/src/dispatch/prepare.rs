@@ -7,9 +7,10 @@ use std::sync::Arc;
 use super::deliver::{deliver_event_frames, RowOwner};
 use super::report::{DispatchReport, DropReason};
 use super::DispatchShared;
+use crate::codes::{FRAME_TOO_LARGE, RESOLVER_ERROR, RESOLVER_PANIC};
 use crate::event::Event;
 use crate::executor::registry::{read, Cohort};
-use crate::frame::{FrameBody, GraphQLError, FRAME_TOO_LARGE, RESOLVER_ERROR, RESOLVER_PANIC};
+use crate::frame::{FrameBody, GraphQLError};
 use crate::resolve::{ResolveError, ResolveRequest, ResolveResult, Resolver};
 use crate::security::{EventOwner, Policy};
 
