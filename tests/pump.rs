@@ -172,7 +172,7 @@ impl EventBus for RefusingBus {
     }
     async fn subscribe(&self, channel: &str) -> Result<EventStream> {
         if self.refuse.load(Ordering::SeqCst) {
-            return Err(Error::Bus("connection refused".into()));
+            return Err(Error::bus_message("test", "connection refused"));
         }
         self.inner.subscribe(channel).await
     }

@@ -52,7 +52,7 @@ pub use document::{
     ArgumentValue, Conditions, DocumentError, DocumentErrorKind, DocumentLimits, FieldSelection,
     IncludeCondition, Position, SelectionSet, SubscriptionDocument, VariableDefinition,
 };
-pub use error::{Error, Result};
+pub use error::{BoxError, Error, Result};
 pub use event::{
     node_id, validate_channel, validate_event_data, Event, MAX_CHANNEL_LEN, MAX_EVENT_DEPTH, MAX_EVENT_ID_LEN,
 };

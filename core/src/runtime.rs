@@ -99,10 +99,12 @@ pub async fn within<T>(
         if let Poll::Ready(value) = future.as_mut().poll(cx) {
             return Poll::Ready(Ok(value));
         }
-        expired
-            .as_mut()
-            .poll(cx)
-            .map(|()| Err(Error::Bus(format!("{what} timed out after {limit:?}"))))
+        expired.as_mut().poll(cx).map(|()| {
+            Err(Error::bus_message(
+                "runtime",
+                format!("{what} timed out after {limit:?}"),
+            ))
+        })
     })
     .await
 }

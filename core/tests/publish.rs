@@ -110,16 +110,16 @@ struct DownBus;
 #[async_trait]
 impl EventBus for DownBus {
     async fn publish(&self, _event: Arc<Event>) -> Result<()> {
-        Err(Error::Bus("connection refused".into()))
+        Err(Error::bus_message("test", "connection refused"))
     }
     async fn subscribe(&self, _channel: &str) -> Result<EventStream> {
-        Err(Error::Bus("connection refused".into()))
+        Err(Error::bus_message("test", "connection refused"))
     }
     async fn unsubscribe(&self, _channel: &str) -> Result<()> {
         Ok(())
     }
     async fn health_check(&self) -> Result<()> {
-        Err(Error::Bus("connection refused".into()))
+        Err(Error::bus_message("test", "connection refused"))
     }
     fn stats(&self) -> BusStats {
         BusStats::default()
@@ -133,7 +133,7 @@ fn a_failed_publish_dispatches_nothing() {
         let event = user_created();
         assert!(matches!(
             executor.publish(&DownBus, event).await,
-            Err(Error::Bus(_))
+            Err(Error::Bus { .. })
         ));
         assert_eq!(executor.next_response(key).unwrap(), None);
     });

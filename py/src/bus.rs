@@ -192,8 +192,13 @@ impl Transport {
         if let BusKind::Memory = config.kind {
             return Ok(Transport::new(State::Memory(Arc::new(InMemoryBus::new()))));
         }
-        let mut runtime = OwnedRuntime::start()
-            .map_err(|e| Error::Bus(format!("cannot start the {} runtime: {e}", runtime::NAME)))?;
+        let mut runtime = OwnedRuntime::start().map_err(|e| {
+            Error::bus(
+                "runtime",
+                format!("cannot start the {} runtime: {e}", runtime::NAME),
+                e,
+            )
+        })?;
         let connected = runtime.block_on(async {
             let bus: Arc<dyn EventBus> = match &config.kind {
                 BusKind::Redis { url, config, .. } => {

@@ -60,7 +60,7 @@ pub fn to_py_err(py: Python<'_>, error: &Error) -> PyErr {
         Error::InvalidFilter(_) => "InvalidFilterError",
         Error::Timeout(_) => "SubscriptionTimeoutError",
         Error::Closed(_) => "ExecutorClosedError",
-        Error::Bus(_) | Error::InvalidWireEvent(_) => "BusError",
+        Error::Bus { .. } | Error::InvalidWireEvent(_) => "BusError",
         Error::RateLimited { .. } | Error::SubscriptionLimit { .. } => "RateLimitedError",
         Error::Unauthenticated
         | Error::FieldForbidden { .. }

@@ -259,9 +259,10 @@ impl EventBus for PostgresBus {
             }
             if let Some(other) = state.by_notify.get(&notify).filter(|other| *other != channel) {
                 // Only a SHA-256 collision gets here; refused rather than mixed.
-                return Err(Error::Bus(format!(
-                    "channels {other:?} and {channel:?} map to the same NOTIFY channel {notify:?}"
-                )));
+                return Err(Error::bus_message(
+                    "postgres",
+                    format!("channels {other:?} and {channel:?} map to the same NOTIFY channel {notify:?}"),
+                ));
             }
             let (id, receiver, inserted) = state.channels.insert(channel);
             if inserted == Inserted::First {
@@ -272,8 +273,9 @@ impl EventBus for PostgresBus {
         if inserted == Inserted::First {
             let result = match listener {
                 Some(listener) => inner.listen(channel, &notify, &listener).await,
-                None => Err(Error::Bus(
-                    "the PostgreSQL session was lost while subscribing".to_owned(),
+                None => Err(Error::bus_message(
+                    "postgres",
+                    "the PostgreSQL session was lost while subscribing",
                 )),
             };
             if let Err(error) = result {
@@ -322,12 +324,21 @@ impl EventBus for PostgresBus {
             async { publisher.client.simple_query("SELECT 1").await },
         )
         .await?
-        .map_err(|e| Error::Bus(format!("PostgreSQL health check failed: {}", describe(&e))))?;
+        .map_err(|e| {
+            Error::bus(
+                "postgres",
+                format!("PostgreSQL health check failed: {}", describe(&e)),
+                e,
+            )
+        })?;
         if inner.state().listener.is_none() {
-            return Err(Error::Bus(format!(
-                "the listening session to PostgreSQL at {} is reconnecting",
-                inner.target.address()
-            )));
+            return Err(Error::bus_message(
+                "postgres",
+                format!(
+                    "the listening session to PostgreSQL at {} is reconnecting",
+                    inner.target.address()
+                ),
+            ));
         }
         Ok(())
     }
@@ -467,10 +478,14 @@ impl Inner {
         )
         .await?
         .map_err(|e| {
-            Error::Bus(format!(
-                "cannot create the outbox or prepare the publish statements: {}",
-                describe(&e)
-            ))
+            Error::bus(
+                "postgres",
+                format!(
+                    "cannot create the outbox or prepare the publish statements: {}",
+                    describe(&e)
+                ),
+                e,
+            )
         })?;
         let publisher = Arc::new(Publisher {
             client,
@@ -499,11 +514,15 @@ impl Inner {
         within(&*self.runtime, self.config.timeout, "PostgreSQL publish", insert)
             .await?
             .map_err(|e| {
-                Error::Bus(format!(
-                    "PostgreSQL publish on {:?} failed: {}",
-                    event.channel,
-                    describe(&e)
-                ))
+                Error::bus(
+                    "postgres",
+                    format!(
+                        "PostgreSQL publish on {:?} failed: {}",
+                        event.channel,
+                        describe(&e)
+                    ),
+                    e,
+                )
             })?;
         Ok(())
     }
@@ -587,7 +606,13 @@ impl Inner {
         };
         within(&*self.runtime, self.config.timeout, "LISTEN", steps)
             .await?
-            .map_err(|e| Error::Bus(format!("LISTEN {notify:?} failed: {}", describe(&e))))?;
+            .map_err(|e| {
+                Error::bus(
+                    "postgres",
+                    format!("LISTEN {notify:?} failed: {}", describe(&e)),
+                    e,
+                )
+            })?;
         self.state().channels.request_replay(channel);
         Ok(())
     }
@@ -597,7 +622,13 @@ impl Inner {
         let unlisten = listener.batch_execute(&sql);
         within(&*self.runtime, self.config.timeout, "UNLISTEN", unlisten)
             .await?
-            .map_err(|e| Error::Bus(format!("UNLISTEN {notify:?} failed: {}", describe(&e))))
+            .map_err(|e| {
+                Error::bus(
+                    "postgres",
+                    format!("UNLISTEN {notify:?} failed: {}", describe(&e)),
+                    e,
+                )
+            })
     }
 
     /// Notifications the full mailbox dropped: read their channels again from the outbox.
@@ -675,7 +706,7 @@ impl Inner {
         let read = async { listener.query_opt(&self.outbox.read(), &[&id]).await };
         let row = within(&*self.runtime, self.config.timeout, "reading an outbox row", read)
             .await?
-            .map_err(|e| Error::Bus(describe(&e)))?;
+            .map_err(|e| Error::bus("postgres", describe(&e), e))?;
         Ok(row.map(|row| (row.get(0), row.get(1))))
     }
 
@@ -834,7 +865,13 @@ impl Inner {
                 listener.batch_execute(&statements),
             )
             .await?
-            .map_err(|e| Error::Bus(format!("LISTEN after reconnecting failed: {}", describe(&e))))?;
+            .map_err(|e| {
+                Error::bus(
+                    "postgres",
+                    format!("LISTEN after reconnecting failed: {}", describe(&e)),
+                    e,
+                )
+            })?;
         }
         let mut state = self.state();
         if state.closed {
@@ -857,7 +894,7 @@ impl Inner {
         };
         let row = within(&*self.runtime, self.config.timeout, "outbox cleanup", delete)
             .await?
-            .map_err(|e| Error::Bus(format!("outbox cleanup failed: {}", describe(&e))))?;
+            .map_err(|e| Error::bus("postgres", format!("outbox cleanup failed: {}", describe(&e)), e))?;
         let deleted: i64 = row.get(0);
         Ok(u64::try_from(deleted).unwrap_or(0))
     }

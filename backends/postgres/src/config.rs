@@ -159,8 +159,12 @@ impl PostgresConfig {
     /// assert!(error.to_string().contains("retention"));
     /// ```
     pub fn validate(&self) -> Result<()> {
-        let refuse =
-            |field: &str, rule: &str| Err(Error::Bus(format!("invalid PostgresConfig: {field} {rule}")));
+        let refuse = |field: &str, rule: &str| {
+            Err(Error::bus_message(
+                "postgres",
+                format!("invalid PostgresConfig: {field} {rule}"),
+            ))
+        };
         for (field, name) in [("schema", &self.schema), ("table", &self.table)] {
             if name.is_empty() || name.len() > MAX_IDENTIFIER || name.contains('\0') {
                 return refuse(field, "must be 1 to 63 bytes without NUL");

@@ -222,8 +222,9 @@ impl EventBus for RedisBus {
         if inserted == Inserted::First {
             let result = match connection {
                 Some(connection) => inner.subscribe_server(channel, connection).await,
-                None => Err(Error::Bus(
-                    "the Redis connection was lost while subscribing".to_owned(),
+                None => Err(Error::bus_message(
+                    "redis",
+                    "the Redis connection was lost while subscribing",
                 )),
             };
             if let Err(error) = result {
@@ -257,7 +258,7 @@ impl EventBus for RedisBus {
                 connection.unsubscribe(&server),
             )
             .await?
-            .map_err(|e| Error::Bus(format!("UNSUBSCRIBE {server:?} failed: {e}")))?;
+            .map_err(|e| Error::bus("redis", format!("UNSUBSCRIBE {server:?} failed: {e}"), e))?;
         }
         Ok(())
     }
@@ -266,15 +267,18 @@ impl EventBus for RedisBus {
         let inner = &self.inner;
         let connection = inner.state().connection.clone();
         let Some(mut connection) = connection else {
-            return Err(Error::Bus(format!(
-                "not connected to Redis at {} (reconnecting)",
-                inner.target.address()
-            )));
+            return Err(Error::bus_message(
+                "redis",
+                format!(
+                    "not connected to Redis at {} (reconnecting)",
+                    inner.target.address()
+                ),
+            ));
         };
         let ping = async { redis::cmd("PING").query_async::<Value>(&mut connection).await };
         within(&*inner.runtime, inner.config.timeout, "Redis PING", ping)
             .await?
-            .map_err(|e| Error::Bus(format!("Redis PING failed: {e}")))?;
+            .map_err(|e| Error::bus("redis", format!("Redis PING failed: {e}"), e))?;
         Ok(())
     }
 
@@ -429,7 +433,7 @@ impl Inner {
         };
         within(&*self.runtime, self.config.timeout, "Redis publish", command)
             .await?
-            .map_err(|e| Error::Bus(format!("Redis publish on {server:?} failed: {e}")))?;
+            .map_err(|e| Error::bus("redis", format!("Redis publish on {server:?} failed: {e}"), e))?;
         Ok(())
     }
 
@@ -462,7 +466,7 @@ impl Inner {
         };
         within(&*self.runtime, self.config.timeout, "SUBSCRIBE", steps)
             .await?
-            .map_err(|e| Error::Bus(format!("SUBSCRIBE {server:?} failed: {e}")))?;
+            .map_err(|e| Error::bus("redis", format!("SUBSCRIBE {server:?} failed: {e}"), e))?;
         if replay {
             self.state().channels.request_replay(channel);
         }
@@ -683,7 +687,7 @@ impl Inner {
                 connection.subscribe(&servers),
             )
             .await?
-            .map_err(|e| Error::Bus(format!("SUBSCRIBE after reconnecting failed: {e}")))?;
+            .map_err(|e| Error::bus("redis", format!("SUBSCRIBE after reconnecting failed: {e}"), e))?;
         }
         let mut state = self.state();
         if state.closed {

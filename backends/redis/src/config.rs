@@ -130,8 +130,12 @@ impl RedisConfig {
     /// assert!(error.to_string().contains("timeout"));
     /// ```
     pub fn validate(&self) -> Result<()> {
-        let refuse =
-            |field: &str, rule: &str| Err(Error::Bus(format!("invalid RedisConfig: {field} {rule}")));
+        let refuse = |field: &str, rule: &str| {
+            Err(Error::bus_message(
+                "redis",
+                format!("invalid RedisConfig: {field} {rule}"),
+            ))
+        };
         if self.timeout.is_zero() {
             return refuse("timeout", "must be positive");
         }
