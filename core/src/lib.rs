@@ -17,7 +17,8 @@
 //! - [`Runtime`]: the async runtime an application lends to subcast (adapters live elsewhere).
 //! - [`SecurityContext`] and [`SecurityPolicies`]: who subscribes, and the fail-closed
 //!   policies (tenant, row, scope, RBAC, federation, event filter) every frame passes.
-//! - [`RateLimiter`]: token buckets per user on an injected [`Clock`].
+//! - [`RateLimiter`]: token buckets per user on an injected [`Clock`]; `FakeClock`, a clock
+//!   tests move by hand, is behind the `testing` feature.
 //! - [`Metrics`]: lock-free counters, a snapshot and the Prometheus exposition.
 //! - [`EventPump`]: drives an executor from a bus on a runtime.
 //! - [`Connection`]: graphql-transport-ws as a state machine with no I/O: messages and time
@@ -46,6 +47,8 @@ pub mod rate_limit;
 pub mod resolve;
 pub mod runtime;
 pub mod security;
+#[cfg(any(test, feature = "testing"))]
+mod testing;
 
 pub use bus::{BusMessage, BusStats, EventBus, EventStream, InMemoryBus};
 pub use document::{
@@ -68,9 +71,7 @@ pub use protocol::{
 };
 pub use pump::{ChannelStatus, EventPump, PumpConfig, PumpStats};
 pub use queue::{Notice, OverflowPolicy, ResponseQueue};
-pub use rate_limit::{
-    BucketConfig, Clock, FakeClock, RateLimitKind, RateLimiter, RateLimits, SystemClock, TokenBucket,
-};
+pub use rate_limit::{BucketConfig, Clock, RateLimitKind, RateLimiter, RateLimits, SystemClock, TokenBucket};
 pub use resolve::{ProjectionResolver, ResolveError, ResolveRequest, ResolveResult, Resolver};
 pub use runtime::Runtime;
 pub use security::{
@@ -78,3 +79,5 @@ pub use security::{
     FilterOp, Policy, RbacPolicy, RowPolicy, ScopePolicy, SecurityAwareEventFilter, SecurityContext,
     SecurityPolicies, SubscriptionAccess, TenantPolicy,
 };
+#[cfg(any(test, feature = "testing"))]
+pub use testing::FakeClock;
