@@ -17,7 +17,7 @@ pub use crate::codes::{
 use crate::document::DocumentError;
 use crate::frame::{FrameBody, FramePrefix, GraphQLError};
 use crate::rate_limit::RateLimitKind;
-use crate::security::FilterError;
+use crate::security::filter::FilterError;
 
 /// A backend's own error, boxed: the source of an [`Error::Bus`].
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;

@@ -271,6 +271,15 @@ impl SubscriptionExecutor {
         Ok(report)
     }
 
+    /// Watch the set of channels with at least one subscription.
+    ///
+    /// The watch first yields `Added` for every channel already in use, then each change
+    /// in order. A driver uses it to subscribe a bus channel when the first subscription
+    /// needs it and to unsubscribe after the last.
+    pub fn watch_channels(&self) -> ChannelWatch {
+        self.registry_mut().watch()
+    }
+
     /// Publish `event` on `bus`, then dispatch it to this executor's subscriptions directly.
     ///
     /// If publishing fails, nothing is dispatched here. If it succeeds, the executor's frames

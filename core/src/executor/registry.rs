@@ -7,7 +7,7 @@ use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use serde_json::{Map, Value};
 
 use super::request::SubscriptionKey;
-use super::watch::ChannelChange;
+use super::watch::{ChannelChange, ChannelWatch};
 use crate::document::SubscriptionDocument;
 use crate::queue::{Mailbox, ResponseQueue};
 use crate::rate_limit::PrincipalBuckets;
@@ -97,6 +97,16 @@ pub(crate) struct Registry {
 impl Registry {
     pub(crate) fn announce(&mut self, change: ChannelChange) {
         self.watchers.retain(|w| w.push(change.clone()).is_ok());
+    }
+
+    /// A new watch of the channels in use: `Added` for each one now, then every change.
+    pub(crate) fn watch(&mut self) -> ChannelWatch {
+        let changes = Arc::new(Mailbox::new());
+        for channel in self.channels.keys() {
+            let _ = changes.push(ChannelChange::Added(channel.to_string()));
+        }
+        self.watchers.push(changes.clone());
+        ChannelWatch { changes }
     }
 }
 

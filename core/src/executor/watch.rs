@@ -2,27 +2,9 @@
 
 use std::sync::Arc;
 
-use super::SubscriptionExecutor;
 use crate::queue::Mailbox;
 
-impl SubscriptionExecutor {
-    /// Watch the set of channels with at least one subscription.
-    ///
-    /// The watch first yields `Added` for every channel already in use, then each change
-    /// in order. A driver uses it to subscribe a bus channel when the first subscription
-    /// needs it and to unsubscribe after the last.
-    pub fn watch_channels(&self) -> ChannelWatch {
-        let changes = Arc::new(Mailbox::new());
-        let mut registry = self.registry_mut();
-        for channel in registry.channels.keys() {
-            let _ = changes.push(ChannelChange::Added(channel.to_string()));
-        }
-        registry.watchers.push(changes.clone());
-        ChannelWatch { changes }
-    }
-}
-
-/// A change in the set of channels in use; see [`SubscriptionExecutor::watch_channels`].
+/// A change in the set of channels in use; see [`SubscriptionExecutor::watch_channels`](crate::SubscriptionExecutor::watch_channels).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ChannelChange {
     /// The first subscription on this channel was registered.
@@ -34,7 +16,7 @@ pub enum ChannelChange {
 /// A stream of [`ChannelChange`]s; dropping it stops the watch.
 #[derive(Debug)]
 pub struct ChannelWatch {
-    changes: Arc<Mailbox<ChannelChange>>,
+    pub(crate) changes: Arc<Mailbox<ChannelChange>>,
 }
 
 impl ChannelWatch {

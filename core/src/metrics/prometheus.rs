@@ -1,105 +1,16 @@
 //! The one Prometheus text exposition (format 0.0.4) of subcast's counters.
 //!
 //! - [`PrometheusText`]: the writer every exposition uses (HELP, TYPE, samples).
-//! - [`MetricsSnapshot::to_prometheus`]: the executor's `subcast_*` families.
 //! - [`BusStats::to_prometheus`]: the bus's `subcast_bus_*` families.
 //!
-//! The pump's `subcast_pump_*` families ([`PumpStats::to_prometheus`](crate::PumpStats::to_prometheus))
+//! The executor's `subcast_*` families
+//! ([`MetricsSnapshot::to_prometheus`](crate::MetricsSnapshot::to_prometheus)) and the
+//! pump's `subcast_pump_*` ([`PumpStats::to_prometheus`](crate::PumpStats::to_prometheus))
 //! are written with the same [`PrometheusText`].
 
 use std::fmt::Write as _;
 
-use super::MetricsSnapshot;
 use crate::bus::BusStats;
-use crate::dispatch::DropReason;
-use crate::rate_limit::RateLimitKind;
-use crate::security::Policy;
-
-impl MetricsSnapshot {
-    /// The Prometheus text exposition format (version 0.0.4), `subcast_*` metrics.
-    pub fn to_prometheus(&self) -> String {
-        let mut text = PrometheusText::default();
-        let mut family = |name: &str, kind: &str, help: &str, samples: &[(Option<(&str, &str)>, u64)]| {
-            text.family(name, kind, help, samples)
-        };
-        family(
-            "subcast_security_validations_total",
-            "counter",
-            "Security decisions on subscriptions and frames, by result.",
-            &[
-                (Some(("result", "passed")), self.validations_passed),
-                (Some(("result", "rejected")), self.validations_rejected),
-            ],
-        );
-        let violations: Vec<_> = Policy::ALL
-            .iter()
-            .map(|p| (Some(("policy", p.as_str())), self.violations(*p)))
-            .collect();
-        family(
-            "subcast_security_violations_total",
-            "counter",
-            "Subscriptions and frames refused, by policy.",
-            &violations,
-        );
-        let limited: Vec<_> = RateLimitKind::ALL
-            .iter()
-            .map(|k| (Some(("kind", k.as_str())), self.rate_limited(*k)))
-            .collect();
-        family(
-            "subcast_rate_limit_rejections_total",
-            "counter",
-            "Subscriptions and frames refused by a rate limit, by kind.",
-            &limited,
-        );
-        family(
-            "subcast_events_dispatched_total",
-            "counter",
-            "Events dispatched to subscriptions.",
-            &[(None, self.events_dispatched)],
-        );
-        family(
-            "subcast_frames_delivered_total",
-            "counter",
-            "next frames queued for subscribers.",
-            &[(None, self.frames_delivered)],
-        );
-        family(
-            "subcast_error_frames_total",
-            "counter",
-            "error frames queued for subscribers.",
-            &[(None, self.error_frames)],
-        );
-        let dropped: Vec<_> = DropReason::ALL
-            .iter()
-            .map(|r| (Some(("reason", r.as_str())), self.dropped(*r)))
-            .collect();
-        family(
-            "subcast_frames_dropped_total",
-            "counter",
-            "Frames a matched subscriber did not get, by reason.",
-            &dropped,
-        );
-        family(
-            "subcast_frames_evicted_total",
-            "counter",
-            "Older frames evicted from full response queues.",
-            &[(None, self.frames_evicted)],
-        );
-        family(
-            "subcast_active_subscriptions",
-            "gauge",
-            "Subscriptions registered.",
-            &[(None, self.active_subscriptions)],
-        );
-        family(
-            "subcast_queue_depth",
-            "gauge",
-            "Frames waiting in response queues.",
-            &[(None, self.queue_depth)],
-        );
-        text.finish()
-    }
-}
 
 impl BusStats {
     /// The bus's counters in the Prometheus text exposition format, `subcast_bus_*` metrics.
