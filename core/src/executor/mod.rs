@@ -129,6 +129,15 @@ impl Default for SubscriptionExecutor {
 impl SubscriptionExecutor {
     /// Create an executor with `config`, refusing values out of range
     /// ([`ExecutorConfig::validate`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use subcast_core::{ExecutorConfig, SubscriptionExecutor};
+    ///
+    /// assert!(SubscriptionExecutor::try_new(ExecutorConfig::default()).is_ok());
+    /// assert!(SubscriptionExecutor::try_new(ExecutorConfig::default().queue_capacity(0)).is_err());
+    /// ```
     pub fn try_new(config: ExecutorConfig) -> Result<Self> {
         config.validate()?;
         Ok(Self::new(config))
@@ -136,6 +145,15 @@ impl SubscriptionExecutor {
 
     /// Create an executor with `config`; a size or count of 0 is raised to 1 (use
     /// [`SubscriptionExecutor::try_new`] to refuse it instead).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use subcast_core::{ExecutorConfig, SubscriptionExecutor};
+    ///
+    /// let executor = SubscriptionExecutor::new(ExecutorConfig::default().queue_capacity(0));
+    /// assert_eq!(executor.config().queue_capacity, 1);
+    /// ```
     pub fn new(config: ExecutorConfig) -> Self {
         let config = config.normalized();
         SubscriptionExecutor {
@@ -154,11 +172,34 @@ impl SubscriptionExecutor {
     }
 
     /// The executor's configuration.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use subcast_core::{ExecutorConfig, SubscriptionExecutor};
+    ///
+    /// let executor = SubscriptionExecutor::new(ExecutorConfig::default().max_frame_bytes(64 * 1024));
+    /// assert_eq!(executor.config().max_frame_bytes, 64 * 1024);
+    /// ```
     pub fn config(&self) -> &ExecutorConfig {
         &self.config
     }
 
     /// The key of `subscription_id` on `connection_id`, if registered.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use subcast_core::{SecurityContext, SubscriptionExecutor, SubscriptionRequest};
+    ///
+    /// let executor = SubscriptionExecutor::default();
+    /// let request = SubscriptionRequest::new("conn-1", "1", "subscription { ticks }")
+    ///     .security_context(SecurityContext::new("alice"));
+    /// let key = executor.register_subscription(request)?;
+    /// assert_eq!(executor.subscription_key("conn-1", "1"), Some(key));
+    /// assert_eq!(executor.subscription_key("conn-1", "2"), None);
+    /// # Ok::<(), subcast_core::Error>(())
+    /// ```
     pub fn subscription_key(&self, connection_id: &str, subscription_id: &str) -> Option<SubscriptionKey> {
         self.registry()
             .connections
@@ -168,6 +209,21 @@ impl SubscriptionExecutor {
     }
 
     /// End a subscription: it leaves the index, its queue closes and its memory is freed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use subcast_core::{SecurityContext, SubscriptionExecutor, SubscriptionRequest};
+    ///
+    /// let executor = SubscriptionExecutor::default();
+    /// let request = SubscriptionRequest::new("conn-1", "1", "subscription { ticks }")
+    ///     .security_context(SecurityContext::new("alice"));
+    /// let key = executor.register_subscription(request)?;
+    /// executor.complete_subscription(key)?;
+    /// assert!(executor.next_response(key).is_err());
+    /// assert_eq!(executor.stats().subscriptions, 0);
+    /// # Ok::<(), subcast_core::Error>(())
+    /// ```
     pub fn complete_subscription(&self, key: SubscriptionKey) -> Result<()> {
         let mut registry = self.registry_mut();
         let subscription = registry
@@ -187,6 +243,23 @@ impl SubscriptionExecutor {
     }
 
     /// End every subscription of `connection_id`; returns how many ended.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use subcast_core::{SecurityContext, SubscriptionExecutor, SubscriptionRequest};
+    ///
+    /// let executor = SubscriptionExecutor::default();
+    /// let request = SubscriptionRequest::new("conn-1", "1", "subscription { ticks }")
+    ///     .security_context(SecurityContext::new("alice"));
+    /// let key = executor.register_subscription(request)?;
+    /// let second = SubscriptionRequest::new("conn-1", "2", "subscription { ticks }")
+    ///     .security_context(SecurityContext::new("alice"));
+    /// executor.register_subscription(second)?;
+    /// assert_eq!(executor.complete_connection("conn-1")?, 2);
+    /// assert!(executor.complete_connection("conn-1").is_err());
+    /// # Ok::<(), subcast_core::Error>(())
+    /// ```
     pub fn complete_connection(&self, connection_id: &str) -> Result<usize> {
         let mut registry = self.registry_mut();
         let ids = registry
@@ -210,6 +283,22 @@ impl SubscriptionExecutor {
     /// Fails only when the event itself is invalid ([`Event::validate`] with
     /// [`ExecutorConfig::max_event_bytes`]: channel, ids, data depth and size, measured now);
     /// a failing resolver becomes `error` frames for its cohort and is counted in the report.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use subcast_core::{SecurityContext, SubscriptionExecutor, SubscriptionRequest};
+    ///
+    /// let executor = SubscriptionExecutor::default();
+    /// let request = SubscriptionRequest::new("conn-1", "1", "subscription { ticks }")
+    ///     .security_context(SecurityContext::new("alice"));
+    /// let key = executor.register_subscription(request)?;
+    /// let tick = std::sync::Arc::new(subcast_core::Event::new("tick", "ticks", serde_json::json!(1)));
+    /// let report = executor.dispatch_event_to_subscriptions(&tick)?;
+    /// assert_eq!((report.matched, report.delivered), (1, 1));
+    /// assert!(executor.next_response(key)?.is_some());
+    /// # Ok::<(), subcast_core::Error>(())
+    /// ```
     pub fn dispatch_event_to_subscriptions(&self, event: &Arc<Event>) -> Result<DispatchReport> {
         Ok(self.prepare_dispatch(event)?.deliver())
     }
@@ -224,6 +313,23 @@ impl SubscriptionExecutor {
     ///
     /// This is the part of a dispatch that runs resolvers: call it on a thread that may
     /// block. The result queues the frames, in one go or split in chunks for several workers.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use subcast_core::{SecurityContext, SubscriptionExecutor, SubscriptionRequest};
+    ///
+    /// let executor = SubscriptionExecutor::default();
+    /// let request = SubscriptionRequest::new("conn-1", "1", "subscription { ticks }")
+    ///     .security_context(SecurityContext::new("alice"));
+    /// let key = executor.register_subscription(request)?;
+    /// let tick = std::sync::Arc::new(subcast_core::Event::new("tick", "ticks", serde_json::json!(1)));
+    /// // Resolvers run here, on a thread that may block; the fan-out runs later, anywhere.
+    /// let prepared = executor.prepare_dispatch(&tick)?;
+    /// assert_eq!(prepared.subscribers(), 1);
+    /// assert_eq!(prepared.deliver().delivered, 1);
+    /// # Ok::<(), subcast_core::Error>(())
+    /// ```
     pub fn prepare_dispatch(&self, event: &Arc<Event>) -> Result<PreparedDispatch> {
         event.validate(self.config.max_event_bytes)?;
         Ok(self.prepare_validated(event))
@@ -240,6 +346,22 @@ impl SubscriptionExecutor {
     }
 
     /// Dispatch `event` to one subscription, if it listens on the event's channel.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use subcast_core::{SecurityContext, SubscriptionExecutor, SubscriptionRequest};
+    ///
+    /// let executor = SubscriptionExecutor::default();
+    /// let request = SubscriptionRequest::new("conn-1", "1", "subscription { ticks }")
+    ///     .security_context(SecurityContext::new("alice"));
+    /// let key = executor.register_subscription(request)?;
+    /// let tick = std::sync::Arc::new(subcast_core::Event::new("tick", "ticks", serde_json::json!(1)));
+    /// assert_eq!(executor.dispatch_event_to_single(key, &tick)?.delivered, 1);
+    /// let elsewhere = std::sync::Arc::new(subcast_core::Event::new("tock", "tocks", serde_json::json!(1)));
+    /// assert_eq!(executor.dispatch_event_to_single(key, &elsewhere)?.matched, 0);
+    /// # Ok::<(), subcast_core::Error>(())
+    /// ```
     pub fn dispatch_event_to_single(
         &self,
         key: SubscriptionKey,
@@ -276,6 +398,22 @@ impl SubscriptionExecutor {
     /// The watch first yields `Added` for every channel already in use, then each change
     /// in order. A driver uses it to subscribe a bus channel when the first subscription
     /// needs it and to unsubscribe after the last.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use subcast_core::{ChannelChange, SecurityContext, SubscriptionExecutor, SubscriptionRequest};
+    ///
+    /// let executor = SubscriptionExecutor::default();
+    /// let watch = executor.watch_channels();
+    /// let request = SubscriptionRequest::new("conn-1", "1", "subscription { ticks }")
+    ///     .security_context(SecurityContext::new("alice"));
+    /// let key = executor.register_subscription(request)?;
+    /// assert_eq!(watch.try_next(), Some(ChannelChange::Added("ticks".into())));
+    /// executor.complete_subscription(key)?;
+    /// assert_eq!(watch.try_next(), Some(ChannelChange::Removed("ticks".into())));
+    /// # Ok::<(), subcast_core::Error>(())
+    /// ```
     pub fn watch_channels(&self) -> ChannelWatch {
         self.registry_mut().watch()
     }
@@ -322,12 +460,45 @@ impl SubscriptionExecutor {
 
     /// Whether `event`, received from a bus, is the copy of an event this executor already
     /// dispatched through [`SubscriptionExecutor::publish`]; a copy is recognised once.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use subcast_core::{Event, InMemoryBus, SubscriptionExecutor};
+    ///
+    /// let (bus, executor) = (InMemoryBus::new(), SubscriptionExecutor::default());
+    /// let event = Arc::new(Event::new("tick", "ticks", serde_json::json!(1)));
+    /// futures_lite::future::block_on(executor.publish(&bus, event.clone()))?;
+    /// // The bus copy of that event is recognised, once.
+    /// assert!(executor.take_local_echo(&event));
+    /// assert!(!executor.take_local_echo(&event));
+    /// # Ok::<(), subcast_core::Error>(())
+    /// ```
     pub fn take_local_echo(&self, event: &Event) -> bool {
         self.loopback.take_echo(event)
     }
 
     /// Handle one message from a bus stream: dispatch events, except the bus copies of
     /// events this executor already dispatched; signal gaps to the channel's subscribers.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use subcast_core::{SecurityContext, SubscriptionExecutor, SubscriptionRequest};
+    ///
+    /// let executor = SubscriptionExecutor::default();
+    /// let request = SubscriptionRequest::new("conn-1", "1", "subscription { ticks }")
+    ///     .security_context(SecurityContext::new("alice"));
+    /// let key = executor.register_subscription(request)?;
+    /// use subcast_core::BusMessage;
+    ///
+    /// let gap = BusMessage::Gap { channel: "ticks".into(), missed: Some(3) };
+    /// assert_eq!(executor.dispatch_bus_message(&gap)?.delivered, 1);
+    /// let notice = executor.next_response(key)?.unwrap();
+    /// assert!(std::str::from_utf8(&notice).unwrap().contains("EVENTS_GAP"));
+    /// # Ok::<(), subcast_core::Error>(())
+    /// ```
     pub fn dispatch_bus_message(&self, message: &BusMessage) -> Result<DispatchReport> {
         match message {
             BusMessage::Event(event) => {
@@ -347,6 +518,21 @@ impl SubscriptionExecutor {
     ///
     /// The notice is never lost to a full queue: gaps not yet read merge into one notice
     /// whose `count` is the number of interruptions.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use subcast_core::{SecurityContext, SubscriptionExecutor, SubscriptionRequest};
+    ///
+    /// let executor = SubscriptionExecutor::default();
+    /// let request = SubscriptionRequest::new("conn-1", "1", "subscription { ticks }")
+    ///     .security_context(SecurityContext::new("alice"));
+    /// let key = executor.register_subscription(request)?;
+    /// assert_eq!(executor.signal_gap("ticks").delivered, 1);
+    /// let notice = executor.next_response(key)?.unwrap();
+    /// assert!(std::str::from_utf8(&notice).unwrap().contains("EVENTS_GAP"));
+    /// # Ok::<(), subcast_core::Error>(())
+    /// ```
     pub fn signal_gap(&self, channel: &str) -> DispatchReport {
         self.signal_lost_events(channel, None)
     }
@@ -355,6 +541,21 @@ impl SubscriptionExecutor {
     /// whose `count` is events), or an unknown number with `None` (`EVENTS_GAP` whose
     /// `count` is interruptions). Neither notice is lost to a full queue: notices not yet
     /// read merge per kind.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use subcast_core::{SecurityContext, SubscriptionExecutor, SubscriptionRequest};
+    ///
+    /// let executor = SubscriptionExecutor::default();
+    /// let request = SubscriptionRequest::new("conn-1", "1", "subscription { ticks }")
+    ///     .security_context(SecurityContext::new("alice"));
+    /// let key = executor.register_subscription(request)?;
+    /// assert_eq!(executor.signal_lost_events("ticks", Some(5)).delivered, 1);
+    /// let notice = executor.next_response(key)?.unwrap();
+    /// assert!(std::str::from_utf8(&notice).unwrap().contains("EVENTS_GAP"));
+    /// # Ok::<(), subcast_core::Error>(())
+    /// ```
     pub fn signal_lost_events(&self, channel: &str, count: Option<u64>) -> DispatchReport {
         let (notice, count) = match count {
             Some(count) => (Notice::Lost, count),
@@ -377,6 +578,24 @@ impl SubscriptionExecutor {
 
     /// End every subscription of `channel` with an `error` frame carrying `error`
     /// (for instance when the channel's bus stream is lost for good).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use subcast_core::{SecurityContext, SubscriptionExecutor, SubscriptionRequest};
+    ///
+    /// let executor = SubscriptionExecutor::default();
+    /// let request = SubscriptionRequest::new("conn-1", "1", "subscription { ticks }")
+    ///     .security_context(SecurityContext::new("alice"));
+    /// let key = executor.register_subscription(request)?;
+    /// use subcast_core::GraphQLError;
+    ///
+    /// let report = executor.fail_channel("ticks", GraphQLError::new("BUS_CHANNEL_LOST", "the channel is gone"));
+    /// assert_eq!(report.errors, 1);
+    /// let frame: serde_json::Value = serde_json::from_slice(&executor.next_response(key)?.unwrap()).unwrap();
+    /// assert_eq!(frame["type"], "error");
+    /// # Ok::<(), subcast_core::Error>(())
+    /// ```
     pub fn fail_channel(&self, channel: &str, error: GraphQLError) -> DispatchReport {
         let body = FrameBody::error(&[error]);
         let mut report = DispatchReport::default();
@@ -394,22 +613,88 @@ impl SubscriptionExecutor {
     }
 
     /// Take the next frame of a subscription without waiting.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use subcast_core::{SecurityContext, SubscriptionExecutor, SubscriptionRequest};
+    ///
+    /// let executor = SubscriptionExecutor::default();
+    /// let request = SubscriptionRequest::new("conn-1", "1", "subscription { ticks }")
+    ///     .security_context(SecurityContext::new("alice"));
+    /// let key = executor.register_subscription(request)?;
+    /// assert_eq!(executor.next_response(key)?, None);
+    /// let tick = std::sync::Arc::new(subcast_core::Event::new("tick", "ticks", serde_json::json!(1)));
+    /// executor.dispatch_event_to_subscriptions(&tick)?;
+    /// assert!(executor.next_response(key)?.is_some());
+    /// # Ok::<(), subcast_core::Error>(())
+    /// ```
     pub fn next_response(&self, key: SubscriptionKey) -> Result<Option<Bytes>> {
         Ok(self.subscription(key)?.queue.try_next())
     }
 
     /// The response queue of a subscription, for a WebSocket task to drain directly.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use subcast_core::{SecurityContext, SubscriptionExecutor, SubscriptionRequest};
+    ///
+    /// let executor = SubscriptionExecutor::default();
+    /// let request = SubscriptionRequest::new("conn-1", "1", "subscription { ticks }")
+    ///     .security_context(SecurityContext::new("alice"));
+    /// let key = executor.register_subscription(request)?;
+    /// let tick = std::sync::Arc::new(subcast_core::Event::new("tick", "ticks", serde_json::json!(1)));
+    /// let queue = executor.response_queue(key)?;
+    /// executor.dispatch_event_to_subscriptions(&tick)?;
+    /// assert_eq!(queue.len(), 1);
+    /// assert!(queue.try_next().is_some());
+    /// # Ok::<(), subcast_core::Error>(())
+    /// ```
     pub fn response_queue(&self, key: SubscriptionKey) -> Result<Arc<ResponseQueue>> {
         Ok(self.subscription(key)?.queue.clone())
     }
 
     /// Wait, on any executor, for the next frame; `None` once the subscription has ended.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use subcast_core::{SecurityContext, SubscriptionExecutor, SubscriptionRequest};
+    ///
+    /// let executor = SubscriptionExecutor::default();
+    /// let request = SubscriptionRequest::new("conn-1", "1", "subscription { ticks }")
+    ///     .security_context(SecurityContext::new("alice"));
+    /// let key = executor.register_subscription(request)?;
+    /// let tick = std::sync::Arc::new(subcast_core::Event::new("tick", "ticks", serde_json::json!(1)));
+    /// executor.dispatch_event_to_subscriptions(&tick)?;
+    /// assert!(futures_lite::future::block_on(executor.recv(key))?.is_some());
+    /// # Ok::<(), subcast_core::Error>(())
+    /// ```
     pub async fn recv(&self, key: SubscriptionKey) -> Result<Option<Bytes>> {
         let queue = self.response_queue(key)?;
         Ok(queue.recv().await)
     }
 
     /// Block this thread for the next frame; `None` once the subscription has ended.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use subcast_core::{SecurityContext, SubscriptionExecutor, SubscriptionRequest};
+    ///
+    /// let executor = SubscriptionExecutor::default();
+    /// let request = SubscriptionRequest::new("conn-1", "1", "subscription { ticks }")
+    ///     .security_context(SecurityContext::new("alice"));
+    /// let key = executor.register_subscription(request)?;
+    /// use std::time::Duration;
+    ///
+    /// let tick = std::sync::Arc::new(subcast_core::Event::new("tick", "ticks", serde_json::json!(1)));
+    /// executor.dispatch_event_to_subscriptions(&tick)?;
+    /// assert!(executor.recv_timeout(key, Duration::from_secs(5))?.is_some());
+    /// assert!(executor.recv_timeout(key, Duration::ZERO).is_err());
+    /// # Ok::<(), subcast_core::Error>(())
+    /// ```
     pub fn recv_timeout(&self, key: SubscriptionKey, timeout: Duration) -> Result<Option<Bytes>> {
         match self.response_queue(key)?.recv_timeout(timeout) {
             Ok(frame) => Ok(Some(frame)),
@@ -419,11 +704,42 @@ impl SubscriptionExecutor {
     }
 
     /// The executor's counters, updated as it registers and dispatches.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use subcast_core::{SecurityContext, SubscriptionExecutor, SubscriptionRequest};
+    ///
+    /// let executor = SubscriptionExecutor::default();
+    /// let request = SubscriptionRequest::new("conn-1", "1", "subscription { ticks }")
+    ///     .security_context(SecurityContext::new("alice"));
+    /// let key = executor.register_subscription(request)?;
+    /// let tick = std::sync::Arc::new(subcast_core::Event::new("tick", "ticks", serde_json::json!(1)));
+    /// executor.dispatch_event_to_subscriptions(&tick)?;
+    /// assert_eq!(executor.metrics().snapshot().frames_delivered, 1);
+    /// # Ok::<(), subcast_core::Error>(())
+    /// ```
     pub fn metrics(&self) -> &Metrics {
         &self.shared.metrics
     }
 
     /// The metrics now, with the queue-depth gauge refreshed (a walk of every queue).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use subcast_core::{SecurityContext, SubscriptionExecutor, SubscriptionRequest};
+    ///
+    /// let executor = SubscriptionExecutor::default();
+    /// let request = SubscriptionRequest::new("conn-1", "1", "subscription { ticks }")
+    ///     .security_context(SecurityContext::new("alice"));
+    /// let key = executor.register_subscription(request)?;
+    /// let tick = std::sync::Arc::new(subcast_core::Event::new("tick", "ticks", serde_json::json!(1)));
+    /// executor.dispatch_event_to_subscriptions(&tick)?;
+    /// let snapshot = executor.metrics_snapshot();
+    /// assert_eq!((snapshot.active_subscriptions, snapshot.queue_depth), (1, 1));
+    /// # Ok::<(), subcast_core::Error>(())
+    /// ```
     pub fn metrics_snapshot(&self) -> MetricsSnapshot {
         let queued = self.stats().queued_frames as u64;
         self.shared.metrics.set_queue_depth(queued);
@@ -431,16 +747,58 @@ impl SubscriptionExecutor {
     }
 
     /// The metrics now in the Prometheus text exposition format.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use subcast_core::{SecurityContext, SubscriptionExecutor, SubscriptionRequest};
+    ///
+    /// let executor = SubscriptionExecutor::default();
+    /// let request = SubscriptionRequest::new("conn-1", "1", "subscription { ticks }")
+    ///     .security_context(SecurityContext::new("alice"));
+    /// let key = executor.register_subscription(request)?;
+    /// let text = executor.prometheus_metrics();
+    /// assert!(text.contains("subcast_active_subscriptions 1"));
+    /// # Ok::<(), subcast_core::Error>(())
+    /// ```
     pub fn prometheus_metrics(&self) -> String {
         self.metrics_snapshot().to_prometheus()
     }
 
     /// The rate limiter: its clock and the buckets of every principal.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    /// use subcast_core::{ExecutorConfig, FakeClock, SubscriptionExecutor};
+    ///
+    /// let clock = Arc::new(FakeClock::new());
+    /// let executor = SubscriptionExecutor::new(ExecutorConfig::default().clock(clock.clone()));
+    /// let before = executor.rate_limiter().now();
+    /// clock.advance(Duration::from_secs(1));
+    /// assert_eq!(executor.rate_limiter().now() - before, Duration::from_secs(1));
+    /// ```
     pub fn rate_limiter(&self) -> &RateLimiter {
         &self.shared.limiter
     }
 
     /// Count what the executor holds now.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use subcast_core::{SecurityContext, SubscriptionExecutor, SubscriptionRequest};
+    ///
+    /// let executor = SubscriptionExecutor::default();
+    /// let request = SubscriptionRequest::new("conn-1", "1", "subscription { ticks }")
+    ///     .security_context(SecurityContext::new("alice"));
+    /// let key = executor.register_subscription(request)?;
+    /// let stats = executor.stats();
+    /// assert_eq!((stats.subscriptions, stats.connections, stats.channels, stats.cohorts), (1, 1, 1, 1));
+    /// # Ok::<(), subcast_core::Error>(())
+    /// ```
     pub fn stats(&self) -> ExecutorStats {
         let registry = self.registry();
         ExecutorStats {

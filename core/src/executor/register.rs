@@ -26,6 +26,20 @@ impl SubscriptionExecutor {
     /// anonymous subscribers are allowed); a scope or RBAC refusal; a rate or subscription
     /// limit. [`Error::to_error_frame`] turns any of these into the `error` frame the
     /// client gets.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use subcast_core::{Error, SecurityContext, SubscriptionExecutor, SubscriptionRequest};
+    ///
+    /// let executor = SubscriptionExecutor::default();
+    /// let request = SubscriptionRequest::new("conn-1", "1", "subscription { ticks }")
+    ///     .security_context(SecurityContext::new("alice"));
+    /// assert!(executor.register_subscription(request).is_ok());
+    /// // Without a security context, the subscribe is refused with a typed error.
+    /// let anonymous = SubscriptionRequest::new("conn-2", "1", "subscription { ticks }");
+    /// assert!(matches!(executor.register_subscription(anonymous), Err(Error::Unauthenticated)));
+    /// ```
     pub fn register_subscription(&self, request: SubscriptionRequest) -> Result<SubscriptionKey> {
         validate_id("connection id", &request.connection_id)?;
         validate_id("subscription id", &request.subscription_id)?;
