@@ -8,7 +8,8 @@
 //!   replay positions, counters.
 //! - [`SubscriptionDocument`]: a subscription's GraphQL document, parsed and checked once.
 //! - [`SubscriptionExecutor`]: the registry and dispatcher; one event becomes one frame per
-//!   matching subscription, resolved and encoded once per cohort.
+//!   matching subscription, resolved and encoded once per cohort;
+//!   [`SubscriptionExecutor::publish`] publishes on a bus and dispatches locally, once.
 //! - [`Resolver`] and [`ProjectionResolver`]: how an event becomes a subscription's `data`.
 //! - [`ResponseQueue`]: the frame queue each subscriber drains, bounded in frames and bytes,
 //!   with wake-ups and [`Notice`]s of every loss that are merged, never lost.
@@ -23,6 +24,16 @@
 //! - [`EventPump`]: drives an executor from a bus on a runtime.
 //! - [`Connection`]: graphql-transport-ws as a state machine with no I/O: messages and time
 //!   in, [`Action`]s out.
+//!
+//! - [`codes`]: every wire code (`EVENTS_GAP`, `RATE_LIMITED`, …) in one place.
+//!
+//! Where each concept lives: `executor/` (public methods, config, request, admission,
+//! registry, watch), `dispatch/` (prepare: cohort checks, batch resolve, encode once;
+//! deliver: the per-member hot path; parallel: a fan-out split in chunks; report),
+//! `publish.rs` (publish-then-dispatch and the loop-back window: [`EventBus`] is pure
+//! transport), `metrics/` (counters, and the one Prometheus writer for executor, pump and
+//! bus), `codes.rs`, `error.rs` (backend errors keep their source), `testing.rs` (feature
+//! `testing`). Lower files never import higher ones.
 //!
 //! The core has no async runtime, no sockets and no Python: adapters bring those.
 

@@ -10,6 +10,12 @@
 //!   for several workers.
 //! - [`ChannelWatch`] / [`ChannelChange`]: the channels in use, for bus drivers.
 //!
+//! Files: `mod.rs` the public methods; `config.rs` [`ExecutorConfig`]; `request.rs`
+//! [`SubscriptionRequest`] and [`SubscriptionKey`]; `register.rs` admission (authentication,
+//! scope, RBAC incl. filter paths, limits, cohort); `registry.rs` the channel index, cohorts
+//! and unlinking; `watch.rs` [`ChannelWatch`]. Dispatch itself lives in `dispatch/`
+//! (prepare, deliver, parallel, report), publish-then-dispatch in `publish.rs`.
+//!
 //! Subscriptions whose frames must be byte-identical (same document, variables, resolver and
 //! channels) and whose per-event security decisions are the same (same *security class*:
 //! tenant, federation, roles and event filter) share a *cohort*: an event is checked,
