@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use futures_lite::future::block_on;
 use serde_json::json;
-use subcast::runtime::BoxFuture;
+use subcast::BoxFuture;
 use subcast::{
     Error, Event, EventBus, EventPump, ExecutorConfig, InMemoryBus, PumpConfig, Runtime,
     SubscriptionExecutor, SubscriptionRequest,

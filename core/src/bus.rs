@@ -156,7 +156,7 @@ impl<T> Losses<T> for () {
 ///
 /// ```
 /// use std::sync::Arc;
-/// use subcast_core::bus::{Losses, StreamLosses};
+/// use subcast_core::backend::{Losses, StreamLosses};
 /// use subcast_core::{BusMessage, Event};
 ///
 /// let mut losses = StreamLosses::default();
@@ -241,7 +241,7 @@ pub enum Pushed {
 ///
 /// ```
 /// use std::sync::Arc;
-/// use subcast_core::bus::{BoundedMailbox, Pushed, StreamLosses};
+/// use subcast_core::backend::{BoundedMailbox, Pushed, StreamLosses};
 /// use subcast_core::{BusMessage, Event};
 ///
 /// let event = |n: u64| BusMessage::Event(Arc::new(Event::new("t", "users", serde_json::json!(n))));

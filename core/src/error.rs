@@ -10,7 +10,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use serde_json::Value;
 
-pub use crate::codes::{
+use crate::codes::{
     BAD_REQUEST, FIELD_FORBIDDEN, IDENTITY_MISMATCH, INSUFFICIENT_SCOPE, INTERNAL_ERROR, INVALID_DOCUMENT,
     INVALID_FILTER, RATE_LIMITED, SUBSCRIPTION_LIMIT, UNAUTHENTICATED,
 };

@@ -17,16 +17,12 @@ use bytes::{Bytes, BytesMut};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-pub use crate::codes::{
-    EVENTS_GAP, EVENTS_LAGGED, FRAME_TOO_LARGE, QUEUE_OVERFLOW, RESOLVER_ERROR, RESOLVER_PANIC,
-};
-
 /// The start of every frame of one subscription: `{"id":"<escaped id>",`.
 ///
 /// # Examples
 ///
 /// ```
-/// use subcast_core::frame::{FrameBody, FramePrefix};
+/// use subcast_core::{FrameBody, FramePrefix};
 ///
 /// let prefix = FramePrefix::new("7");
 /// let frame = prefix.splice(&FrameBody::complete());
@@ -132,7 +128,7 @@ impl FrameBody {
     /// # Examples
     ///
     /// ```
-    /// use subcast_core::frame::FrameBody;
+    /// use subcast_core::FrameBody;
     ///
     /// let data = serde_json::json!({"s": "x".repeat(100)});
     /// assert!(FrameBody::next_data_within(&data, 1000).is_some());
@@ -249,6 +245,7 @@ impl GraphQLError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::codes::{EVENTS_LAGGED, RESOLVER_ERROR};
     use serde_json::json;
 
     fn whole(id: &str, kind: &str, payload: Option<Value>) -> Vec<u8> {

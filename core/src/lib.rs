@@ -4,8 +4,9 @@
 //!   ([`MAX_EVENT_DEPTH`], [`MAX_EVENT_ID_LEN`], [`validate_event_data`]) are the same when
 //!   publishing and when decoding.
 //! - [`EventBus`] and [`InMemoryBus`]: how events travel; the in-memory bus needs no runtime.
-//! - [`bus_channels`]: what a bus over a server keeps per node: channels, local streams,
-//!   replay positions, counters.
+//! - [`backend`]: what only a bus implementer needs: what a bus over a server keeps per
+//!   node (channels, local streams, replay positions, counters), bounded mailboxes, a
+//!   prepared dispatch split in chunks.
 //! - [`SubscriptionDocument`]: a subscription's GraphQL document, parsed and checked once.
 //! - [`SubscriptionExecutor`]: the registry and dispatcher; one event becomes one frame per
 //!   matching subscription, resolved and encoded once per cohort;
@@ -25,7 +26,10 @@
 //! - [`Connection`]: graphql-transport-ws as a state machine with no I/O: messages and time
 //!   in, [`Action`]s out.
 //!
-//! - [`codes`]: every wire code (`EVENTS_GAP`, `RATE_LIMITED`, …) in one place.
+//! - Every wire code (`EVENTS_GAP`, `RATE_LIMITED`, …) at the root, from `codes.rs`.
+//!
+//! Modules are private: every name is re-exported here, once; bus implementers find the
+//! rest in [`backend`].
 //!
 //! Where each concept lives: `executor/` (public methods, config, request, admission,
 //! registry, watch), `dispatch/` (prepare: cohort checks, batch resolve, encode once;
@@ -39,56 +43,73 @@
 
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 
-pub mod bus;
-pub mod bus_channels;
-pub mod codes;
+pub mod backend;
+mod bus;
+mod bus_channels;
+mod codes;
 mod dispatch;
-pub mod document;
-pub mod error;
-pub mod event;
-pub mod executor;
-pub mod frame;
+mod document;
+mod error;
+mod event;
+mod executor;
+mod frame;
 mod inbox;
-pub mod metrics;
+mod metrics;
 mod protocol;
 mod publish;
-pub mod pump;
-pub mod queue;
-pub mod rate_limit;
-pub mod resolve;
-pub mod runtime;
-pub mod security;
+mod pump;
+mod queue;
+mod rate_limit;
+mod resolve;
+mod runtime;
+mod security;
 #[cfg(any(test, feature = "testing"))]
 mod testing;
 
-pub use bus::{BusMessage, BusStats, EventBus, EventStream, InMemoryBus};
+pub use bus::{BusMessage, BusStats, EventBus, EventStream, InMemoryBus, DEFAULT_STREAM_CAPACITY};
+pub use codes::*;
 pub use document::{
     ArgumentValue, Conditions, DocumentError, DocumentErrorKind, DocumentLimits, FieldSelection,
     IncludeCondition, Position, SelectionSet, SubscriptionDocument, VariableDefinition,
 };
 pub use error::{BoxError, Error, Result};
 pub use event::{
-    node_id, validate_channel, validate_event_data, Event, MAX_CHANNEL_LEN, MAX_EVENT_DEPTH, MAX_EVENT_ID_LEN,
+    node_id, validate_channel, validate_event_data, Event, MAX_CHANNEL_LEN, MAX_EVENT_DEPTH,
+    MAX_EVENT_ID_LEN, WIRE_VERSION,
 };
 pub use executor::{
-    ChannelChange, ChannelWatch, DispatchChunk, DispatchReport, DropReason, ExecutorConfig, ExecutorStats,
-    PreparedDispatch, SubscriptionExecutor, SubscriptionKey, SubscriptionRequest,
+    ChannelChange, ChannelWatch, DispatchReport, DropReason, ExecutorConfig, ExecutorStats,
+    SubscriptionExecutor, SubscriptionKey, SubscriptionRequest, DEFAULT_MAX_EVENT_BYTES,
+    DEFAULT_MAX_FRAME_BYTES, MAX_ID_LEN,
 };
 pub use frame::{FrameBody, FramePrefix, GraphQLError};
 pub use inbox::{AttachError, ConnectionInbox, InboxItem};
-pub use metrics::{Metrics, MetricsSnapshot};
+pub use metrics::{Metrics, MetricsSnapshot, PrometheusText};
 pub use protocol::{
     Action, CloseCode, Connection, ProtocolConfig, SubscribePayload, MAX_CLOSE_REASON_BYTES, SUBPROTOCOL,
 };
-pub use pump::{ChannelStatus, EventPump, PumpConfig, PumpStats};
-pub use queue::{Notice, OverflowPolicy, ResponseQueue};
-pub use rate_limit::{BucketConfig, Clock, RateLimitKind, RateLimiter, RateLimits, SystemClock, TokenBucket};
+pub use pump::{
+    ChannelStatus, EventPump, PumpConfig, PumpStats, DEFAULT_INBOX_CAPACITY, DEFAULT_PARALLEL_THRESHOLD,
+    MIN_BACKOFF,
+};
+pub use queue::{
+    Notice, OverflowPolicy, PushOutcome, RecvTimeoutError, ResponseQueue, DEFAULT_QUEUE_CAPACITY,
+    DEFAULT_QUEUE_MAX_BYTES,
+};
+pub use rate_limit::{
+    BucketConfig, Clock, Principal, PrincipalBuckets, RateLimitKind, RateLimiter, RateLimits, SystemClock,
+    TokenBucket,
+};
 pub use resolve::{ProjectionResolver, ResolveError, ResolveRequest, ResolveResult, Resolver};
-pub use runtime::Runtime;
+pub use runtime::{BoxFuture, Runtime};
+pub use security::federation::DEFAULT_FEDERATION_PATH;
+pub use security::filter::{MAX_CONDITIONS, MAX_FILTER_BYTES, MAX_LIST_LEN, MAX_PATH_DEPTH, MAX_PATH_LEN};
+pub use security::row::DEFAULT_OWNER_PATH;
+pub use security::scope::{DEFAULT_TENANT_VARIABLES, DEFAULT_USER_VARIABLES};
 pub use security::{
-    Condition, EventFederation, EventFilter, EventOwner, FederationPolicy, FilterError, FilterErrorKind,
-    FilterOp, Policy, RbacPolicy, RowPolicy, ScopePolicy, SecurityAwareEventFilter, SecurityContext,
-    SecurityPolicies, SubscriptionAccess, TenantPolicy,
+    Condition, EventFederation, EventFilter, EventOwner, EventSecurity, FederationPolicy, FilterError,
+    FilterErrorKind, FilterOp, Policy, RbacPolicy, RowPolicy, ScopePolicy, SecurityAwareEventFilter,
+    SecurityContext, SecurityPolicies, SubscriptionAccess, TenantPolicy, MAX_GRANTS, MAX_IDENTITY_LEN,
 };
 #[cfg(any(test, feature = "testing"))]
 pub use testing::FakeClock;

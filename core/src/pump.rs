@@ -45,6 +45,7 @@ use std::time::Duration;
 use event_listener::{Event as Notify, EventListener, Listener};
 
 use crate::bus::{BoundedMailbox, BusMessage, EventBus, EventStream};
+use crate::codes::BUS_CHANNEL_LOST;
 use crate::error::Result;
 use crate::event::Event;
 use crate::executor::{ChannelChange, DispatchChunk, DispatchReport, PreparedDispatch, SubscriptionExecutor};
@@ -52,8 +53,6 @@ use crate::frame::GraphQLError;
 use crate::metrics::PrometheusText;
 use crate::queue::RecvTimeoutError;
 use crate::runtime::Runtime;
-
-pub use crate::codes::BUS_CHANNEL_LOST;
 
 /// Fan-out from which a dispatch is split across the runtime's workers.
 ///
@@ -89,7 +88,7 @@ pub const MIN_BACKOFF: Duration = Duration::from_millis(1);
 ///
 /// ```
 /// use std::time::Duration;
-/// use subcast_core::pump::PumpConfig;
+/// use subcast_core::PumpConfig;
 ///
 /// let config = PumpConfig::default()
 ///     .parallel_threshold(10_000)
@@ -591,8 +590,8 @@ impl Shared {
 /// ```
 /// use std::sync::Arc;
 /// use std::time::Duration;
-/// use subcast_core::pump::{EventPump, PumpConfig};
-/// use subcast_core::runtime::{BoxFuture, Runtime};
+/// use subcast_core::{EventPump, PumpConfig};
+/// use subcast_core::{BoxFuture, Runtime};
 /// use subcast_core::{Event, EventBus, InMemoryBus, SecurityContext, SubscriptionExecutor, SubscriptionRequest};
 ///
 /// # #[derive(Debug)]

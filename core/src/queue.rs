@@ -21,8 +21,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use event_listener::{EventListener, Listener};
 
-use crate::error::RATE_LIMITED;
-use crate::frame::{FrameBody, FramePrefix, GraphQLError, EVENTS_GAP, EVENTS_LAGGED, QUEUE_OVERFLOW};
+use crate::codes::{EVENTS_GAP, EVENTS_LAGGED, QUEUE_OVERFLOW, RATE_LIMITED};
+use crate::frame::{FrameBody, FramePrefix, GraphQLError};
 use crate::inbox::InboxShared;
 
 /// Default number of frames a [`ResponseQueue`] holds.
@@ -75,7 +75,7 @@ const RETAINED_CAPACITY: usize = 8;
 /// # Examples
 ///
 /// ```
-/// use subcast_core::queue::Mailbox;
+/// use subcast_core::backend::Mailbox;
 ///
 /// let mailbox = Mailbox::new();
 /// mailbox.push(1).unwrap();
@@ -511,8 +511,8 @@ type EntrySlots = Slots<Entry, Ledger>;
 /// # Examples
 ///
 /// ```
-/// use subcast_core::frame::{FrameBody, FramePrefix};
-/// use subcast_core::queue::{OverflowPolicy, ResponseQueue};
+/// use subcast_core::{FrameBody, FramePrefix};
+/// use subcast_core::{OverflowPolicy, ResponseQueue};
 ///
 /// let prefix = FramePrefix::new("1");
 /// let queue = ResponseQueue::new(prefix.clone(), 1, OverflowPolicy::DropOldest);
@@ -570,7 +570,7 @@ impl ResponseQueue {
     ///
     /// ```
     /// use subcast_core::{FrameBody, FramePrefix, OverflowPolicy, ResponseQueue};
-    /// use subcast_core::queue::PushOutcome;
+    /// use subcast_core::PushOutcome;
     ///
     /// let queue = ResponseQueue::new(FramePrefix::new("1"), 100, OverflowPolicy::DropNewest).with_max_bytes(60);
     /// let frame = || queue.prefix().splice(&FrameBody::next_data(&serde_json::json!("a fairly long string")));
@@ -591,7 +591,7 @@ impl ResponseQueue {
     ///
     /// let queue = ResponseQueue::new(FramePrefix::new("1"), 2, OverflowPolicy::DropNewest);
     /// let frame = |n: u32| queue.prefix().splice(&FrameBody::next_data(&serde_json::json!(n)));
-    /// use subcast_core::queue::PushOutcome;
+    /// use subcast_core::PushOutcome;
     ///
     /// assert_eq!(queue.push(frame(1)), PushOutcome::Queued);
     /// assert_eq!(queue.push(frame(2)), PushOutcome::Queued);
@@ -923,7 +923,7 @@ impl ResponseQueue {
     /// let queue = ResponseQueue::new(FramePrefix::new("1"), 2, OverflowPolicy::DropNewest);
     /// let frame = |n: u32| queue.prefix().splice(&FrameBody::next_data(&serde_json::json!(n)));
     /// use std::time::Duration;
-    /// use subcast_core::queue::RecvTimeoutError;
+    /// use subcast_core::RecvTimeoutError;
     ///
     /// queue.push(frame(1));
     /// assert!(queue.recv_timeout(Duration::from_secs(5)).is_ok());
@@ -1203,7 +1203,7 @@ mod tests {
         assert!(queue.push_notice(Notice::Gap, 1));
         let got = drain(&queue);
         assert_eq!(total(&got, EVENTS_GAP), 2);
-        assert_eq!(total(&got, crate::error::RATE_LIMITED), 5);
+        assert_eq!(total(&got, crate::codes::RATE_LIMITED), 5);
         assert_eq!(total(&got, EVENTS_LAGGED), 3);
         let data: Vec<_> = got.iter().filter(|f| f["payload"]["data"].is_number()).collect();
         assert_eq!(data.len(), 1);
@@ -1219,7 +1219,7 @@ mod tests {
         assert!(queue.push_notice(Notice::RateLimited, 3));
         let got = drain(&queue);
         assert_eq!(got[0]["payload"]["data"], 0);
-        assert_eq!(total(&got, crate::error::RATE_LIMITED), 5);
+        assert_eq!(total(&got, crate::codes::RATE_LIMITED), 5);
         assert_eq!(total(&got, EVENTS_GAP), 1);
     }
 

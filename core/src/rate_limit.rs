@@ -338,7 +338,7 @@ impl PrincipalBuckets {
 /// use std::sync::Arc;
 /// use std::time::Duration;
 /// use subcast_core::{BucketConfig, FakeClock, RateLimiter, RateLimits};
-/// use subcast_core::rate_limit::Principal;
+/// use subcast_core::Principal;
 ///
 /// let clock = Arc::new(FakeClock::new());
 /// let limiter = RateLimiter::new(RateLimits::default().subscription_creation(BucketConfig::new(1, 1.0)), clock.clone());

@@ -13,13 +13,11 @@ use std::fmt::Debug;
 
 use serde_json::{Map, Value};
 
-use crate::codes::FRAME_TOO_LARGE;
+use crate::codes::{FRAME_TOO_LARGE, NON_OBJECT_DATA, OBJECT_NEEDS_SELECTION};
 use crate::document::{SelectionSet, SubscriptionDocument};
 use crate::event::{json_str_len, measure_json, Event};
 use crate::frame::GraphQLError;
 use crate::security::SecurityContext;
-
-pub use crate::codes::{NON_OBJECT_DATA, OBJECT_NEEDS_SELECTION};
 
 /// The result of resolving one request: the `data` object of the `next` frame.
 pub type ResolveResult = Result<Value, ResolveError>;

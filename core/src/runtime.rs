@@ -24,7 +24,7 @@ use crate::error::{Error, Result};
 ///
 /// ```
 /// use std::time::{Duration, Instant};
-/// use subcast_core::runtime::{BoxFuture, Runtime};
+/// use subcast_core::{BoxFuture, Runtime};
 ///
 /// #[derive(Debug)]
 /// struct ThreadPerTask;
@@ -63,7 +63,8 @@ pub trait Runtime: Send + Sync + Debug + 'static {
 ///
 /// ```
 /// use std::time::{Duration, Instant};
-/// use subcast_core::runtime::{within, BoxFuture, Runtime};
+/// use subcast_core::{BoxFuture, Runtime};
+/// use subcast_core::backend::within;
 ///
 /// #[derive(Debug)]
 /// struct Blocking;

@@ -12,8 +12,8 @@ use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::PyModule;
-use subcast_core::error::{BAD_REQUEST, INTERNAL_ERROR};
 use subcast_core::Error;
+use subcast_core::{BAD_REQUEST, INTERNAL_ERROR};
 
 /// An exception of class `subcast.errors.<class>` with `message` and `code`.
 pub fn raise(py: Python<'_>, class: &str, message: impl Into<String>, code: &str) -> PyErr {

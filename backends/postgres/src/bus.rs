@@ -22,11 +22,11 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use subcast_core::bus::{BoundedMailbox, Losses};
-use subcast_core::bus_channels::{
+use subcast_core::backend::within;
+use subcast_core::backend::{
     ensure_channel, BusCounters, ChannelStream, ChannelStreams, Delivery, Inserted, Overflow, ReplayRequest,
 };
-use subcast_core::runtime::within;
+use subcast_core::backend::{BoundedMailbox, Losses};
 use subcast_core::{validate_channel, BusStats, Error, Event, EventBus, EventStream, Result, Runtime};
 use tokio_postgres::{AsyncMessage, Client, Statement};
 

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use subcast_core::bus::DEFAULT_STREAM_CAPACITY;
+use subcast_core::DEFAULT_STREAM_CAPACITY;
 use subcast_core::{Error, Result};
 
 /// Notifications that may wait for the bus's processing task, by default.
@@ -71,7 +71,7 @@ pub struct PostgresConfig {
     /// dropped and its channel read again from the outbox.
     pub received_capacity: usize,
     /// Messages each local stream holds (default
-    /// [`DEFAULT_STREAM_CAPACITY`](subcast_core::bus::DEFAULT_STREAM_CAPACITY)). When a
+    /// [`DEFAULT_STREAM_CAPACITY`](subcast_core::DEFAULT_STREAM_CAPACITY)). When a
     /// stream's consumer is slower than the channel, the channel is held and read again from
     /// the outbox, by its cursor, once the consumer has caught up: nothing is lost while the
     /// outbox keeps the events ([`PostgresConfig::retention`]).

@@ -6,7 +6,7 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use subcast_core::runtime::within;
+use subcast_core::backend::within;
 use subcast_core::{Error, Result, Runtime};
 use tokio_postgres::config::Host;
 use tokio_postgres::tls::NoTlsStream;

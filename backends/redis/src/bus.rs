@@ -23,11 +23,11 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use async_trait::async_trait;
 use redis::aio::MultiplexedConnection;
 use redis::{PushInfo, PushKind, Value};
-use subcast_core::bus::{BoundedMailbox, Losses};
-use subcast_core::bus_channels::{
+use subcast_core::backend::within;
+use subcast_core::backend::{
     ensure_channel, BusCounters, ChannelStream, ChannelStreams, Delivery, Inserted, Overflow, ReplayRequest,
 };
-use subcast_core::runtime::within;
+use subcast_core::backend::{BoundedMailbox, Losses};
 use subcast_core::{validate_channel, BusStats, Error, Event, EventBus, EventStream, Result, Runtime};
 
 use crate::config::RedisConfig;

@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use subcast_core::bus::DEFAULT_STREAM_CAPACITY;
+use subcast_core::DEFAULT_STREAM_CAPACITY;
 use subcast_core::{Error, Result};
 
 /// Pub/sub messages that may wait for the bus's processing task, by default.
@@ -48,7 +48,7 @@ pub struct RedisConfig {
     /// `EVENTS_GAP` notice.
     pub received_capacity: usize,
     /// Messages each local stream holds (default
-    /// [`DEFAULT_STREAM_CAPACITY`](subcast_core::bus::DEFAULT_STREAM_CAPACITY)). When a
+    /// [`DEFAULT_STREAM_CAPACITY`](subcast_core::DEFAULT_STREAM_CAPACITY)). When a
     /// stream's consumer is slower than the channel: with replay, the channel is held and
     /// read again from the stream once the consumer has caught up; without, what does not
     /// fit is dropped and announced with its count.

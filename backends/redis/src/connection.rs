@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, ConnectionAddr, IntoConnectionInfo, ProtocolVersion, PushInfo};
-use subcast_core::runtime::{within, BoxFuture};
+use subcast_core::backend::within;
+use subcast_core::BoxFuture;
 use subcast_core::{Error, Result, Runtime};
 
 use crate::config::RedisConfig;

@@ -19,12 +19,12 @@ use std::sync::{Arc, Condvar, Mutex};
 
 use futures_lite::StreamExt;
 use serde_json::json;
-use subcast_core::frame::EVENTS_GAP;
-use subcast_core::pump::{EventPump, PumpConfig};
+use subcast_core::EVENTS_GAP;
 use subcast_core::{
     Event, EventBus, ExecutorConfig, ResolveRequest, ResolveResult, Resolver, Runtime, SubscriptionExecutor,
     SubscriptionRequest,
 };
+use subcast_core::{EventPump, PumpConfig};
 
 use crate::{counted, next_event, next_frame, pump, unique, within, PATIENCE};
 

@@ -76,7 +76,7 @@ impl BusStats {
 /// # Examples
 ///
 /// ```
-/// use subcast_core::metrics::PrometheusText;
+/// use subcast_core::PrometheusText;
 ///
 /// let mut text = PrometheusText::default();
 /// text.counter("app_requests_total", "Requests served.", 3);
