@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use futures_lite::future::block_on;
 use serde_json::json;
-use subcast::runtime::BoxFuture;
+use subcast::BoxFuture;
 use subcast::{Error, Event, EventBus, ExecutorConfig, InMemoryBus, Node, Runtime, SubscriptionRequest};
 
 /// The host's runtime: each task on its own thread. No tokio, no smol.

@@ -109,7 +109,7 @@ impl Node {
     /// # }).unwrap();
     /// ```
     pub async fn publish(&self, event: impl Into<Arc<Event>>) -> Result<DispatchReport> {
-        publish_then_dispatch(&*self.bus, event.into(), &self.executor).await
+        self.executor.publish(&*self.bus, event.into()).await
     }
 
     /// The executor: register subscriptions and read their frames here.
@@ -238,15 +238,6 @@ impl Node {
             pump,
         }
     }
-}
-
-/// The one call of publish-then-dispatch (it is moving out of the `EventBus` trait).
-async fn publish_then_dispatch(
-    bus: &dyn EventBus,
-    event: Arc<Event>,
-    executor: &SubscriptionExecutor,
-) -> Result<DispatchReport> {
-    bus.publish_with_executor(event, executor).await
 }
 
 /// Where a node's bus comes from.

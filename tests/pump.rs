@@ -9,12 +9,12 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use serde_json::json;
-use subcast::frame::{EVENTS_GAP, RESOLVER_PANIC};
-use subcast::pump::BUS_CHANNEL_LOST;
+use subcast::BUS_CHANNEL_LOST;
 use subcast::{
     BusStats, ChannelStatus, Error, Event, EventBus, EventStream, ExecutorConfig, InMemoryBus, PumpConfig,
     ResolveRequest, ResolveResult, Resolver, Result, Runtime, SubscriptionExecutor, SubscriptionRequest,
 };
+use subcast::{EVENTS_GAP, RESOLVER_PANIC};
 
 use common::{error_code, local_user_event, remote_user_event, user_id, Node, USERS};
 
@@ -172,7 +172,7 @@ impl EventBus for RefusingBus {
     }
     async fn subscribe(&self, channel: &str) -> Result<EventStream> {
         if self.refuse.load(Ordering::SeqCst) {
-            return Err(Error::Bus("connection refused".into()));
+            return Err(Error::bus_message("test", "connection refused"));
         }
         self.inner.subscribe(channel).await
     }
@@ -307,7 +307,7 @@ async fn zero_max_attempts_and_zero_backoff_fail_the_channel_instead_of_panickin
     let config = PumpConfig::default()
         .backoff(Duration::ZERO, Duration::ZERO)
         .max_attempts(0);
-    assert!(config.retry_delay(0) >= subcast::pump::MIN_BACKOFF);
+    assert!(config.retry_delay(0) >= subcast::MIN_BACKOFF);
     let bus = Arc::new(RefusingBus::default());
     bus.refuse.store(true, Ordering::SeqCst);
     let executor = Arc::new(common::anonymous_executor());

@@ -10,32 +10,17 @@ use std::time::Duration;
 use bytes::Bytes;
 use serde_json::Value;
 
+use crate::codes::{
+    BAD_REQUEST, FIELD_FORBIDDEN, IDENTITY_MISMATCH, INSUFFICIENT_SCOPE, INTERNAL_ERROR, INVALID_DOCUMENT,
+    INVALID_FILTER, RATE_LIMITED, SUBSCRIPTION_LIMIT, UNAUTHENTICATED,
+};
 use crate::document::DocumentError;
 use crate::frame::{FrameBody, FramePrefix, GraphQLError};
 use crate::rate_limit::RateLimitKind;
-use crate::security::FilterError;
+use crate::security::filter::FilterError;
 
-/// Code of a subscription refused for want of a security context.
-pub const UNAUTHENTICATED: &str = "UNAUTHENTICATED";
-/// Code of a subscription requesting a field its roles may not read.
-pub const FIELD_FORBIDDEN: &str = "FIELD_FORBIDDEN";
-/// Code of a subscription lacking a scope its root field requires.
-pub const INSUFFICIENT_SCOPE: &str = "INSUFFICIENT_SCOPE";
-/// Code of a subscription whose variables name another user or tenant.
-pub const IDENTITY_MISMATCH: &str = "IDENTITY_MISMATCH";
-/// Code of a subscribe refused by a rate limit, and of the notice sent to a subscriber
-/// whose deliveries were rate-limited.
-pub const RATE_LIMITED: &str = "RATE_LIMITED";
-/// Code of a subscribe over the maximum of subscriptions per connection or per user.
-pub const SUBSCRIPTION_LIMIT: &str = "SUBSCRIPTION_LIMIT";
-/// Code of an invalid event filter.
-pub const INVALID_FILTER: &str = "INVALID_FILTER";
-/// Code of an invalid subscription document or variables.
-pub const INVALID_DOCUMENT: &str = "GRAPHQL_VALIDATION_FAILED";
-/// Code of an invalid request (ids, channels, duplicate subscription ids).
-pub const BAD_REQUEST: &str = "BAD_REQUEST";
-/// Code of every other failure.
-pub const INTERNAL_ERROR: &str = "INTERNAL_ERROR";
+/// A backend's own error, boxed: the source of an [`Error::Bus`].
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// `Result` with subcast's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -112,9 +97,19 @@ pub enum Error {
     #[error("invalid event on the wire: {0}")]
     InvalidWireEvent(String),
 
-    /// The bus failed to publish, subscribe or answer.
-    #[error("event bus error: {0}")]
-    Bus(String),
+    /// The bus failed to publish, subscribe or answer; [`Error::bus`] and
+    /// [`Error::bus_message`] build it.
+    #[error("event bus error: {message}")]
+    Bus {
+        /// The backend that failed: `"redis"`, `"postgres"`, `"memory"`, or `"runtime"` for
+        /// a bus operation that outlived its time limit.
+        bus: &'static str,
+        /// What the bus was doing and what went wrong, the source's own text included.
+        message: String,
+        /// The backend's own error (e.g. a `redis::RedisError`), to inspect or downcast.
+        #[source]
+        source: Option<BoxError>,
+    },
 
     /// No frame arrived within the timeout.
     #[error("no frame arrived within {0:?}")]
@@ -180,6 +175,37 @@ pub enum Error {
 }
 
 impl Error {
+    /// A bus failure caused by the backend's `source` error, kept for inspection;
+    /// `message` says what failed and includes the source's text, as users read it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::error::Error as _;
+    ///
+    /// let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+    /// let error = subcast_core::Error::bus("redis", format!("cannot connect to Redis: {io}"), io);
+    /// assert_eq!(error.to_string(), "event bus error: cannot connect to Redis: refused");
+    /// let source = error.source().and_then(|s| s.downcast_ref::<std::io::Error>()).unwrap();
+    /// assert_eq!(source.kind(), std::io::ErrorKind::ConnectionRefused);
+    /// ```
+    pub fn bus(bus: &'static str, message: impl Into<String>, source: impl Into<BoxError>) -> Self {
+        Error::Bus {
+            bus,
+            message: message.into(),
+            source: Some(source.into()),
+        }
+    }
+
+    /// A bus failure with no underlying error (a refused configuration, a lost session).
+    pub fn bus_message(bus: &'static str, message: impl Into<String>) -> Self {
+        Error::Bus {
+            bus,
+            message: message.into(),
+            source: None,
+        }
+    }
+
     /// The machine-readable code of this error, as sent in `extensions.code`.
     pub fn code(&self) -> &'static str {
         match self {
@@ -199,7 +225,7 @@ impl Error {
             Error::RateLimited { .. } => RATE_LIMITED,
             Error::SubscriptionLimit { .. } => SUBSCRIPTION_LIMIT,
             Error::InvalidFilter(_) => INVALID_FILTER,
-            Error::Bus(_) | Error::Timeout(_) | Error::Closed(_) | Error::InvalidConfig { .. } => {
+            Error::Bus { .. } | Error::Timeout(_) | Error::Closed(_) | Error::InvalidConfig { .. } => {
                 INTERNAL_ERROR
             }
         }

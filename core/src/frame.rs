@@ -17,27 +17,12 @@ use bytes::{Bytes, BytesMut};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-/// Code of the notice sent after frames were dropped from a full queue.
-pub const EVENTS_LAGGED: &str = "EVENTS_LAGGED";
-/// Code of the `error` frame of a subscription whose queue overflowed under the close policy.
-pub const QUEUE_OVERFLOW: &str = "QUEUE_OVERFLOW";
-/// Code of the `error` frame of a resolver failure.
-pub const RESOLVER_ERROR: &str = "RESOLVER_ERROR";
-/// Code of the `error` frame sent when a resolver panicked.
-pub const RESOLVER_PANIC: &str = "RESOLVER_PANIC";
-/// Code of the notice sent when a bus may have lost events of the subscription's channel.
-pub const EVENTS_GAP: &str = "EVENTS_GAP";
-/// Code of the `error` frame that replaces a result over the executor's frame size limit
-/// ([`ExecutorConfig::max_frame_bytes`](crate::ExecutorConfig::max_frame_bytes)); it ends
-/// the subscription, as every `error` frame does.
-pub const FRAME_TOO_LARGE: &str = "FRAME_TOO_LARGE";
-
 /// The start of every frame of one subscription: `{"id":"<escaped id>",`.
 ///
 /// # Examples
 ///
 /// ```
-/// use subcast_core::frame::{FrameBody, FramePrefix};
+/// use subcast_core::{FrameBody, FramePrefix};
 ///
 /// let prefix = FramePrefix::new("7");
 /// let frame = prefix.splice(&FrameBody::complete());
@@ -143,7 +128,7 @@ impl FrameBody {
     /// # Examples
     ///
     /// ```
-    /// use subcast_core::frame::FrameBody;
+    /// use subcast_core::FrameBody;
     ///
     /// let data = serde_json::json!({"s": "x".repeat(100)});
     /// assert!(FrameBody::next_data_within(&data, 1000).is_some());
@@ -260,6 +245,7 @@ impl GraphQLError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::codes::{EVENTS_LAGGED, RESOLVER_ERROR};
     use serde_json::json;
 
     fn whole(id: &str, kind: &str, payload: Option<Value>) -> Vec<u8> {

@@ -45,6 +45,7 @@ use std::time::Duration;
 use event_listener::{Event as Notify, EventListener, Listener};
 
 use crate::bus::{Backoff, BoundedMailbox, BusMessage, EventBus, EventStream};
+use crate::codes::BUS_CHANNEL_LOST;
 use crate::error::Result;
 use crate::event::Event;
 use crate::executor::{ChannelChange, DispatchChunk, DispatchReport, PreparedDispatch, SubscriptionExecutor};
@@ -52,10 +53,6 @@ use crate::frame::GraphQLError;
 use crate::metrics::PrometheusText;
 use crate::queue::RecvTimeoutError;
 use crate::runtime::Runtime;
-
-/// Code of the `error` frame ending the subscriptions of a channel whose bus subscription
-/// could not be restored.
-pub const BUS_CHANNEL_LOST: &str = "BUS_CHANNEL_LOST";
 
 /// Fan-out from which a dispatch is split across the runtime's workers.
 ///
@@ -91,7 +88,7 @@ pub const MIN_BACKOFF: Duration = Duration::from_millis(1);
 ///
 /// ```
 /// use std::time::Duration;
-/// use subcast_core::pump::PumpConfig;
+/// use subcast_core::PumpConfig;
 ///
 /// let config = PumpConfig::default()
 ///     .parallel_threshold(10_000)
@@ -589,8 +586,8 @@ impl Shared {
 /// ```
 /// use std::sync::Arc;
 /// use std::time::Duration;
-/// use subcast_core::pump::{EventPump, PumpConfig};
-/// use subcast_core::runtime::{BoxFuture, Runtime};
+/// use subcast_core::{EventPump, PumpConfig};
+/// use subcast_core::{BoxFuture, Runtime};
 /// use subcast_core::{Event, EventBus, InMemoryBus, SecurityContext, SubscriptionExecutor, SubscriptionRequest};
 ///
 /// # #[derive(Debug)]
@@ -671,12 +668,9 @@ impl EventPump {
     /// Publish `event` on the bus and dispatch it to this node's subscriptions at once.
     ///
     /// Local subscribers have their frames when this returns; the copy that comes back
-    /// through the bus is skipped (see [`EventBus::publish_with_executor`]).
+    /// through the bus is skipped (see [`SubscriptionExecutor::publish`]).
     pub async fn publish(&self, event: Arc<Event>) -> Result<DispatchReport> {
-        self.shared
-            .bus
-            .publish_with_executor(event, &self.shared.executor)
-            .await
+        self.shared.executor.publish(&*self.shared.bus, event).await
     }
 
     /// Where `channel`'s bus subscription stands; `None` when the pump does not hold one.

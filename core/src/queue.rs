@@ -21,8 +21,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use event_listener::{EventListener, Listener};
 
-use crate::error::RATE_LIMITED;
-use crate::frame::{FrameBody, FramePrefix, GraphQLError, EVENTS_GAP, EVENTS_LAGGED, QUEUE_OVERFLOW};
+use crate::codes::{EVENTS_GAP, EVENTS_LAGGED, QUEUE_OVERFLOW, RATE_LIMITED};
+use crate::frame::{FrameBody, FramePrefix, GraphQLError};
 use crate::inbox::InboxShared;
 
 /// Default number of frames a [`ResponseQueue`] holds.
@@ -75,7 +75,7 @@ const RETAINED_CAPACITY: usize = 8;
 /// # Examples
 ///
 /// ```
-/// use subcast_core::queue::Mailbox;
+/// use subcast_core::backend::Mailbox;
 ///
 /// let mailbox = Mailbox::new();
 /// mailbox.push(1).unwrap();
@@ -511,8 +511,8 @@ type EntrySlots = Slots<Entry, Ledger>;
 /// # Examples
 ///
 /// ```
-/// use subcast_core::frame::{FrameBody, FramePrefix};
-/// use subcast_core::queue::{OverflowPolicy, ResponseQueue};
+/// use subcast_core::{FrameBody, FramePrefix};
+/// use subcast_core::{OverflowPolicy, ResponseQueue};
 ///
 /// let prefix = FramePrefix::new("1");
 /// let queue = ResponseQueue::new(prefix.clone(), 1, OverflowPolicy::DropOldest);
@@ -541,6 +541,16 @@ pub struct ResponseQueue {
 impl ResponseQueue {
     /// Create an empty queue of `capacity` frames (at least 1) and
     /// [`DEFAULT_QUEUE_MAX_BYTES`] for the subscription whose frames start with `prefix`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use subcast_core::{FramePrefix, OverflowPolicy, ResponseQueue};
+    ///
+    /// let queue = ResponseQueue::new(FramePrefix::new("1"), 0, OverflowPolicy::DropOldest);
+    /// assert!(queue.is_empty());
+    /// assert!(!queue.is_closed());
+    /// ```
     pub fn new(prefix: FramePrefix, capacity: usize, overflow: OverflowPolicy) -> Self {
         ResponseQueue {
             frames: Mailbox::with_ledger(Ledger::default()),
@@ -555,12 +565,39 @@ impl ResponseQueue {
     }
 
     /// Bound the bytes of queued frames to `max_bytes` (at least 1).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use subcast_core::{FrameBody, FramePrefix, OverflowPolicy, ResponseQueue};
+    /// use subcast_core::PushOutcome;
+    ///
+    /// let queue = ResponseQueue::new(FramePrefix::new("1"), 100, OverflowPolicy::DropNewest).with_max_bytes(60);
+    /// let frame = || queue.prefix().splice(&FrameBody::next_data(&serde_json::json!("a fairly long string")));
+    /// assert_eq!(queue.push(frame()), PushOutcome::Queued);
+    /// assert_eq!(queue.push(frame()), PushOutcome::DroppedNewest);
+    /// ```
     pub fn with_max_bytes(mut self, max_bytes: usize) -> Self {
         self.max_bytes = max_bytes.max(1);
         self
     }
 
     /// Queue `frame` and wake the subscriber, applying the overflow policy when full.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use subcast_core::{FrameBody, FramePrefix, OverflowPolicy, ResponseQueue};
+    ///
+    /// let queue = ResponseQueue::new(FramePrefix::new("1"), 2, OverflowPolicy::DropNewest);
+    /// let frame = |n: u32| queue.prefix().splice(&FrameBody::next_data(&serde_json::json!(n)));
+    /// use subcast_core::PushOutcome;
+    ///
+    /// assert_eq!(queue.push(frame(1)), PushOutcome::Queued);
+    /// assert_eq!(queue.push(frame(2)), PushOutcome::Queued);
+    /// assert_eq!(queue.push(frame(3)), PushOutcome::DroppedNewest);
+    /// assert_eq!(queue.dropped(), 1);
+    /// ```
     #[inline]
     pub fn push(&self, frame: Bytes) -> PushOutcome {
         let outcome = self.push_frame(frame);
@@ -702,6 +739,23 @@ impl ResponseQueue {
     /// Never lost while the queue is open: the notice is queued, merged with a neighbour of
     /// its kind, or held (merged per kind) until it can be read. Returns `false` only if the
     /// queue is closed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use subcast_core::{FrameBody, FramePrefix, OverflowPolicy, ResponseQueue};
+    ///
+    /// let queue = ResponseQueue::new(FramePrefix::new("1"), 2, OverflowPolicy::DropNewest);
+    /// let frame = |n: u32| queue.prefix().splice(&FrameBody::next_data(&serde_json::json!(n)));
+    /// use subcast_core::Notice;
+    ///
+    /// assert!(queue.push_notice(Notice::Gap, 1));
+    /// assert!(queue.push_notice(Notice::Gap, 1));
+    /// // Two gaps not yet read are one notice counting both.
+    /// let notice = queue.try_next().unwrap();
+    /// assert!(std::str::from_utf8(&notice).unwrap().contains(r#""count":2"#));
+    /// assert!(queue.try_next().is_none());
+    /// ```
     pub fn push_notice(&self, notice: Notice, count: u64) -> bool {
         let queued = self.push_notice_locked(notice, count);
         if queued {
@@ -736,6 +790,21 @@ impl ResponseQueue {
     }
 
     /// Queue `frame` as the last one, past the bounds if need be, and close the queue.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use subcast_core::{FrameBody, FramePrefix, OverflowPolicy, ResponseQueue};
+    ///
+    /// let queue = ResponseQueue::new(FramePrefix::new("1"), 2, OverflowPolicy::DropNewest);
+    /// let frame = |n: u32| queue.prefix().splice(&FrameBody::next_data(&serde_json::json!(n)));
+    /// queue.push(frame(1));
+    /// queue.end_with(queue.prefix().splice(&FrameBody::error(&[])));
+    /// assert!(queue.is_closed());
+    /// assert!(queue.try_next().is_some());
+    /// assert!(std::str::from_utf8(&queue.try_next().unwrap()).unwrap().contains(r#""type":"error""#));
+    /// assert!(queue.try_next().is_none());
+    /// ```
     pub fn end_with(&self, frame: Bytes) {
         if let Some(mut edit) = self.frames.edit() {
             if self.overflow != OverflowPolicy::DropOldest {
@@ -750,6 +819,19 @@ impl ResponseQueue {
     }
 
     /// Close the queue: no more frames; queued frames stay readable, then receivers end.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use subcast_core::{FrameBody, FramePrefix, OverflowPolicy, ResponseQueue};
+    ///
+    /// let queue = ResponseQueue::new(FramePrefix::new("1"), 2, OverflowPolicy::DropNewest);
+    /// let frame = |n: u32| queue.prefix().splice(&FrameBody::next_data(&serde_json::json!(n)));
+    /// queue.push(frame(1));
+    /// queue.close();
+    /// assert!(queue.try_next().is_some());
+    /// assert_eq!(futures_lite::future::block_on(queue.recv()), None);
+    /// ```
     pub fn close(&self) {
         if self.frames.close() {
             self.wake_inbox();
@@ -757,21 +839,71 @@ impl ResponseQueue {
     }
 
     /// Whether the queue is closed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use subcast_core::{FrameBody, FramePrefix, OverflowPolicy, ResponseQueue};
+    ///
+    /// let queue = ResponseQueue::new(FramePrefix::new("1"), 2, OverflowPolicy::DropNewest);
+    /// let frame = |n: u32| queue.prefix().splice(&FrameBody::next_data(&serde_json::json!(n)));
+    /// assert!(!queue.is_closed());
+    /// queue.close();
+    /// assert!(queue.is_closed());
+    /// ```
     pub fn is_closed(&self) -> bool {
         self.frames.is_closed()
     }
 
     /// Take the next frame without waiting.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use subcast_core::{FrameBody, FramePrefix, OverflowPolicy, ResponseQueue};
+    ///
+    /// let queue = ResponseQueue::new(FramePrefix::new("1"), 2, OverflowPolicy::DropNewest);
+    /// let frame = |n: u32| queue.prefix().splice(&FrameBody::next_data(&serde_json::json!(n)));
+    /// assert_eq!(queue.try_next(), None);
+    /// queue.push(frame(1));
+    /// assert_eq!(&queue.try_next().unwrap()[..], br#"{"id":"1","type":"next","payload":{"data":1}}"#);
+    /// ```
     pub fn try_next(&self) -> Option<Bytes> {
         self.take(&self.frames).ok()
     }
 
     /// Wait for the next frame on any executor; `None` when the subscription has ended.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use subcast_core::{FrameBody, FramePrefix, OverflowPolicy, ResponseQueue};
+    ///
+    /// let queue = ResponseQueue::new(FramePrefix::new("1"), 2, OverflowPolicy::DropNewest);
+    /// let frame = |n: u32| queue.prefix().splice(&FrameBody::next_data(&serde_json::json!(n)));
+    /// queue.push(frame(1));
+    /// assert!(futures_lite::future::block_on(queue.recv()).is_some());
+    /// queue.close();
+    /// assert_eq!(futures_lite::future::block_on(queue.recv()), None);
+    /// ```
     pub async fn recv(&self) -> Option<Bytes> {
         self.frames.recv_with(|frames| self.take(frames)).await
     }
 
     /// Poll for the next frame, keeping the wake-up registration in `listener`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use subcast_core::{FrameBody, FramePrefix, OverflowPolicy, ResponseQueue};
+    ///
+    /// let queue = ResponseQueue::new(FramePrefix::new("1"), 2, OverflowPolicy::DropNewest);
+    /// let frame = |n: u32| queue.prefix().splice(&FrameBody::next_data(&serde_json::json!(n)));
+    /// queue.push(frame(1));
+    /// let mut listener = None;
+    /// let next = futures_lite::future::block_on(std::future::poll_fn(|cx| queue.poll_recv(cx, &mut listener)));
+    /// assert!(next.is_some());
+    /// ```
     pub fn poll_recv(
         &self,
         cx: &mut Context<'_>,
@@ -782,11 +914,40 @@ impl ResponseQueue {
     }
 
     /// Block this thread until a frame arrives, the subscription ends, or `timeout` passes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use subcast_core::{FrameBody, FramePrefix, OverflowPolicy, ResponseQueue};
+    ///
+    /// let queue = ResponseQueue::new(FramePrefix::new("1"), 2, OverflowPolicy::DropNewest);
+    /// let frame = |n: u32| queue.prefix().splice(&FrameBody::next_data(&serde_json::json!(n)));
+    /// use std::time::Duration;
+    /// use subcast_core::RecvTimeoutError;
+    ///
+    /// queue.push(frame(1));
+    /// assert!(queue.recv_timeout(Duration::from_secs(5)).is_ok());
+    /// assert_eq!(queue.recv_timeout(Duration::ZERO), Err(RecvTimeoutError::Timeout));
+    /// queue.close();
+    /// assert_eq!(queue.recv_timeout(Duration::from_secs(5)), Err(RecvTimeoutError::Closed));
+    /// ```
     pub fn recv_timeout(&self, timeout: Duration) -> Result<Bytes, RecvTimeoutError> {
         self.frames.recv_timeout_with(timeout, |frames| self.take(frames))
     }
 
     /// Frames waiting to be read, notices included.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use subcast_core::{FrameBody, FramePrefix, OverflowPolicy, ResponseQueue};
+    ///
+    /// let queue = ResponseQueue::new(FramePrefix::new("1"), 2, OverflowPolicy::DropNewest);
+    /// let frame = |n: u32| queue.prefix().splice(&FrameBody::next_data(&serde_json::json!(n)));
+    /// queue.push(frame(1));
+    /// queue.push(frame(2));
+    /// assert_eq!(queue.len(), 2);
+    /// ```
     pub fn len(&self) -> usize {
         let slots = self.frames.lock();
         let pending = slots
@@ -798,21 +959,68 @@ impl ResponseQueue {
     }
 
     /// Whether no frame is waiting.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use subcast_core::{FrameBody, FramePrefix, OverflowPolicy, ResponseQueue};
+    ///
+    /// let queue = ResponseQueue::new(FramePrefix::new("1"), 2, OverflowPolicy::DropNewest);
+    /// let frame = |n: u32| queue.prefix().splice(&FrameBody::next_data(&serde_json::json!(n)));
+    /// assert!(queue.is_empty());
+    /// queue.push(frame(1));
+    /// assert!(!queue.is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
     /// Bytes of the frames waiting to be read (notices, a few hundred bytes each, aside).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use subcast_core::{FrameBody, FramePrefix, OverflowPolicy, ResponseQueue};
+    ///
+    /// let queue = ResponseQueue::new(FramePrefix::new("1"), 2, OverflowPolicy::DropNewest);
+    /// let frame = |n: u32| queue.prefix().splice(&FrameBody::next_data(&serde_json::json!(n)));
+    /// let one = frame(1);
+    /// let size = one.len();
+    /// queue.push(one);
+    /// assert_eq!(queue.queued_bytes(), size);
+    /// ```
     pub fn queued_bytes(&self) -> usize {
         self.frames.lock().ledger.bytes
     }
 
     /// Frames lost to overflow over the queue's life.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use subcast_core::{FrameBody, FramePrefix, OverflowPolicy, ResponseQueue};
+    ///
+    /// let queue = ResponseQueue::new(FramePrefix::new("1"), 2, OverflowPolicy::DropNewest);
+    /// let frame = |n: u32| queue.prefix().splice(&FrameBody::next_data(&serde_json::json!(n)));
+    /// for n in 0..5 {
+    ///     queue.push(frame(n));
+    /// }
+    /// assert_eq!(queue.dropped(), 3);
+    /// ```
     pub fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
     }
 
     /// The prefix of this subscription's frames.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use subcast_core::{FramePrefix, OverflowPolicy, ResponseQueue};
+    ///
+    /// let queue = ResponseQueue::new(FramePrefix::new("7"), 8, OverflowPolicy::DropOldest);
+    /// assert_eq!(queue.prefix(), &FramePrefix::new("7"));
+    /// ```
     pub fn prefix(&self) -> &FramePrefix {
         &self.prefix
     }
@@ -995,7 +1203,7 @@ mod tests {
         assert!(queue.push_notice(Notice::Gap, 1));
         let got = drain(&queue);
         assert_eq!(total(&got, EVENTS_GAP), 2);
-        assert_eq!(total(&got, crate::error::RATE_LIMITED), 5);
+        assert_eq!(total(&got, crate::codes::RATE_LIMITED), 5);
         assert_eq!(total(&got, EVENTS_LAGGED), 3);
         let data: Vec<_> = got.iter().filter(|f| f["payload"]["data"].is_number()).collect();
         assert_eq!(data.len(), 1);
@@ -1011,7 +1219,7 @@ mod tests {
         assert!(queue.push_notice(Notice::RateLimited, 3));
         let got = drain(&queue);
         assert_eq!(got[0]["payload"]["data"], 0);
-        assert_eq!(total(&got, crate::error::RATE_LIMITED), 5);
+        assert_eq!(total(&got, crate::codes::RATE_LIMITED), 5);
         assert_eq!(total(&got, EVENTS_GAP), 1);
     }
 

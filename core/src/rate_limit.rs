@@ -1,6 +1,7 @@
 //! Rate limits: token buckets per user, subscription counts per connection and per user.
 //!
-//! - [`Clock`]: where time comes from; [`SystemClock`] by default, [`FakeClock`] in tests.
+//! - [`Clock`]: where time comes from; [`SystemClock`] by default, `FakeClock` (feature
+//!   `testing`) in tests.
 //! - [`BucketConfig`] / [`TokenBucket`]: a lock-free token bucket (one atomic word).
 //! - [`RateLimits`]: what an executor limits: deliveries and subscription creations per
 //!   user, subscriptions per connection and per user.
@@ -51,75 +52,6 @@ pub struct SystemClock;
 impl Clock for SystemClock {
     fn now(&self) -> Instant {
         Instant::now()
-    }
-}
-
-/// A clock that moves only when told to: rate-limit tests run on it without sleeping.
-///
-/// # Examples
-///
-/// ```
-/// use std::time::Duration;
-/// use subcast_core::{Clock, FakeClock};
-///
-/// let clock = FakeClock::new();
-/// let start = clock.now();
-/// clock.advance(Duration::from_millis(1500));
-/// assert_eq!(clock.now() - start, Duration::from_millis(1500));
-/// ```
-#[derive(Debug)]
-pub struct FakeClock {
-    start: Instant,
-    elapsed_nanos: AtomicU64,
-}
-
-impl Default for FakeClock {
-    fn default() -> Self {
-        FakeClock::new()
-    }
-}
-
-impl FakeClock {
-    /// A clock standing still at an arbitrary instant.
-    pub fn new() -> Self {
-        FakeClock {
-            start: Instant::now(),
-            elapsed_nanos: AtomicU64::new(0),
-        }
-    }
-
-    /// Move the clock forward by `by`; it stops where `Instant` ends (at most about 584
-    /// years from its start).
-    pub fn advance(&self, by: Duration) {
-        let by = nanos(by);
-        let _ = self
-            .elapsed_nanos
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |elapsed| {
-                let wanted = elapsed.saturating_add(by);
-                let representable = |n: u64| self.start.checked_add(Duration::from_nanos(n)).is_some();
-                if representable(wanted) {
-                    return Some(wanted);
-                }
-                // Find the furthest representable instant between here and there.
-                let (mut low, mut high) = (elapsed, wanted);
-                while high - low > 1 {
-                    let middle = low + (high - low) / 2;
-                    if representable(middle) {
-                        low = middle;
-                    } else {
-                        high = middle;
-                    }
-                }
-                Some(low)
-            });
-    }
-}
-
-impl Clock for FakeClock {
-    fn now(&self) -> Instant {
-        let elapsed = Duration::from_nanos(self.elapsed_nanos.load(Ordering::SeqCst));
-        // `advance` keeps `start + elapsed` representable.
-        self.start.checked_add(elapsed).unwrap_or(self.start)
     }
 }
 
@@ -406,7 +338,7 @@ impl PrincipalBuckets {
 /// use std::sync::Arc;
 /// use std::time::Duration;
 /// use subcast_core::{BucketConfig, FakeClock, RateLimiter, RateLimits};
-/// use subcast_core::rate_limit::Principal;
+/// use subcast_core::Principal;
 ///
 /// let clock = Arc::new(FakeClock::new());
 /// let limiter = RateLimiter::new(RateLimits::default().subscription_creation(BucketConfig::new(1, 1.0)), clock.clone());
@@ -501,6 +433,6 @@ impl RateLimiter {
     }
 }
 
-fn nanos(duration: Duration) -> u64 {
+pub(crate) fn nanos(duration: Duration) -> u64 {
     u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
 }

@@ -13,16 +13,11 @@ use std::fmt::Debug;
 
 use serde_json::{Map, Value};
 
+use crate::codes::{FRAME_TOO_LARGE, NON_OBJECT_DATA, OBJECT_NEEDS_SELECTION};
 use crate::document::{SelectionSet, SubscriptionDocument};
 use crate::event::{json_str_len, measure_json, Event};
-use crate::frame::{GraphQLError, FRAME_TOO_LARGE};
+use crate::frame::GraphQLError;
 use crate::security::SecurityContext;
-
-/// Code of the error returned when event data cannot be shaped by the selection set.
-pub const NON_OBJECT_DATA: &str = "NON_OBJECT_DATA";
-
-/// Code of the error returned when a field selected without sub-fields holds an object.
-pub const OBJECT_NEEDS_SELECTION: &str = "OBJECT_NEEDS_SELECTION";
 
 /// The result of resolving one request: the `data` object of the `next` frame.
 pub type ResolveResult = Result<Value, ResolveError>;

@@ -24,7 +24,7 @@ use crate::error::{Error, Result};
 ///
 /// ```
 /// use std::time::{Duration, Instant};
-/// use subcast_core::runtime::{BoxFuture, Runtime};
+/// use subcast_core::{BoxFuture, Runtime};
 ///
 /// #[derive(Debug)]
 /// struct ThreadPerTask;
@@ -63,7 +63,8 @@ pub trait Runtime: Send + Sync + Debug + 'static {
 ///
 /// ```
 /// use std::time::{Duration, Instant};
-/// use subcast_core::runtime::{within, BoxFuture, Runtime};
+/// use subcast_core::{BoxFuture, Runtime};
+/// use subcast_core::backend::within;
 ///
 /// #[derive(Debug)]
 /// struct Blocking;
@@ -99,10 +100,12 @@ pub async fn within<T>(
         if let Poll::Ready(value) = future.as_mut().poll(cx) {
             return Poll::Ready(Ok(value));
         }
-        expired
-            .as_mut()
-            .poll(cx)
-            .map(|()| Err(Error::Bus(format!("{what} timed out after {limit:?}"))))
+        expired.as_mut().poll(cx).map(|()| {
+            Err(Error::bus_message(
+                "runtime",
+                format!("{what} timed out after {limit:?}"),
+            ))
+        })
     })
     .await
 }

@@ -214,3 +214,26 @@ fn the_pump_exposition_is_read_by_a_prometheus_parser() {
     assert_eq!(value("subcast_pump_events_dispatched_total"), 0.0);
     assert_eq!(scrape.docs.len(), 19);
 }
+
+#[test]
+fn the_bus_exposition_is_read_by_a_prometheus_parser() {
+    let mut stats = subcast_core::BusStats::default();
+    stats.published = 5;
+    stats.reconnects = 1;
+    stats.stream_peak = 7;
+    let text = stats.to_prometheus();
+    let scrape =
+        prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).expect("valid exposition");
+    let value = |metric: &str| {
+        let sample = scrape.samples.iter().find(|s| s.metric == metric).expect(metric);
+        match sample.value {
+            prometheus_parse::Value::Counter(v) | prometheus_parse::Value::Gauge(v) => v,
+            ref other => panic!("{metric} is {other:?}"),
+        }
+    };
+    assert_eq!(value("subcast_bus_published_total"), 5.0);
+    assert_eq!(value("subcast_bus_reconnects_total"), 1.0);
+    assert_eq!(value("subcast_bus_stream_peak"), 7.0);
+    assert_eq!(value("subcast_bus_publish_errors_total"), 0.0);
+    assert_eq!(scrape.docs.len(), 9);
+}

@@ -1,4 +1,4 @@
-//! `publish_with_executor` on the in-memory bus: atomic, local frames first, no duplicates.
+//! `SubscriptionExecutor::publish` on the in-memory bus: atomic, local frames first, no duplicates.
 
 use std::sync::Arc;
 
@@ -37,7 +37,7 @@ fn local_subscribers_have_their_frame_when_publish_returns() {
         let bus = InMemoryBus::new();
         let (executor, key) = subscribed_executor();
         let event = user_created();
-        let report = bus.publish_with_executor(event, &executor).await.unwrap();
+        let report = executor.publish(&bus, event).await.unwrap();
         assert_eq!(report.delivered, 1);
         assert!(executor.next_response(key).unwrap().is_some());
     });
@@ -50,7 +50,7 @@ fn the_bus_copy_of_a_locally_dispatched_event_is_not_dispatched_again() {
         let (executor, key) = subscribed_executor();
         let mut stream = bus.subscribe("users").await.unwrap();
         let event = user_created();
-        bus.publish_with_executor(event, &executor).await.unwrap();
+        executor.publish(&bus, event).await.unwrap();
         let copy = stream.next().await.unwrap();
         let report = executor.dispatch_bus_message(&copy).unwrap();
         assert!(report.duplicate);
@@ -75,7 +75,7 @@ fn another_node_dispatches_the_bus_copy_exactly_once() {
         let mut stream_a = node_a.subscribe("users").await.unwrap();
         let mut stream_b = node_b.subscribe("users").await.unwrap();
         let event = user_created();
-        node_a.publish_with_executor(event, &executor_a).await.unwrap();
+        executor_a.publish(&node_a, event).await.unwrap();
         executor_a
             .dispatch_bus_message(&stream_a.next().await.unwrap())
             .unwrap();
@@ -110,16 +110,16 @@ struct DownBus;
 #[async_trait]
 impl EventBus for DownBus {
     async fn publish(&self, _event: Arc<Event>) -> Result<()> {
-        Err(Error::Bus("connection refused".into()))
+        Err(Error::bus_message("test", "connection refused"))
     }
     async fn subscribe(&self, _channel: &str) -> Result<EventStream> {
-        Err(Error::Bus("connection refused".into()))
+        Err(Error::bus_message("test", "connection refused"))
     }
     async fn unsubscribe(&self, _channel: &str) -> Result<()> {
         Ok(())
     }
     async fn health_check(&self) -> Result<()> {
-        Err(Error::Bus("connection refused".into()))
+        Err(Error::bus_message("test", "connection refused"))
     }
     fn stats(&self) -> BusStats {
         BusStats::default()
@@ -132,8 +132,8 @@ fn a_failed_publish_dispatches_nothing() {
         let (executor, key) = subscribed_executor();
         let event = user_created();
         assert!(matches!(
-            DownBus.publish_with_executor(event, &executor).await,
-            Err(Error::Bus(_))
+            executor.publish(&DownBus, event).await,
+            Err(Error::Bus { .. })
         ));
         assert_eq!(executor.next_response(key).unwrap(), None);
     });
@@ -171,7 +171,7 @@ fn a_publish_abandoned_after_sending_is_dispatched_from_the_bus_copy_once() {
         let bus = SentThenStuckBus(InMemoryBus::new());
         let mut stream = bus.subscribe("users").await.unwrap();
         {
-            let publishing = bus.publish_with_executor(user_created(), &executor);
+            let publishing = executor.publish(&bus, user_created());
             assert!(futures_lite::future::poll_once(publishing).await.is_none());
         }
         assert_eq!(executor.next_response(key).unwrap(), None);
@@ -205,7 +205,7 @@ fn an_event_nested_past_the_depth_limit_is_refused_at_publish_and_reaches_no_one
         let mut stream = bus.subscribe("deep").await.unwrap();
         let event = Arc::new(Event::new("t", "deep", nested_lists(MAX_EVENT_DEPTH + 1)));
         assert!(matches!(
-            bus.publish_with_executor(event.clone(), &executor).await,
+            executor.publish(&bus, event.clone()).await,
             Err(Error::EventTooDeep {
                 limit: MAX_EVENT_DEPTH
             })
@@ -228,7 +228,7 @@ fn an_event_at_the_depth_limit_published_on_one_node_is_delivered_on_another() {
         let (node_b, on_b) = deep_executor();
         let mut stream = bus.connect().subscribe("deep").await.unwrap();
         let event = Arc::new(Event::new("t", "deep", nested_lists(MAX_EVENT_DEPTH)));
-        bus.publish_with_executor(event, &node_a).await.unwrap();
+        node_a.publish(&bus, event).await.unwrap();
         let Some(BusMessage::Event(copy)) = stream.next().await else {
             panic!("the bus carries the event");
         };

@@ -198,8 +198,13 @@ impl Transport {
             BusKind::Redis { url, config, .. } => (url, builder.redis_config(config.clone())),
             BusKind::Postgres { url, config, .. } => (url, builder.postgres_config(config.clone())),
         };
-        let mut runtime = OwnedRuntime::start()
-            .map_err(|e| Error::Bus(format!("cannot start the {} runtime: {e}", runtime::NAME)))?;
+        let mut runtime = OwnedRuntime::start().map_err(|e| {
+            Error::bus(
+                "runtime",
+                format!("cannot start the {} runtime: {e}", runtime::NAME),
+                e,
+            )
+        })?;
         let builder = builder.bus_url(url.as_str()).runtime(runtime.runtime());
         match runtime.block_on(builder.build()) {
             Ok(node) => Ok(Transport::new(State::Open {

@@ -14,8 +14,8 @@ use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::PyModule;
-use subcast_core::error::{BAD_REQUEST, INTERNAL_ERROR};
 use subcast_core::Error;
+use subcast_core::{BAD_REQUEST, INTERNAL_ERROR};
 
 /// A class of `subcast.errors` (the classes are defined in Python).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,7 +92,7 @@ impl PyError {
             Error::InvalidFilter(_) => PyError::InvalidFilter,
             Error::Timeout(_) => PyError::SubscriptionTimeout,
             Error::Closed(_) => PyError::ExecutorClosed,
-            Error::Bus(_) | Error::InvalidWireEvent(_) => PyError::Bus,
+            Error::Bus { .. } | Error::InvalidWireEvent(_) => PyError::Bus,
             Error::RateLimited { .. } | Error::SubscriptionLimit { .. } => PyError::RateLimited,
             Error::Unauthenticated
             | Error::FieldForbidden { .. }

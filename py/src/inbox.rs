@@ -20,7 +20,7 @@ use event_listener::EventListener;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::PyBytes;
-use subcast_core::queue::RecvTimeoutError;
+use subcast_core::RecvTimeoutError;
 use subcast_core::ResponseQueue;
 
 use crate::bridge::Bridge;

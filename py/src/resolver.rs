@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
-use subcast_core::frame::RESOLVER_ERROR;
+use subcast_core::RESOLVER_ERROR;
 use subcast_core::{Event, ResolveError, ResolveRequest, ResolveResult, Resolver, SecurityContext};
 
 use crate::convert;

@@ -28,7 +28,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use async_executor::Executor;
-use subcast_core::runtime::BoxFuture;
+use subcast_core::BoxFuture;
 pub use subcast_core::Runtime;
 
 /// subcast's [`Runtime`] on an [`async_executor::Executor`].

@@ -23,7 +23,7 @@
 
 use std::time::{Duration, Instant};
 
-use subcast_core::runtime::BoxFuture;
+use subcast_core::BoxFuture;
 pub use subcast_core::Runtime;
 use tokio::runtime::Handle;
 

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use async_executor::Executor;
 use serde_json::{json, Value};
-use subcast::runtime::BoxFuture;
+use subcast::BoxFuture;
 use subcast::{
     Event, EventPump, ExecutorConfig, InMemoryBus, PumpConfig, Runtime, SmolRuntime, SubscriptionExecutor,
     SubscriptionKey, TokioRuntime,

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Map, Value};
-use subcast_core::runtime::BoxFuture;
+use subcast_core::BoxFuture;
 use subcast_core::{
     GraphQLError, ProtocolConfig, Runtime, SecurityContext, SubscribePayload, SubscriptionExecutor,
     SubscriptionRequest,
@@ -120,7 +120,7 @@ type SubscribeHook =
 /// use subcast_core::{SecurityContext, SubscriptionExecutor};
 /// use subcast_ws::{Accepted, Endpoint, Refused};
 /// # use std::time::{Duration, Instant};
-/// # use subcast_core::runtime::{BoxFuture, Runtime};
+/// # use subcast_core::{BoxFuture, Runtime};
 /// # #[derive(Debug)] struct AnyRuntime;
 /// # impl Runtime for AnyRuntime {
 /// #     fn spawn(&self, future: BoxFuture<'static, ()>) { drop(future) }

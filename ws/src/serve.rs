@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use serde_json::Value;
-use subcast_core::runtime::BoxFuture;
+use subcast_core::BoxFuture;
 use subcast_core::{
     Action, Connection, ConnectionInbox, InboxItem, SecurityContext, SubscribePayload, SubscriptionExecutor,
     SubscriptionKey, SubscriptionRequest,

@@ -22,10 +22,10 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use subcast_core::bus::{
+use subcast_core::backend::within;
+use subcast_core::backend::{
     BusSession, Current, Fetched, Inbox, Received, ReplayError, ReplayPage, Replayed, ServerBus,
 };
-use subcast_core::runtime::within;
 use subcast_core::{delegate_event_bus, Error, Event, Result, Runtime};
 use tokio_postgres::{AsyncMessage, Client, Statement};
 
@@ -155,7 +155,10 @@ impl Drop for PostgresBus {
 
 /// A statement's failure as a bus error.
 fn failed(what: String) -> impl FnOnce(tokio_postgres::Error) -> Error {
-    move |error| Error::Bus(format!("{what} failed: {}", describe(&error)))
+    move |error| {
+        let message = format!("{what} failed: {}", describe(&error));
+        Error::bus("postgres", message, error)
+    }
 }
 
 #[async_trait]
@@ -225,10 +228,13 @@ impl BusSession for PostgresSession {
         let select = publisher.client.simple_query("SELECT 1").await;
         select.map_err(failed("PostgreSQL health check".to_owned()))?;
         if listener.is_none() {
-            return Err(Error::Bus(format!(
-                "the listening session to PostgreSQL at {} is reconnecting",
-                database.target.address()
-            )));
+            return Err(Error::bus_message(
+                "postgres",
+                format!(
+                    "the listening session to PostgreSQL at {} is reconnecting",
+                    database.target.address()
+                ),
+            ));
         }
         Ok(())
     }
@@ -295,7 +301,7 @@ impl BusSession for PostgresSession {
 
     async fn fetch(&self, listener: &Arc<Client>, channel: &str, id: &i64) -> Result<Fetched> {
         let read = listener.query_opt(&self.database.outbox.read(), &[id]).await;
-        let row = read.map_err(|e| Error::Bus(describe(&e)))?;
+        let row = read.map_err(|e| Error::bus("postgres", describe(&e), e))?;
         let row: Option<(String, Vec<u8>)> = row.map(|row| (row.get(0), row.get(1)));
         Ok(match row {
             // Cleaned up since: the replay reports the gap.
@@ -380,10 +386,14 @@ impl Database {
         )
         .await?
         .map_err(|e| {
-            Error::Bus(format!(
-                "cannot create the outbox or prepare the publish statements: {}",
-                describe(&e)
-            ))
+            Error::bus(
+                "postgres",
+                format!(
+                    "cannot create the outbox or prepare the publish statements: {}",
+                    describe(&e)
+                ),
+                e,
+            )
         })?;
         let publisher = Arc::new(Publisher {
             client,
@@ -412,11 +422,15 @@ impl Database {
         within(&*self.runtime, self.config.timeout, "PostgreSQL publish", insert)
             .await?
             .map_err(|e| {
-                Error::Bus(format!(
-                    "PostgreSQL publish on {:?} failed: {}",
-                    event.channel,
-                    describe(&e)
-                ))
+                Error::bus(
+                    "postgres",
+                    format!(
+                        "PostgreSQL publish on {:?} failed: {}",
+                        event.channel,
+                        describe(&e)
+                    ),
+                    e,
+                )
             })?;
         Ok(())
     }
@@ -432,7 +446,7 @@ impl Database {
         };
         let row = within(&*self.runtime, self.config.timeout, "outbox cleanup", delete)
             .await?
-            .map_err(|e| Error::Bus(format!("outbox cleanup failed: {}", describe(&e))))?;
+            .map_err(|e| Error::bus("postgres", format!("outbox cleanup failed: {}", describe(&e)), e))?;
         let deleted: i64 = row.get(0);
         Ok(u64::try_from(deleted).unwrap_or(0))
     }

@@ -6,8 +6,9 @@
 
 use std::time::Duration;
 
-pub use subcast_core::bus::DEFAULT_RECEIVED_CAPACITY;
-use subcast_core::bus::{Backoff, ServerSettings, DEFAULT_STREAM_CAPACITY};
+use subcast_core::backend::ServerSettings;
+pub use subcast_core::backend::DEFAULT_RECEIVED_CAPACITY;
+use subcast_core::{Backoff, DEFAULT_STREAM_CAPACITY};
 use subcast_core::{Error, Result};
 
 /// Longest retention: PostgreSQL intervals end near 292,000 years; a century is plenty
@@ -68,7 +69,7 @@ pub struct PostgresConfig {
     /// dropped and its channel read again from the outbox.
     pub received_capacity: usize,
     /// Messages each local stream holds (default
-    /// [`DEFAULT_STREAM_CAPACITY`](subcast_core::bus::DEFAULT_STREAM_CAPACITY)). When a
+    /// [`DEFAULT_STREAM_CAPACITY`](subcast_core::DEFAULT_STREAM_CAPACITY)). When a
     /// stream's consumer is slower than the channel, the channel is held and read again from
     /// the outbox, by its cursor, once the consumer has caught up: nothing is lost while the
     /// outbox keeps the events ([`PostgresConfig::retention`]).
@@ -154,8 +155,12 @@ impl PostgresConfig {
     /// assert!(error.to_string().contains("retention"));
     /// ```
     pub fn validate(&self) -> Result<()> {
-        let refuse =
-            |field: &str, rule: &str| Err(Error::Bus(format!("invalid PostgresConfig: {field} {rule}")));
+        let refuse = |field: &str, rule: &str| {
+            Err(Error::bus_message(
+                "postgres",
+                format!("invalid PostgresConfig: {field} {rule}"),
+            ))
+        };
         for (field, name) in [("schema", &self.schema), ("table", &self.table)] {
             if name.is_empty() || name.len() > MAX_IDENTIFIER || name.contains('\0') {
                 return refuse(field, "must be 1 to 63 bytes without NUL");

@@ -6,7 +6,7 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use subcast_core::runtime::within;
+use subcast_core::backend::within;
 use subcast_core::{Error, Result, Runtime};
 use tokio_postgres::config::Host;
 use tokio_postgres::tls::NoTlsStream;
@@ -39,17 +39,21 @@ impl Target {
     pub fn parse(url: &str) -> Result<Target> {
         let scheme = url.split("://").next().unwrap_or_default();
         if !url.contains("://") || !matches!(scheme, "postgres" | "postgresql") {
-            return Err(Error::Bus(format!(
-                "invalid PostgreSQL URL: scheme must be postgres:// or postgresql://, got {scheme:?}"
-            )));
+            return Err(Error::bus_message(
+                "postgres",
+                format!(
+                    "invalid PostgreSQL URL: scheme must be postgres:// or postgresql://, got {scheme:?}"
+                ),
+            ));
         }
-        let config = Config::from_str(url).map_err(|e| Error::Bus(format!("invalid PostgreSQL URL: {e}")))?;
+        let config = Config::from_str(url)
+            .map_err(|e| Error::bus("postgres", format!("invalid PostgreSQL URL: {e}"), e))?;
         let host = match config.get_hosts().first() {
             Some(Host::Tcp(host)) => host.clone(),
             Some(_) => {
-                return Err(Error::Bus(
-                    "PostgreSQL over a Unix socket is not supported by subcast-postgres; use a TCP host"
-                        .to_owned(),
+                return Err(Error::bus_message(
+                    "postgres",
+                    "PostgreSQL over a Unix socket is not supported by subcast-postgres; use a TCP host",
                 ))
             }
             None => "localhost".to_owned(),
@@ -86,14 +90,19 @@ pub(crate) async fn connect(
     let mut config = target.config.clone();
     config.application_name(format!("{}:{role}", target.application_name));
     let attempt = async {
-        let socket = open_socket(&target.host, target.port)
-            .await
-            .map_err(|e| Error::Bus(format!("cannot connect to PostgreSQL at {address}: {e}")))?;
+        let socket = open_socket(&target.host, target.port).await.map_err(|e| {
+            Error::bus(
+                "postgres",
+                format!("cannot connect to PostgreSQL at {address}: {e}"),
+                e,
+            )
+        })?;
         config.connect_raw(socket, NoTls).await.map_err(|e| {
-            Error::Bus(format!(
-                "PostgreSQL at {address} refused the session: {}",
-                describe(&e)
-            ))
+            Error::bus(
+                "postgres",
+                format!("PostgreSQL at {address} refused the session: {}", describe(&e)),
+                e,
+            )
         })
     };
     let limit = target.connect_timeout(timeout);

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use serde_json::json;
-use subcast_core::runtime::BoxFuture;
+use subcast_core::BoxFuture;
 use subcast_core::{Event, EventBus, Runtime};
 use subcast_postgres::{PostgresBus, PostgresConfig};
 

@@ -21,7 +21,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use redis::aio::MultiplexedConnection;
 use redis::{PushInfo, PushKind, RedisError, Value};
-use subcast_core::bus::{BusSession, Current, Inbox, Received, ReplayError, ReplayPage, Replayed, ServerBus};
+use subcast_core::backend::{
+    BusSession, Current, Inbox, Received, ReplayError, ReplayPage, Replayed, ServerBus,
+};
 use subcast_core::{delegate_event_bus, Error, Event, Result, Runtime};
 
 use crate::config::RedisConfig;
@@ -95,7 +97,7 @@ impl RedisBus {
 
 /// A Redis command's failure as a bus error.
 fn failed(what: String) -> impl FnOnce(RedisError) -> Error {
-    move |error| Error::Bus(format!("{what} failed: {error}"))
+    move |error| Error::bus("redis", format!("{what} failed: {error}"), error)
 }
 
 #[async_trait]
@@ -174,10 +176,13 @@ impl BusSession for RedisSession {
 
     async fn health_check(&self, connection: Option<MultiplexedConnection>) -> Result<()> {
         let Some(mut connection) = connection else {
-            return Err(Error::Bus(format!(
-                "not connected to Redis at {} (reconnecting)",
-                self.target.address()
-            )));
+            return Err(Error::bus_message(
+                "redis",
+                format!(
+                    "not connected to Redis at {} (reconnecting)",
+                    self.target.address()
+                ),
+            ));
         };
         let ping = redis::cmd("PING").query_async::<Value>(&mut connection).await;
         ping.map(drop).map_err(failed("Redis PING".to_owned()))

@@ -7,8 +7,9 @@
 
 use std::time::Duration;
 
-pub use subcast_core::bus::DEFAULT_RECEIVED_CAPACITY;
-use subcast_core::bus::{Backoff, ServerSettings, DEFAULT_STREAM_CAPACITY};
+use subcast_core::backend::ServerSettings;
+pub use subcast_core::backend::DEFAULT_RECEIVED_CAPACITY;
+use subcast_core::{Backoff, DEFAULT_STREAM_CAPACITY};
 use subcast_core::{Error, Result};
 
 /// Largest replay stream length: Redis reads `MAXLEN` as a signed 64-bit integer.
@@ -45,7 +46,7 @@ pub struct RedisConfig {
     /// `EVENTS_GAP` notice.
     pub received_capacity: usize,
     /// Messages each local stream holds (default
-    /// [`DEFAULT_STREAM_CAPACITY`](subcast_core::bus::DEFAULT_STREAM_CAPACITY)). When a
+    /// [`DEFAULT_STREAM_CAPACITY`](subcast_core::DEFAULT_STREAM_CAPACITY)). When a
     /// stream's consumer is slower than the channel: with replay, the channel is held and
     /// read again from the stream once the consumer has caught up; without, what does not
     /// fit is dropped and announced with its count.
@@ -125,8 +126,12 @@ impl RedisConfig {
     /// assert!(error.to_string().contains("timeout"));
     /// ```
     pub fn validate(&self) -> Result<()> {
-        let refuse =
-            |field: &str, rule: &str| Err(Error::Bus(format!("invalid RedisConfig: {field} {rule}")));
+        let refuse = |field: &str, rule: &str| {
+            Err(Error::bus_message(
+                "redis",
+                format!("invalid RedisConfig: {field} {rule}"),
+            ))
+        };
         if let Some(len) = self.replay_len {
             if len == 0 || len > MAX_REPLAY_LEN {
                 return refuse("replay_len", "must be from 1 to i64::MAX");

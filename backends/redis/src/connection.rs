@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, ConnectionAddr, IntoConnectionInfo, ProtocolVersion, PushInfo};
-use subcast_core::runtime::{within, BoxFuture};
+use subcast_core::backend::within;
+use subcast_core::BoxFuture;
 use subcast_core::{Error, Result, Runtime};
 
 use crate::config::RedisConfig;
@@ -33,19 +34,21 @@ impl Target {
     pub fn parse(url: &str, config: &RedisConfig) -> Result<Target> {
         let scheme = url.split("://").next().unwrap_or_default();
         if !matches!(scheme, "redis" | "rediss") || !url.contains("://") {
-            return Err(Error::Bus(format!(
-                "invalid Redis URL: scheme must be redis:// or rediss://, got {scheme:?}"
-            )));
+            return Err(Error::bus_message(
+                "redis",
+                format!("invalid Redis URL: scheme must be redis:// or rediss://, got {scheme:?}"),
+            ));
         }
         let secure = scheme == "rediss";
         if secure && !cfg!(feature = "tls") {
-            return Err(Error::Bus(
-                "rediss:// (TLS) needs the `tls` feature of subcast-redis (`redis-tls` of subcast)"
-                    .to_owned(),
+            return Err(Error::bus_message(
+                "redis",
+                "rediss:// (TLS) needs the `tls` feature of subcast-redis (`redis-tls` of subcast)",
             ));
         }
         if secure && url.ends_with("#insecure") {
-            return Err(Error::Bus(
+            return Err(Error::bus_message(
+                "redis",
                 "rediss://...#insecure is refused: subcast-redis always verifies the server certificate; \
                  trust a private CA with RedisConfig::tls_root_certificates"
                     .to_owned(),
@@ -57,9 +60,12 @@ impl Target {
         let info = plain
             .as_str()
             .into_connection_info()
-            .map_err(|e| Error::Bus(format!("invalid Redis URL: {e}")))?;
+            .map_err(|e| Error::bus("redis", format!("invalid Redis URL: {e}"), e))?;
         let ConnectionAddr::Tcp(host, port) = info.addr() else {
-            return Err(Error::Bus(format!("unsupported Redis address {}", info.addr())));
+            return Err(Error::bus_message(
+                "redis",
+                format!("unsupported Redis address {}", info.addr()),
+            ));
         };
         #[cfg(feature = "tls")]
         let tls = secure
@@ -96,7 +102,7 @@ pub(crate) async fn connect(
     let attempt = async {
         let socket = open_socket(&target.host, target.port)
             .await
-            .map_err(|e| Error::Bus(format!("cannot connect to Redis at {address}: {e}")))?;
+            .map_err(|e| Error::bus("redis", format!("cannot connect to Redis at {address}: {e}"), e))?;
         let socket = secure(target, socket).await?;
         // Timeouts are ours (measured with the bus's runtime), never redis-rs's.
         let config = AsyncConnectionConfig::new()
@@ -108,7 +114,13 @@ pub(crate) async fn connect(
             });
         let (connection, driver) = MultiplexedConnection::new_with_config(&target.settings, socket, config)
             .await
-            .map_err(|e| Error::Bus(format!("Redis at {address} refused the connection: {e}")))?;
+            .map_err(|e| {
+                Error::bus(
+                    "redis",
+                    format!("Redis at {address} refused the connection: {e}"),
+                    e,
+                )
+            })?;
         let driver: BoxFuture<'static, ()> = Box::pin(driver);
         Ok((connection, driver))
     };
@@ -153,10 +165,11 @@ async fn secure(target: &Target, socket: PlainSocket) -> Result<Socket> {
         None => Ok(Box::pin(socket)),
         Some(tls) => {
             let stream = tls.handshake(socket).await.map_err(|e| {
-                Error::Bus(format!(
-                    "TLS handshake with Redis at {} failed: {e}",
-                    target.address()
-                ))
+                Error::bus(
+                    "redis",
+                    format!("TLS handshake with Redis at {} failed: {e}", target.address()),
+                    e,
+                )
             })?;
             Ok(Box::pin(stream))
         }

@@ -30,8 +30,13 @@ pub(crate) struct ServerTls {
 impl ServerTls {
     /// Verify `host` against `root_certificates` (PEM), or against webpki-roots without them.
     pub fn new(host: &str, root_certificates: Option<&[u8]>) -> Result<ServerTls> {
-        let server_name = ServerName::try_from(host.to_owned())
-            .map_err(|e| Error::Bus(format!("invalid TLS server name {host:?} in the Redis URL: {e}")))?;
+        let server_name = ServerName::try_from(host.to_owned()).map_err(|e| {
+            Error::bus(
+                "redis",
+                format!("invalid TLS server name {host:?} in the Redis URL: {e}"),
+                e,
+            )
+        })?;
         let roots = match root_certificates {
             Some(pem) => roots_from_pem(pem)?,
             None => RootCertStore {
@@ -41,7 +46,7 @@ impl ServerTls {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let config = ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
-            .map_err(|e| Error::Bus(format!("cannot set up TLS for Redis: {e}")))?
+            .map_err(|e| Error::bus("redis", format!("cannot set up TLS for Redis: {e}"), e))?
             .with_root_certificates(roots)
             .with_no_client_auth();
         Ok(ServerTls {
@@ -65,7 +70,12 @@ impl fmt::Debug for ServerTls {
 }
 
 fn roots_from_pem(pem: &[u8]) -> Result<RootCertStore> {
-    let invalid = |what: String| Error::Bus(format!("invalid RedisConfig::tls_root_certificates: {what}"));
+    let invalid = |what: String| {
+        Error::bus_message(
+            "redis",
+            format!("invalid RedisConfig::tls_root_certificates: {what}"),
+        )
+    };
     let mut roots = RootCertStore::empty();
     for certificate in CertificateDer::pem_slice_iter(pem) {
         let certificate = certificate.map_err(|e| invalid(format!("bad PEM: {e}")))?;

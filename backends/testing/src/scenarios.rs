@@ -19,12 +19,12 @@ use std::sync::{Arc, Condvar, Mutex};
 
 use futures_lite::StreamExt;
 use serde_json::json;
-use subcast_core::frame::EVENTS_GAP;
-use subcast_core::pump::{EventPump, PumpConfig};
+use subcast_core::EVENTS_GAP;
 use subcast_core::{
     Event, EventBus, ExecutorConfig, ResolveRequest, ResolveResult, Resolver, Runtime, SubscriptionExecutor,
     SubscriptionRequest,
 };
+use subcast_core::{EventPump, PumpConfig};
 
 use crate::{counted, next_event, next_frame, pump, unique, within, PATIENCE};
 
@@ -60,16 +60,10 @@ pub async fn an_event_reaches_every_subscriber_on_every_node_once(
     pump(runtime, bus_a.subscribe(&channel).await.unwrap(), node_a.clone());
     pump(runtime, bus_b.subscribe(&channel).await.unwrap(), node_b.clone());
 
-    let report = bus_a
-        .publish_with_executor(counted(&channel, 1), &node_a)
-        .await
-        .unwrap();
+    let report = node_a.publish(bus_a, counted(&channel, 1)).await.unwrap();
     assert_eq!(report.delivered, 1);
     // A second event is the witness: a duplicate of the first would come before it.
-    bus_a
-        .publish_with_executor(counted(&channel, 2), &node_a)
-        .await
-        .unwrap();
+    node_a.publish(bus_a, counted(&channel, 2)).await.unwrap();
     for (node, key) in [(&node_a, on_a), (&node_b, on_b)] {
         for n in [1, 2] {
             let frame = next_frame(node, key).await;

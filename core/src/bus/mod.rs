@@ -1,7 +1,8 @@
 //! Event buses: how events travel from publishers to every node's executor.
 //!
-//! - [`EventBus`]: the object-safe trait every bus implements, with the provided
-//!   [`EventBus::publish_with_executor`].
+//! - [`EventBus`]: the object-safe trait every bus implements: pure transport
+//!   ([`SubscriptionExecutor::publish`](crate::SubscriptionExecutor::publish) publishes and
+//!   dispatches locally in one step).
 //! - [`EventStream`] / [`BusMessage`]: what a subscription to a bus channel yields.
 //! - [`BusStats`]: counters every bus keeps.
 //! - [`BoundedMailbox`]: the bounded queue behind every buffer between a bus server and the
@@ -31,7 +32,6 @@ use futures_core::Stream;
 
 use crate::error::Result;
 use crate::event::Event;
-use crate::executor::{DispatchReport, SubscriptionExecutor};
 use crate::queue::{Mailbox, PopError, RecvTimeoutError};
 
 mod memory;
@@ -131,62 +131,6 @@ pub trait EventBus: Send + Sync + Debug + 'static {
 
     /// Read the bus's counters.
     fn stats(&self) -> BusStats;
-
-    /// Publish `event`, then dispatch it to `executor`'s subscriptions directly.
-    ///
-    /// If publishing fails, nothing is dispatched here. If it succeeds, the executor's frames
-    /// are queued before this returns, and the copy that comes back through the bus is
-    /// recognised by [`SubscriptionExecutor::dispatch_bus_message`] and not dispatched again.
-    /// A copy that reached the bus although `publish` failed (a timeout after sending) or
-    /// this future was dropped is dispatched when it comes back, once.
-    async fn publish_with_executor(
-        &self,
-        event: Arc<Event>,
-        executor: &SubscriptionExecutor,
-    ) -> Result<DispatchReport> {
-        // The one check every node's decoder applies too (depth, ids, channel), and this
-        // executor's size limit: an event is refused here or readable everywhere.
-        event.validate(executor.config().max_event_bytes)?;
-        // Announce before publishing: the loop-back copy may arrive before `publish` returns.
-        // Until the local dispatch below runs — if the publish fails, or this future is
-        // dropped mid-publish — the announcement is withdrawn, so a copy that reached the
-        // bus anyway is dispatched when it comes back: once, never lost.
-        let announced = LoopbackAnnouncement::new(executor, &event);
-        self.publish(event.clone()).await?;
-        announced.keep();
-        // Validated above, and immutable since: this `Arc` was held all along.
-        Ok(executor.dispatch_validated(&event))
-    }
-}
-
-/// An event announced to an executor as dispatched locally; withdrawn on drop unless kept.
-struct LoopbackAnnouncement<'a> {
-    executor: &'a SubscriptionExecutor,
-    event: &'a Event,
-    kept: bool,
-}
-
-impl<'a> LoopbackAnnouncement<'a> {
-    fn new(executor: &'a SubscriptionExecutor, event: &'a Event) -> Self {
-        executor.expect_loopback(event);
-        LoopbackAnnouncement {
-            executor,
-            event,
-            kept: false,
-        }
-    }
-
-    fn keep(mut self) {
-        self.kept = true;
-    }
-}
-
-impl Drop for LoopbackAnnouncement<'_> {
-    fn drop(&mut self) {
-        if !self.kept {
-            self.executor.forget_loopback(self.event);
-        }
-    }
 }
 
 /// What a [`BoundedMailbox`] remembers about the items it refused, until it can report them
@@ -222,7 +166,7 @@ impl<T> Losses<T> for () {
 ///
 /// ```
 /// use std::sync::Arc;
-/// use subcast_core::bus::{Losses, StreamLosses};
+/// use subcast_core::backend::{Losses, StreamLosses};
 /// use subcast_core::{BusMessage, Event};
 ///
 /// let mut losses = StreamLosses::default();
@@ -307,7 +251,7 @@ pub enum Pushed {
 ///
 /// ```
 /// use std::sync::Arc;
-/// use subcast_core::bus::{BoundedMailbox, Pushed, StreamLosses};
+/// use subcast_core::backend::{BoundedMailbox, Pushed, StreamLosses};
 /// use subcast_core::{BusMessage, Event};
 ///
 /// let event = |n: u64| BusMessage::Event(Arc::new(Event::new("t", "users", serde_json::json!(n))));

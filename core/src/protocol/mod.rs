@@ -68,7 +68,7 @@ pub use close::{CloseCode, MAX_CLOSE_REASON_BYTES, SUBPROTOCOL};
 pub use config::ProtocolConfig;
 pub use message::SubscribePayload;
 
-use crate::error::SUBSCRIPTION_LIMIT;
+use crate::codes::SUBSCRIPTION_LIMIT;
 use crate::frame::GraphQLError;
 use crate::rate_limit::TokenBucket;
 use message::ClientMessage;

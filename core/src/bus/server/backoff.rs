@@ -12,7 +12,7 @@ use std::time::Duration;
 ///
 /// ```
 /// use std::time::Duration;
-/// use subcast_core::bus::Backoff;
+/// use subcast_core::Backoff;
 ///
 /// let backoff = Backoff::new(Duration::from_millis(10), Duration::from_millis(50));
 /// let delays: Vec<_> = (0..5).map(|failures| backoff.delay(failures).as_millis()).collect();
@@ -59,7 +59,7 @@ impl Backoff {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use subcast_core::bus::Backoff;
+    /// use subcast_core::Backoff;
     ///
     /// assert_eq!(Backoff::default().problem(), None);
     /// let zero = Backoff::new(Duration::ZERO, Duration::from_secs(1));

@@ -153,7 +153,7 @@ pub struct ReplayStart<P> {
 ///
 /// ```
 /// use std::sync::Arc;
-/// use subcast_core::bus::server::channels::{ChannelStreams, Delivery, Inserted, Overflow};
+/// use subcast_core::backend::{ChannelStreams, Delivery, Inserted, Overflow};
 /// use subcast_core::Event;
 ///
 /// let mut channels = ChannelStreams::<u64>::new(16, Overflow::Announce);
@@ -547,7 +547,7 @@ impl fmt::Debug for StreamReceiver {
 /// use std::sync::atomic::{AtomicBool, Ordering};
 /// use std::sync::Arc;
 /// use futures_lite::StreamExt;
-/// use subcast_core::bus::server::channels::{ChannelStream, ChannelStreams};
+/// use subcast_core::backend::{ChannelStream, ChannelStreams};
 /// use subcast_core::{BusMessage, Event};
 ///
 /// let mut channels = ChannelStreams::<u64>::default();
@@ -608,7 +608,7 @@ impl Drop for ChannelStream {
 /// # Examples
 ///
 /// ```
-/// use subcast_core::bus::server::channels::{BusCounters, ChannelStreams};
+/// use subcast_core::backend::{BusCounters, ChannelStreams};
 ///
 /// let counters = BusCounters::default();
 /// counters.count_publish(&Ok::<(), ()>(()));
@@ -685,7 +685,7 @@ impl BusCounters {
 /// # Examples
 ///
 /// ```
-/// use subcast_core::bus::server::channels::ensure_channel;
+/// use subcast_core::backend::ensure_channel;
 /// use subcast_core::Event;
 ///
 /// let event = Event::new("t", "users", serde_json::json!({}));

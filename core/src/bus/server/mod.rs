@@ -1,99 +1,5 @@
-//! The skeleton every bus over a server shares; a backend supplies only its session.
-//!
-//! - [`ServerBus`]: an [`EventBus`] over any [`BusSession`]. It keeps one server-side
-//!   subscription per channel however many local streams listen on it (subscribed with the
-//!   first stream, unsubscribed after the last), bounded local streams, one processing task
-//!   that handles in order everything the connection receives, reconnection with
-//!   [`Backoff`], and, after a reconnection or an overflow, a replay from each channel's
-//!   cursor (a bus with history) or a [`BusMessage::Gap`](crate::BusMessage::Gap) (one
-//!   without).
-//! - [`BusSession`]: the small part that differs per server: connect, subscribe,
-//!   unsubscribe, publish, and for a bus with history, read a page after a cursor.
-//! - [`Inbox`], [`Current`], [`Received`], [`Fetched`], [`ReplayPage`], [`Replayed`],
-//!   [`ReplayError`]: what the two exchange. [`ServerSettings`] and [`Backoff`]: the
-//!   settings every such bus has.
-//! - [`channels`]: the bookkeeping underneath (channels, local streams, cursors, counters).
-//! - `task.rs`: the processing task (messages, overflows, replays, reconnection).
-//!
-//! Back-pressure: the session hands what it receives to an [`Inbox`] that never waits, so
-//! the connection is always read; what the bus's bounded queue
-//! ([`ServerSettings::received_capacity`]) or a full local stream
-//! ([`ServerSettings::stream_capacity`]) cannot take is made good: replayed from the
-//! server by cursor, in pages no larger than the streams' room, or announced with its count.
-//!
-//! # Examples
-//!
-//! A complete session, over a "server" that is a shared list of connections in memory:
-//!
-//! ```
-//! use std::sync::{Arc, Mutex};
-//! use async_trait::async_trait;
-//! use futures_lite::StreamExt;
-//! use subcast_core::bus::{BusSession, Current, Inbox, ServerBus, ServerSettings};
-//! use subcast_core::{BusMessage, Event, EventBus, Result};
-//! # use std::time::Duration;
-//! # use subcast_core::runtime::{BoxFuture, Runtime};
-//! # #[derive(Debug)]
-//! # struct ThreadPerTask;
-//! # impl Runtime for ThreadPerTask {
-//! #     fn spawn(&self, future: BoxFuture<'static, ()>) {
-//! #         std::thread::spawn(move || futures_lite::future::block_on(future));
-//! #     }
-//! #     fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {
-//! #         Box::pin(async move { std::thread::sleep(duration) })
-//! #     }
-//! #     fn now(&self) -> std::time::Instant { std::time::Instant::now() }
-//! # }
-//!
-//! /// Every connection of every node: its inbox and the channels it listens on.
-//! type Server = Arc<Mutex<Vec<(Inbox, Vec<String>)>>>;
-//!
-//! struct LoopbackSession(Server);
-//!
-//! #[async_trait]
-//! impl BusSession for LoopbackSession {
-//!     type Connection = usize; // an index into the server's list
-//!     type Position = ();
-//!     const NAME: &'static str = "loopback bus";
-//!
-//!     fn replays(&self) -> bool { false }
-//!     fn server_channel(&self, channel: &str) -> String { channel.to_owned() }
-//!     async fn connect(&self, inbox: Inbox) -> Result<usize> {
-//!         let mut server = self.0.lock().unwrap();
-//!         server.push((inbox, Vec::new()));
-//!         Ok(server.len() - 1)
-//!     }
-//!     async fn subscribe(&self, connection: &usize, channels: &[String]) -> Result<()> {
-//!         self.0.lock().unwrap()[*connection].1.extend_from_slice(channels);
-//!         Ok(())
-//!     }
-//!     async fn unsubscribe(&self, connection: &usize, channel: &str) -> Result<()> {
-//!         self.0.lock().unwrap()[*connection].1.retain(|c| c != channel);
-//!         Ok(())
-//!     }
-//!     async fn publish(&self, _current: Current<'_, Self>, event: &Event) -> Result<()> {
-//!         for (inbox, channels) in self.0.lock().unwrap().iter() {
-//!             if channels.contains(&event.channel) {
-//!                 inbox.message(event.channel.clone(), event.to_wire());
-//!             }
-//!         }
-//!         Ok(())
-//!     }
-//!     async fn health_check(&self, _connection: Option<usize>) -> Result<()> { Ok(()) }
-//! }
-//!
-//! futures_lite::future::block_on(async {
-//!     let server = Server::default();
-//!     let session = LoopbackSession(server.clone());
-//!     let bus = ServerBus::connect(session, Arc::new(ThreadPerTask), ServerSettings::default()).await?;
-//!     let mut stream = bus.subscribe("users").await?;
-//!     bus.publish(Arc::new(Event::new("userCreated", "users", serde_json::json!({"id": 1})))).await?;
-//!     assert!(matches!(stream.next().await, Some(BusMessage::Event(e)) if e.data["id"] == 1));
-//!     Ok::<_, subcast_core::Error>(())
-//! })
-//! .unwrap();
-//! ```
-
+//! The networked-bus skeleton; its documentation, with a complete session, is on the
+//! public `subcast_core::backend` module.
 mod backoff;
 pub mod channels;
 mod session;
@@ -107,7 +13,6 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use async_trait::async_trait;
 
 pub use backoff::Backoff;
-pub use channels::{ensure_channel, MAX_REPLAY_PAGE};
 use channels::{BusCounters, ChannelStream, ChannelStreams, Inserted, Overflow, ReplayRequest};
 pub use session::{
     BusSession, Current, Fetched, Inbox, Received, ReplayError, ReplayPage, Replayed, ServerSettings,
@@ -139,7 +44,7 @@ impl Default for ServerSettings {
 /// One connection per handle (one handle per node). The connection's messages and its end
 /// are handled in order by one task on the [`Runtime`] given to [`ServerBus::connect`];
 /// because that task is the only one delivering, per-channel order is the order it handles
-/// them in. The [module docs](self) show a complete session.
+/// them in. The [`backend`](crate::backend) module docs show a complete session.
 pub struct ServerBus<S: BusSession> {
     shared: Arc<Shared<S>>,
 }
@@ -219,10 +124,10 @@ impl<S: BusSession> ServerBus<S> {
     /// connection fails.
     pub async fn connect(session: S, runtime: Arc<dyn Runtime>, settings: ServerSettings) -> Result<Self> {
         if let Some((field, rule)) = settings.problem() {
-            return Err(Error::Bus(format!(
-                "invalid {} settings: {field} {rule}",
-                S::NAME
-            )));
+            return Err(Error::bus_message(
+                S::NAME,
+                format!("invalid {} settings: {field} {rule}", S::NAME),
+            ));
         }
         let notes = Arc::new(Notes::new(settings.received_capacity));
         let overflow = match session.replays() {
@@ -317,9 +222,10 @@ impl<S: BusSession> EventBus for ServerBus<S> {
             }
             if let Some(other) = state.by_server.get(&server).filter(|other| *other != channel) {
                 // Refused rather than mixed (a hash collision of server names).
-                return Err(Error::Bus(format!(
-                    "channels {other:?} and {channel:?} map to the same server channel {server:?}"
-                )));
+                return Err(Error::bus_message(
+                    S::NAME,
+                    format!("channels {other:?} and {channel:?} map to the same server channel {server:?}"),
+                ));
             }
             let (id, receiver, inserted) = state.channels.insert(channel);
             if inserted == Inserted::First {
@@ -330,10 +236,10 @@ impl<S: BusSession> EventBus for ServerBus<S> {
         if inserted == Inserted::First {
             let result = match connection {
                 Some(connection) => shared.subscribe_first(channel, server.clone(), &connection).await,
-                None => Err(Error::Bus(format!(
-                    "the {} connection was lost while subscribing",
-                    S::NAME
-                ))),
+                None => Err(Error::bus_message(
+                    S::NAME,
+                    format!("the {} connection was lost while subscribing", S::NAME),
+                )),
             };
             if let Err(error) = result {
                 let mut state = shared.state();
@@ -513,7 +419,7 @@ impl<S: BusSession> Shared<S> {
 #[macro_export]
 macro_rules! delegate_event_bus {
     ($bus:ty, $field:ident) => {
-        #[$crate::bus::server::__async_trait]
+        #[$crate::backend::__async_trait]
         impl $crate::EventBus for $bus {
             async fn publish(&self, event: ::std::sync::Arc<$crate::Event>) -> $crate::Result<()> {
                 $crate::EventBus::publish(&self.$field, event).await

@@ -12,7 +12,7 @@ use super::{Note, Notes, Shared};
 use crate::error::Result;
 use crate::event::Event;
 
-/// One server's protocol, as a [`ServerBus`](super::ServerBus) needs it.
+/// One server's protocol, as a [`ServerBus`](crate::backend::ServerBus) needs it.
 ///
 /// The skeleton calls these methods with a timeout around each, from one task at a time
 /// per connection, and keeps everything else: channels and their reference counts, local
@@ -23,7 +23,7 @@ use crate::event::Event;
 /// [`fetch`](Self::fetch)) are only called when [`replays`](Self::replays) says so; their
 /// defaults serve a bus without history.
 ///
-/// The [module docs](super) show a complete implementation.
+/// The [`backend`](crate::backend) module docs show a complete implementation.
 #[async_trait]
 pub trait BusSession: Send + Sync + Sized + 'static {
     /// One open connection, cheap to clone (a handle on the socket's driver).
@@ -72,7 +72,10 @@ pub trait BusSession: Send + Sync + Sized + 'static {
     /// channel, so that everything after it arrives live or through the replay that follows.
     async fn position(&self, connection: &Self::Connection, channel: &str) -> Result<Self::Position> {
         let _ = (connection, channel);
-        Err(crate::Error::Bus(format!("{} keeps no history", Self::NAME)))
+        Err(crate::Error::bus_message(
+            Self::NAME,
+            format!("{} keeps no history", Self::NAME),
+        ))
     }
 
     /// With replay: at most `limit` entries of `channel` after `after` (`None`: from the start).
@@ -212,7 +215,8 @@ impl ServerSettings {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use subcast_core::bus::{Backoff, ServerSettings};
+    /// use subcast_core::backend::ServerSettings;
+    /// use subcast_core::Backoff;
     ///
     /// let settings = ServerSettings {
     ///     timeout: Duration::from_secs(5),

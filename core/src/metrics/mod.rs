@@ -2,16 +2,21 @@
 //!
 //! - [`Metrics`]: atomic counters and gauges, shared by an executor and its dispatches.
 //! - [`MetricsSnapshot`]: the values at one instant, with [`MetricsSnapshot::rejection_rate`].
-//! - [`MetricsSnapshot::to_prometheus`]: the Prometheus text exposition (`subcast_*`).
+//! - [`MetricsSnapshot::to_prometheus`]: the Prometheus text exposition (`subcast_*`);
+//!   `prometheus.rs` holds the one writer ([`PrometheusText`]) the executor, pump and bus
+//!   expositions share.
 //!
 //! Dispatch counts into its [`DispatchReport`] and adds the report to the counters once
 //! per delivered chunk, so the hot path touches no shared counter per subscriber, and
 //! the metrics always agree with the reports.
 
-use std::fmt::Write as _;
+mod prometheus;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::executor::{DispatchReport, DropReason};
+pub use self::prometheus::PrometheusText;
+
+use crate::dispatch::report::{DispatchReport, DropReason};
 use crate::rate_limit::RateLimitKind;
 use crate::security::Policy;
 
@@ -192,7 +197,9 @@ impl MetricsSnapshot {
             self.validations_rejected as f64 / total as f64
         }
     }
+}
 
+impl MetricsSnapshot {
     /// The Prometheus text exposition format (version 0.0.4), `subcast_*` metrics.
     pub fn to_prometheus(&self) -> String {
         let mut text = PrometheusText::default();
@@ -275,37 +282,5 @@ impl MetricsSnapshot {
             &[(None, self.queue_depth)],
         );
         text.finish()
-    }
-}
-
-/// A Prometheus text exposition (format 0.0.4) under construction.
-#[derive(Debug, Default)]
-pub(crate) struct PrometheusText {
-    out: String,
-}
-
-impl PrometheusText {
-    /// Append one metric family: its HELP and TYPE lines, then one sample per label.
-    pub(crate) fn family(
-        &mut self,
-        name: &str,
-        kind: &str,
-        help: &str,
-        samples: &[(Option<(&str, &str)>, u64)],
-    ) {
-        let out = &mut self.out;
-        let _ = writeln!(out, "# HELP {name} {help}");
-        let _ = writeln!(out, "# TYPE {name} {kind}");
-        for (label, value) in samples {
-            let _ = match label {
-                Some((key, label)) => writeln!(out, "{name}{{{key}=\"{label}\"}} {value}"),
-                None => writeln!(out, "{name} {value}"),
-            };
-        }
-    }
-
-    /// The exposition text.
-    pub(crate) fn finish(self) -> String {
-        self.out
     }
 }

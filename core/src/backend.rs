@@ -1,0 +1,122 @@
+//! What only a bus implementer needs: the mechanisms a networked bus shares, the bounded
+//! mailboxes between a bus and its readers, and a dispatch prepared once and split for
+//! several workers.
+//!
+//! - [`ChannelStreams`] and friends: per-node channels, local streams, replay positions.
+//! - [`BusCounters`]: the counters behind [`BusStats`](crate::BusStats).
+//! - [`BoundedMailbox`], [`Losses`], [`StreamLosses`]: bounded buffers that announce losses.
+//! - [`Mailbox`]: an unbounded queue with the check–listen–check wait.
+//! - [`within`]: a future bounded in time on a [`Runtime`](crate::Runtime).
+//! - [`PreparedDispatch`] / [`DispatchChunk`]: a dispatch resolved once, its fan-out split.
+//! - [`ServerBus`] and [`BusSession`]: the skeleton every bus over a server shares.
+//!
+//! # The networked-bus skeleton
+//!
+//! The skeleton every bus over a server shares; a backend supplies only its session.
+//!
+//! - [`ServerBus`]: an [`EventBus`](crate::EventBus) over any [`BusSession`]. It keeps one server-side
+//!   subscription per channel however many local streams listen on it (subscribed with the
+//!   first stream, unsubscribed after the last), bounded local streams, one processing task
+//!   that handles in order everything the connection receives, reconnection with
+//!   [`Backoff`](crate::Backoff), and, after a reconnection or an overflow, a replay from each channel's
+//!   cursor (a bus with history) or a [`BusMessage::Gap`](crate::BusMessage::Gap) (one
+//!   without).
+//! - [`BusSession`]: the small part that differs per server: connect, subscribe,
+//!   unsubscribe, publish, and for a bus with history, read a page after a cursor.
+//! - [`Inbox`], [`Current`], [`Received`], [`Fetched`], [`ReplayPage`], [`Replayed`],
+//!   [`ReplayError`]: what the two exchange. [`ServerSettings`] and [`Backoff`](crate::Backoff): the
+//!   settings every such bus has.
+//! - [`ChannelStreams`]: the bookkeeping underneath (channels, local streams, cursors, counters).
+//! - `task.rs`: the processing task (messages, overflows, replays, reconnection).
+//!
+//! Back-pressure: the session hands what it receives to an [`Inbox`] that never waits, so
+//! the connection is always read; what the bus's bounded queue
+//! ([`ServerSettings::received_capacity`]) or a full local stream
+//! ([`ServerSettings::stream_capacity`]) cannot take is made good: replayed from the
+//! server by cursor, in pages no larger than the streams' room, or announced with its count.
+//!
+//! # Examples
+//!
+//! A complete session, over a "server" that is a shared list of connections in memory:
+//!
+//! ```
+//! use std::sync::{Arc, Mutex};
+//! use async_trait::async_trait;
+//! use futures_lite::StreamExt;
+//! use subcast_core::backend::{BusSession, Current, Inbox, ServerBus, ServerSettings};
+//! use subcast_core::{BusMessage, Event, EventBus, Result};
+//! # use std::time::Duration;
+//! # use subcast_core::{BoxFuture, Runtime};
+//! # #[derive(Debug)]
+//! # struct ThreadPerTask;
+//! # impl Runtime for ThreadPerTask {
+//! #     fn spawn(&self, future: BoxFuture<'static, ()>) {
+//! #         std::thread::spawn(move || futures_lite::future::block_on(future));
+//! #     }
+//! #     fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {
+//! #         Box::pin(async move { std::thread::sleep(duration) })
+//! #     }
+//! #     fn now(&self) -> std::time::Instant { std::time::Instant::now() }
+//! # }
+//!
+//! /// Every connection of every node: its inbox and the channels it listens on.
+//! type Server = Arc<Mutex<Vec<(Inbox, Vec<String>)>>>;
+//!
+//! struct LoopbackSession(Server);
+//!
+//! #[async_trait]
+//! impl BusSession for LoopbackSession {
+//!     type Connection = usize; // an index into the server's list
+//!     type Position = ();
+//!     const NAME: &'static str = "loopback bus";
+//!
+//!     fn replays(&self) -> bool { false }
+//!     fn server_channel(&self, channel: &str) -> String { channel.to_owned() }
+//!     async fn connect(&self, inbox: Inbox) -> Result<usize> {
+//!         let mut server = self.0.lock().unwrap();
+//!         server.push((inbox, Vec::new()));
+//!         Ok(server.len() - 1)
+//!     }
+//!     async fn subscribe(&self, connection: &usize, channels: &[String]) -> Result<()> {
+//!         self.0.lock().unwrap()[*connection].1.extend_from_slice(channels);
+//!         Ok(())
+//!     }
+//!     async fn unsubscribe(&self, connection: &usize, channel: &str) -> Result<()> {
+//!         self.0.lock().unwrap()[*connection].1.retain(|c| c != channel);
+//!         Ok(())
+//!     }
+//!     async fn publish(&self, _current: Current<'_, Self>, event: &Event) -> Result<()> {
+//!         for (inbox, channels) in self.0.lock().unwrap().iter() {
+//!             if channels.contains(&event.channel) {
+//!                 inbox.message(event.channel.clone(), event.to_wire());
+//!             }
+//!         }
+//!         Ok(())
+//!     }
+//!     async fn health_check(&self, _connection: Option<usize>) -> Result<()> { Ok(()) }
+//! }
+//!
+//! futures_lite::future::block_on(async {
+//!     let server = Server::default();
+//!     let session = LoopbackSession(server.clone());
+//!     let bus = ServerBus::connect(session, Arc::new(ThreadPerTask), ServerSettings::default()).await?;
+//!     let mut stream = bus.subscribe("users").await?;
+//!     bus.publish(Arc::new(Event::new("userCreated", "users", serde_json::json!({"id": 1})))).await?;
+//!     assert!(matches!(stream.next().await, Some(BusMessage::Event(e)) if e.data["id"] == 1));
+//!     Ok::<_, subcast_core::Error>(())
+//! })
+//! .unwrap();
+//! ```
+#[doc(hidden)]
+pub use crate::bus::server::__async_trait;
+pub use crate::bus::server::channels::{
+    ensure_channel, BusCounters, ChannelStream, ChannelStreams, Delivery, Inserted, Overflow, ReplayRequest,
+    ReplayStart, StreamMailbox, StreamReceiver, SubscribedChannel, MAX_REPLAY_PAGE,
+};
+pub use crate::bus::{
+    BoundedMailbox, BusSession, Current, Fetched, Inbox, Losses, Pushed, Received, Refused, ReplayError,
+    ReplayPage, Replayed, ServerBus, ServerSettings, StreamLosses, DEFAULT_RECEIVED_CAPACITY,
+};
+pub use crate::dispatch::{DispatchChunk, PreparedDispatch};
+pub use crate::queue::{Mailbox, PopError};
+pub use crate::runtime::within;
