@@ -18,7 +18,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use event_listener::{Event, EventListener, IntoNotification};
 
-use crate::queue::{poll_wait, wait_timeout, PopError, ResponseQueue};
+use crate::queue::ResponseQueue;
+use crate::sync::{poll_wait, wait_timeout, PopError};
 
 /// What [`ConnectionInbox::drain`] took from one subscription.
 #[derive(Debug, Clone, PartialEq, Eq)]

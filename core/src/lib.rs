@@ -43,6 +43,7 @@ pub mod rate_limit;
 pub mod resolve;
 pub mod runtime;
 pub mod security;
+pub mod sync;
 
 pub use bus::{BusMessage, BusStats, EventBus, EventStream, InMemoryBus};
 pub use document::{
