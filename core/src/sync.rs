@@ -1,8 +1,14 @@
 //! Waiting without losing a wake-up: the one check–listen–check, and what is built on it.
 //!
+//! - [`poll_until`], [`until`] (async, on any executor) and [`block_until`] (the thread,
+//!   with a timeout; `Duration::MAX` waits untimed): wait until a check passes, woken
+//!   through an [`event_listener::Event`]. They share the one check–listen–check: check;
+//!   if not yet, listen; check again; only then wait. A notification between the two
+//!   checks reaches the listener already registered, so no wake-up is lost.
 //! - [`Mailbox`]: an unbounded MPMC queue with wake-ups, the queue underneath
 //!   [`ResponseQueue`](crate::queue::ResponseQueue), the bus mailboxes and the channel watch.
-//!   It holds the one copy of the check–listen–check wait.
+//! - [`Signal`]: a flag raised once and awaited (stop, shutdown, a task that finished).
+//! - `TaskCount`: the tasks a component spawned, to wait for the last one at shutdown.
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -219,39 +225,93 @@ impl<T, L> Mailbox<T, L> {
     }
 }
 
-/// The check–listen–check step: `Some(result)` when `take` decided, else a registered
-/// `listener` on `ready` to wait on.
-///
-/// Registering the listener before the second check is what makes a wake-up impossible
-/// to lose: a push after the second check notifies the listener we already hold.
-fn attempt<R>(
-    ready: &event_listener::Event,
-    listener: &mut Option<EventListener>,
-    take: &mut impl FnMut() -> Result<R, PopError>,
-) -> Option<Option<R>> {
-    loop {
-        match take() {
-            Ok(item) => return Some(Some(item)),
-            Err(PopError::Closed) => return Some(None),
-            Err(PopError::Empty) => {}
-        }
-        if listener.is_some() {
-            return None;
-        }
-        *listener = Some(ready.listen());
+/// Whether `take` decided: `Some(Some(item))`, `Some(None)` for closed, `None` to wait.
+#[inline]
+fn decided<R>(taken: Result<R, PopError>) -> Option<Option<R>> {
+    match taken {
+        Ok(item) => Some(Some(item)),
+        Err(PopError::Closed) => Some(None),
+        Err(PopError::Empty) => None,
     }
 }
 
 /// Poll until `take` yields (`Some`) or reports closed (`None`), woken through `ready`;
 /// the registration is kept in `listener` between polls.
 pub(crate) fn poll_wait<R>(
-    ready: &event_listener::Event,
+    ready: &Notify,
     cx: &mut Context<'_>,
     listener: &mut Option<EventListener>,
     take: &mut impl FnMut() -> Result<R, PopError>,
 ) -> Poll<Option<R>> {
+    poll_until(ready, cx, listener, || decided(take()))
+}
+
+/// Block the thread until `take` yields, reports closed, or `timeout` passes, woken
+/// through `ready`.
+pub(crate) fn wait_timeout<R>(
+    ready: &Notify,
+    timeout: Duration,
+    take: &mut impl FnMut() -> Result<R, PopError>,
+) -> Result<R, RecvTimeoutError> {
+    match block_until(ready, timeout, || decided(take())) {
+        Some(Some(item)) => Ok(item),
+        Some(None) => Err(RecvTimeoutError::Closed),
+        None => Err(RecvTimeoutError::Timeout),
+    }
+}
+
+/// The check–listen–check step: `Some(result)` when `check` decided, else a registered
+/// `listener` on `event` to wait on.
+///
+/// Registering the listener before the second check is what makes a wake-up impossible
+/// to lose: a notification after the second check reaches the listener we already hold.
+#[inline]
+fn attempt<R>(
+    event: &Notify,
+    listener: &mut Option<EventListener>,
+    check: &mut impl FnMut() -> Option<R>,
+) -> Option<R> {
     loop {
-        if let Some(result) = attempt(ready, listener, take) {
+        if let Some(result) = check() {
+            return Some(result);
+        }
+        if listener.is_some() {
+            return None;
+        }
+        *listener = Some(event.listen());
+    }
+}
+
+/// Poll until `check` returns `Some`, woken through `event`, which whoever changes what
+/// `check` reads notifies after the change; the registration is kept in `listener` between
+/// polls (the one check–listen–check every wait here is built on).
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::atomic::{AtomicBool, Ordering};
+/// use subcast_core::sync::poll_until;
+///
+/// let (flag, event) = (AtomicBool::new(false), event_listener::Event::new());
+/// let mut listener = None;
+/// let ready = futures_lite::future::block_on(async {
+///     flag.store(true, Ordering::SeqCst);
+///     event.notify(usize::MAX);
+///     std::future::poll_fn(|cx| {
+///         poll_until(&event, cx, &mut listener, || flag.load(Ordering::SeqCst).then_some("set"))
+///     })
+///     .await
+/// });
+/// assert_eq!(ready, "set");
+/// ```
+pub fn poll_until<R>(
+    event: &Notify,
+    cx: &mut Context<'_>,
+    listener: &mut Option<EventListener>,
+    mut check: impl FnMut() -> Option<R>,
+) -> Poll<R> {
+    loop {
+        if let Some(result) = attempt(event, listener, &mut check) {
             *listener = None;
             return Poll::Ready(result);
         }
@@ -265,19 +325,47 @@ pub(crate) fn poll_wait<R>(
     }
 }
 
-/// Block the thread until `take` yields, reports closed, or `timeout` passes, woken
-/// through `ready`.
-pub(crate) fn wait_timeout<R>(
-    ready: &event_listener::Event,
-    timeout: Duration,
-    take: &mut impl FnMut() -> Result<R, PopError>,
-) -> Result<R, RecvTimeoutError> {
+/// Wait, on any executor, until `check` returns `Some`, woken through `event`.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+/// use subcast_core::sync::until;
+///
+/// let (count, event) = (AtomicUsize::new(3), event_listener::Event::new());
+/// let left = futures_lite::future::block_on(until(&event, || {
+///     // Each look takes one; the wait ends when none is left.
+///     let left = count.fetch_sub(1, Ordering::SeqCst) - 1;
+///     (left == 0).then_some(left)
+/// }));
+/// assert_eq!(left, 0);
+/// ```
+pub async fn until<R>(event: &Notify, mut check: impl FnMut() -> Option<R>) -> R {
+    let mut listener = None;
+    std::future::poll_fn(|cx| poll_until(event, cx, &mut listener, &mut check)).await
+}
+
+/// Block the thread until `check` returns `Some`, woken through `event`; `None` once
+/// `timeout` has passed (`Duration::MAX`: never).
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use subcast_core::sync::block_until;
+///
+/// let event = event_listener::Event::new();
+/// assert_eq!(block_until(&event, Duration::from_millis(1), || None::<()>), None);
+/// assert_eq!(block_until(&event, Duration::MAX, || Some(7)), Some(7));
+/// ```
+pub fn block_until<R>(event: &Notify, timeout: Duration, mut check: impl FnMut() -> Option<R>) -> Option<R> {
     // A timeout too large to add to now (`Duration::MAX`) means: wait without one.
     let deadline = Instant::now().checked_add(timeout);
     let mut listener = None;
     loop {
-        if let Some(result) = attempt(ready, &mut listener, take) {
-            return result.ok_or(RecvTimeoutError::Closed);
+        if let Some(result) = attempt(event, &mut listener, &mut check) {
+            return Some(result);
         }
         let Some(waiting) = listener.take() else {
             continue;
@@ -287,12 +375,8 @@ pub(crate) fn wait_timeout<R>(
             continue;
         };
         if waiting.wait_deadline(deadline).is_none() {
-            // One last look: a push may have landed as the deadline passed.
-            return match take() {
-                Ok(item) => Ok(item),
-                Err(PopError::Closed) => Err(RecvTimeoutError::Closed),
-                Err(PopError::Empty) => Err(RecvTimeoutError::Timeout),
-            };
+            // One last look: a notification may have landed as the deadline passed.
+            return check();
         }
     }
 }
@@ -349,44 +433,67 @@ impl<T, L> Drop for MailboxEdit<'_, T, L> {
     }
 }
 
-/// A flag that can be awaited, raised once.
+/// A flag that can be awaited: raised once, it stays raised (a stop, a shutdown, a
+/// task that finished).
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::Arc;
+/// use subcast_core::sync::Signal;
+///
+/// let stop = Arc::new(Signal::new());
+/// let worker = {
+///     let stop = stop.clone();
+///     std::thread::spawn(move || futures_lite::future::block_on(stop.or(std::future::pending::<()>())))
+/// };
+/// stop.raise();
+/// // The pending work was abandoned when the signal was raised.
+/// assert_eq!(worker.join().unwrap(), None);
+/// assert!(stop.is_raised());
+/// ```
 #[derive(Debug, Default)]
-pub(crate) struct Signal {
+pub struct Signal {
     raised: AtomicBool,
     notify: Notify,
 }
 
 impl Signal {
-    pub(crate) fn raise(&self) {
+    /// A signal not raised yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Raise the signal and wake every waiter; raising it again does nothing more.
+    pub fn raise(&self) {
         self.raised.store(true, Ordering::SeqCst);
         self.notify.notify(usize::MAX);
     }
 
-    pub(crate) fn is_raised(&self) -> bool {
+    /// Whether the signal was raised.
+    pub fn is_raised(&self) -> bool {
         self.raised.load(Ordering::SeqCst)
     }
 
-    pub(crate) async fn raised(&self) {
-        until(&self.notify, || self.is_raised()).await;
+    /// Wait, on any executor, until the signal is raised.
+    pub async fn raised(&self) {
+        until(&self.notify, || self.is_raised().then_some(())).await;
+    }
+
+    /// Block the thread until the signal is raised (`true`) or `timeout` passes (`false`;
+    /// `Duration::MAX`: never).
+    pub fn wait_timeout(&self, timeout: Duration) -> bool {
+        block_until(&self.notify, timeout, || self.is_raised().then_some(())).is_some()
     }
 
     /// Run `future` until it completes (`Some`) or the signal is raised (`None`).
-    pub(crate) async fn or<F: Future>(&self, future: F) -> Option<F::Output> {
+    pub async fn or<F: Future>(&self, future: F) -> Option<F::Output> {
         let mut future = pin!(future);
         let mut listener: Option<EventListener> = None;
         std::future::poll_fn(|cx| {
-            loop {
-                if self.is_raised() {
-                    return Poll::Ready(None);
-                }
-                match listener.as_mut() {
-                    // Listen, then look again: a raise in between is not missed.
-                    None => listener = Some(self.notify.listen()),
-                    Some(waiting) => match std::pin::Pin::new(waiting).poll(cx) {
-                        Poll::Ready(()) => listener = None,
-                        Poll::Pending => break,
-                    },
-                }
+            let raised = poll_until(&self.notify, cx, &mut listener, || self.is_raised().then_some(()));
+            if raised.is_ready() {
+                return Poll::Ready(None);
             }
             future.as_mut().poll(cx).map(Some)
         })
@@ -394,41 +501,38 @@ impl Signal {
     }
 }
 
-/// Wait until `done()` holds, re-checking each time `notify` fires (check–listen–check).
-pub(crate) async fn until(notify: &Notify, done: impl Fn() -> bool) {
-    loop {
-        if done() {
-            return;
-        }
-        let listener = notify.listen();
-        if done() {
-            return;
-        }
-        listener.await;
-    }
-}
-
-/// The pump's running tasks; a [`TaskGuard`] leaves when its task's future is dropped.
+/// Running tasks, counted so that their owner can wait for the last one to end; a
+/// [`TaskGuard`] leaves the count when dropped (with its task's future, however it ends).
 #[derive(Debug, Default)]
 pub(crate) struct TaskCount {
-    pub(crate) running: AtomicUsize,
-    pub(crate) notify: Notify,
+    running: AtomicUsize,
+    idle: Notify,
 }
 
+/// One task of a [`TaskCount`], counted until dropped.
 #[derive(Debug)]
 pub(crate) struct TaskGuard(Arc<TaskCount>);
 
 impl TaskCount {
+    /// Count one more task until the returned guard is dropped.
     pub(crate) fn enter(self: &Arc<Self>) -> TaskGuard {
         self.running.fetch_add(1, Ordering::SeqCst);
         TaskGuard(self.clone())
+    }
+
+    /// Wait until no task is running.
+    pub(crate) async fn idle(&self) {
+        until(&self.idle, || {
+            (self.running.load(Ordering::SeqCst) == 0).then_some(())
+        })
+        .await;
     }
 }
 
 impl Drop for TaskGuard {
     fn drop(&mut self) {
         if self.0.running.fetch_sub(1, Ordering::SeqCst) == 1 {
-            self.0.notify.notify(usize::MAX);
+            self.0.idle.notify(usize::MAX);
         }
     }
 }

@@ -6,13 +6,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use event_listener::{Event as Notify, Listener};
+use event_listener::Event as Notify;
 
 use crate::bus::BusMessage;
 use crate::event::Event;
 use crate::executor::{DispatchChunk, DispatchReport, PreparedDispatch};
 use crate::frame::GraphQLError;
 use crate::queue::RecvTimeoutError;
+use crate::sync::block_until;
 
 use super::stats::bump;
 use super::{Shared, BUS_CHANNEL_LOST};
@@ -175,16 +176,8 @@ impl FanOut {
 
     /// Block until every claimed chunk is delivered.
     fn wait(&self) {
-        loop {
-            if self.unfinished.load(Ordering::Acquire) == 0 {
-                return;
-            }
-            let listener = self.finished.listen();
-            if self.unfinished.load(Ordering::Acquire) == 0 {
-                return;
-            }
-            listener.wait();
-        }
+        let done = || (self.unfinished.load(Ordering::Acquire) == 0).then_some(());
+        block_until(&self.finished, Duration::MAX, done);
     }
 
     fn report(&self) -> DispatchReport {

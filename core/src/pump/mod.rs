@@ -257,7 +257,8 @@ impl EventPump {
     pub async fn channel_ready(&self, channel: &str) -> bool {
         let shared = &self.shared;
         until(&shared.channels_changed, || {
-            shared.stop.is_raised() || shared.status(channel) == Some(ChannelStatus::Subscribed)
+            (shared.stop.is_raised() || shared.status(channel) == Some(ChannelStatus::Subscribed))
+                .then_some(())
         })
         .await;
         shared.status(channel) == Some(ChannelStatus::Subscribed)
@@ -267,7 +268,10 @@ impl EventPump {
     /// or it was unsubscribed after the last subscription ended).
     pub async fn channel_released(&self, channel: &str) -> bool {
         let shared = &self.shared;
-        until(&shared.channels_changed, || shared.status(channel).is_none()).await;
+        until(&shared.channels_changed, || {
+            shared.status(channel).is_none().then_some(())
+        })
+        .await;
         true
     }
 
@@ -312,8 +316,7 @@ impl EventPump {
     /// until this returns.
     pub async fn shutdown(mut self) -> PumpStats {
         self.signal_stop();
-        let tasks = self.shared.tasks.clone();
-        until(&tasks.notify, || tasks.running.load(Ordering::SeqCst) == 0).await;
+        self.shared.tasks.idle().await;
         self.shared.inbox.close();
         self.dispatcher_done.raised().await;
         if let Some(thread) = self.dispatcher.take() {
