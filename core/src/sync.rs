@@ -330,16 +330,22 @@ pub fn poll_until<R>(
 /// # Examples
 ///
 /// ```
-/// use std::sync::atomic::{AtomicUsize, Ordering};
+/// use std::sync::atomic::{AtomicBool, Ordering};
+/// use std::sync::Arc;
 /// use subcast_core::sync::until;
 ///
-/// let (count, event) = (AtomicUsize::new(3), event_listener::Event::new());
-/// let left = futures_lite::future::block_on(until(&event, || {
-///     // Each look takes one; the wait ends when none is left.
-///     let left = count.fetch_sub(1, Ordering::SeqCst) - 1;
-///     (left == 0).then_some(left)
-/// }));
-/// assert_eq!(left, 0);
+/// let state = Arc::new((AtomicBool::new(false), event_listener::Event::new()));
+/// let setter = {
+///     let state = state.clone();
+///     std::thread::spawn(move || {
+///         state.0.store(true, Ordering::SeqCst);
+///         // Notified after the change, so a waiter that looked before it wakes to look again.
+///         state.1.notify(usize::MAX);
+///     })
+/// };
+/// let seen = futures_lite::future::block_on(until(&state.1, || state.0.load(Ordering::SeqCst).then_some("set")));
+/// assert_eq!(seen, "set");
+/// setter.join().unwrap();
 /// ```
 pub async fn until<R>(event: &Notify, mut check: impl FnMut() -> Option<R>) -> R {
     let mut listener = None;
@@ -614,5 +620,31 @@ mod tests {
         signal.raise();
         let out = futures_lite::future::block_on(signal.or(std::future::pending::<()>()));
         assert_eq!(out, None);
+    }
+
+    #[test]
+    fn a_raise_on_another_thread_wakes_a_blocked_waiter() {
+        let signal = Arc::new(Signal::new());
+        let raiser = {
+            let signal = signal.clone();
+            std::thread::spawn(move || signal.raise())
+        };
+        assert!(signal.wait_timeout(Duration::MAX));
+        raiser.join().unwrap();
+    }
+
+    #[test]
+    fn a_blocked_wait_on_a_signal_never_raised_times_out() {
+        assert!(!Signal::new().wait_timeout(Duration::from_millis(1)));
+    }
+
+    #[test]
+    fn the_last_task_guard_dropped_ends_the_wait_for_idle() {
+        let tasks = Arc::new(TaskCount::default());
+        let guards: Vec<_> = (0..3).map(|_| tasks.enter()).collect();
+        let dropper = std::thread::spawn(move || drop(guards));
+        futures_lite::future::block_on(tasks.idle());
+        dropper.join().unwrap();
+        assert_eq!(tasks.running.load(Ordering::SeqCst), 0);
     }
 }
