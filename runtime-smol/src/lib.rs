@@ -43,7 +43,8 @@ pub use subcast_core::Runtime;
 /// use subcast_core::Runtime;
 /// use subcast_smol::SmolRuntime;
 ///
-/// ///
+/// use std::sync::atomic::{AtomicBool, Ordering};
+///
 /// let executor = Arc::new(Executor::new());
 /// let runtime = SmolRuntime::new(executor.clone());
 /// let ran = Arc::new(AtomicBool::new(false));
