@@ -19,7 +19,7 @@ pub const DEFAULT_INBOX_CAPACITY: usize = 1024;
 /// Shortest retry delay: a zero backoff would retry in a busy loop.
 pub const MIN_BACKOFF: Duration = Duration::from_millis(1);
 
-/// How an [`EventPump`] dispatches, recovers and bounds its inbox.
+/// How an [`EventPump`](super::EventPump) dispatches, recovers and bounds its inbox.
 ///
 /// The fields are private and every builder keeps them valid (see each builder), so no
 /// configuration can make a pump panic or spin.

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crate::executor::DispatchReport;
 use crate::metrics::PrometheusText;
 
-/// What an [`EventPump`] did; every counter but the gauges only grows.
+/// What an [`EventPump`](super::EventPump) did; every counter but the gauges only grows.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct PumpStats {
@@ -44,7 +44,7 @@ pub struct PumpStats {
     /// Gauge: bus messages waiting for the dispatcher.
     pub pending_messages: usize,
     /// Gauge: the most bus messages that have waited for the dispatcher at once (at most
-    /// [`PumpConfig::inbox_capacity`]).
+    /// [`PumpConfig::inbox_capacity`](super::PumpConfig::inbox_capacity)).
     pub peak_pending_messages: usize,
     /// Events the bus reported lost, with their count, and announced to subscribers as
     /// `EVENTS_GAP` notices carrying it.
