@@ -120,3 +120,4 @@ pub use crate::bus::{
 pub use crate::dispatch::{DispatchChunk, PreparedDispatch};
 pub use crate::queue::{Mailbox, PopError};
 pub use crate::runtime::within;
+pub use crate::sync::{block_until, poll_until, until};

@@ -18,7 +18,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use event_listener::{Event, EventListener, IntoNotification};
 
-use crate::queue::{poll_wait, wait_timeout, PopError, ResponseQueue};
+use crate::queue::{PopError, ResponseQueue};
+use crate::sync::{block_until, poll_until};
 
 /// What [`ConnectionInbox::drain`] took from one subscription.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -232,22 +233,21 @@ impl ConnectionInbox {
         listener: &mut Option<EventListener>,
         out: &mut Vec<InboxItem>,
     ) -> Poll<usize> {
-        poll_wait(&self.shared.wake, cx, listener, &mut || self.take(out))
-            // `take` never reports closed: an inbox waits for as long as it lives.
-            .map(|taken| taken.unwrap_or(0))
+        poll_until(&self.shared.wake, cx, listener, || self.take(out))
     }
 
     /// Block this thread until at least one item is ready (then drain every ready item
     /// into `out` and return how many) or `timeout` passes (then return 0).
     pub fn recv_timeout(&self, timeout: Duration, out: &mut Vec<InboxItem>) -> usize {
-        // A timeout, or a closed inbox (never: `take` does not report one), took nothing.
-        wait_timeout(&self.shared.wake, timeout, &mut || self.take(out)).unwrap_or(0)
+        // A timeout took nothing.
+        block_until(&self.shared.wake, timeout, || self.take(out)).unwrap_or(0)
     }
 
-    fn take(&self, out: &mut Vec<InboxItem>) -> Result<usize, PopError> {
+    /// Drain what is ready; `None` if nothing was: an inbox waits for as long as it lives.
+    fn take(&self, out: &mut Vec<InboxItem>) -> Option<usize> {
         match self.drain(out) {
-            0 => Err(PopError::Empty),
-            taken => Ok(taken),
+            0 => None,
+            taken => Some(taken),
         }
     }
 }

@@ -63,6 +63,7 @@ mod rate_limit;
 mod resolve;
 mod runtime;
 mod security;
+mod sync;
 #[cfg(any(test, feature = "testing"))]
 mod testing;
 
@@ -111,5 +112,6 @@ pub use security::{
     FilterErrorKind, FilterOp, Policy, RbacPolicy, RowPolicy, ScopePolicy, SecurityAwareEventFilter,
     SecurityContext, SecurityPolicies, SubscriptionAccess, TenantPolicy, MAX_GRANTS, MAX_IDENTITY_LEN,
 };
+pub use sync::Signal;
 #[cfg(any(test, feature = "testing"))]
 pub use testing::FakeClock;

@@ -22,14 +22,13 @@
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use async_executor::Executor;
-use subcast_core::BoxFuture;
 pub use subcast_core::Runtime;
+use subcast_core::{BoxFuture, Signal};
 
 /// subcast's [`Runtime`] on an [`async_executor::Executor`].
 ///
@@ -62,34 +61,8 @@ pub struct SmolRuntime {
 
 /// The threads [`SmolRuntime::with_threads`] started, and how to stop them.
 struct ExecutorThreads {
-    stop: Arc<StopSignal>,
+    stop: Arc<Signal>,
     handles: Mutex<Vec<JoinHandle<()>>>,
-}
-
-#[derive(Default)]
-struct StopSignal {
-    stopped: AtomicBool,
-    event: event_listener::Event,
-}
-
-impl StopSignal {
-    fn stop(&self) {
-        self.stopped.store(true, Ordering::SeqCst);
-        self.event.notify(usize::MAX);
-    }
-
-    async fn wait(&self) {
-        loop {
-            if self.stopped.load(Ordering::SeqCst) {
-                return;
-            }
-            let listener = self.event.listen();
-            if self.stopped.load(Ordering::SeqCst) {
-                return;
-            }
-            listener.await;
-        }
-    }
 }
 
 impl SmolRuntime {
@@ -105,14 +78,14 @@ impl SmolRuntime {
     /// joined on [`SmolRuntime::shutdown`] or drop.
     pub fn with_threads(threads: usize) -> Self {
         let executor = Arc::new(Executor::new());
-        let stop = Arc::new(StopSignal::default());
+        let stop = Arc::new(Signal::new());
         let handles = (0..threads.max(1))
             .map(|n| {
                 let executor = executor.clone();
                 let stop = stop.clone();
                 std::thread::Builder::new()
                     .name(format!("subcast-smol-{n}"))
-                    .spawn(move || async_io::block_on(executor.run(stop.wait())))
+                    .spawn(move || async_io::block_on(executor.run(stop.raised())))
                     .expect("spawning an executor thread")
             })
             .collect();
@@ -148,7 +121,7 @@ impl SmolRuntime {
         let Some(threads) = &self.threads else {
             return;
         };
-        threads.stop.stop();
+        threads.stop.raise();
         let handles = std::mem::take(&mut *threads.handles.lock().unwrap_or_else(|e| e.into_inner()));
         let me = std::thread::current().id();
         for handle in handles {

@@ -7,13 +7,12 @@
 #![allow(dead_code)]
 
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_executor::Executor;
 use serde_json::{json, Value};
-use subcast::BoxFuture;
+use subcast::{BoxFuture, Signal};
 use subcast::{
     Event, EventPump, ExecutorConfig, InMemoryBus, PumpConfig, Runtime, SmolRuntime, SubscriptionExecutor,
     SubscriptionKey, TokioRuntime,
@@ -127,27 +126,15 @@ impl Runtime for ThreadPerTask {
 
 /// A timer that needs no runtime: a thread sleeps, then wakes the future.
 pub fn thread_timer(duration: Duration) -> impl Future<Output = ()> + Send + 'static {
-    let fired = Arc::new((AtomicBool::new(false), event_listener::Event::new()));
+    let fired = Arc::new(Signal::new());
     {
         let fired = fired.clone();
         std::thread::spawn(move || {
             std::thread::sleep(duration);
-            fired.0.store(true, Ordering::SeqCst);
-            fired.1.notify(usize::MAX);
+            fired.raise();
         });
     }
-    async move {
-        loop {
-            if fired.0.load(Ordering::SeqCst) {
-                return;
-            }
-            let listener = fired.1.listen();
-            if fired.0.load(Ordering::SeqCst) {
-                return;
-            }
-            listener.await;
-        }
-    }
+    async move { fired.raised().await }
 }
 
 /// Run `scenario`, failing the test if it is still waiting after [`SCENARIO_TIMEOUT`].

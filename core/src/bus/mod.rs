@@ -33,6 +33,7 @@ use futures_core::Stream;
 use crate::error::Result;
 use crate::event::Event;
 use crate::queue::{Mailbox, PopError, RecvTimeoutError};
+use crate::sync::until;
 
 mod memory;
 pub mod server;
@@ -367,20 +368,17 @@ impl<T, L: Losses<T>> BoundedMailbox<T, L> {
     }
 
     /// Queue `item`, waiting as long as the mailbox is full; give it back if it closes.
-    pub async fn push_when_room(&self, mut item: T) -> std::result::Result<(), T> {
-        let mut listener: Option<EventListener> = None;
-        loop {
-            match self.try_push(item) {
-                Ok(()) => return Ok(()),
-                Err(Refused::Closed(item)) => return Err(item),
-                Err(Refused::Full(back)) => item = back,
+    pub async fn push_when_room(&self, item: T) -> std::result::Result<(), T> {
+        let mut item = Some(item);
+        until(&self.room, || match self.try_push(item.take()?) {
+            Ok(()) => Some(Ok(())),
+            Err(Refused::Closed(back)) => Some(Err(back)),
+            Err(Refused::Full(back)) => {
+                item = Some(back);
+                None
             }
-            // Listen, then try again before waiting: room made in between is not missed.
-            match listener.take() {
-                None => listener = Some(self.room.listen()),
-                Some(waiting) => waiting.await,
-            }
-        }
+        })
+        .await
     }
 
     /// Push under the lock: `queued` if it went in, else what `full` or `closed` make of it.
