@@ -51,6 +51,11 @@ impl Bridge {
         self.executor.spawn(task).detach();
     }
 
+    /// Run `task` on the bridge thread until it finishes or the returned handle is dropped.
+    pub fn spawn_owned(&self, task: impl Future<Output = ()> + Send + 'static) -> async_executor::Task<()> {
+        self.executor.spawn(task)
+    }
+
     /// Ask the thread to stop, without waiting for it.
     pub fn request_stop(&self) {
         self.stopping.requested.store(true, Ordering::Release);

@@ -27,6 +27,7 @@ use subcast_core::{
 use crate::bridge::Bridge;
 use crate::bus::{EventBusConfig, Transport};
 use crate::config::{ExecutorArguments, ExecutorSettings};
+use crate::connection::ConnectionInbox;
 use crate::convert::{self, Identifier};
 use crate::errors::{closed_error, conversion_error, raise, to_py_err, PyError};
 use crate::fork::Origin;
@@ -208,7 +209,7 @@ impl SubscriptionExecutor {
     #[pyo3(signature = (
         connection_id, subscription_id, query, operation_name=None, variables=None, user_id=None,
         tenant_id=None, roles=None, scopes=None, channels=None, resolver=None, filter=None, *,
-        federation_id=None, claims=None,
+        federation_id=None, claims=None, inbox=None,
     ))]
     #[allow(clippy::too_many_arguments)]
     fn register_subscription(
@@ -228,8 +229,19 @@ impl SubscriptionExecutor {
         filter: Option<&Bound<'_, PyAny>>,
         federation_id: Option<&Bound<'_, PyAny>>,
         claims: Option<&Bound<'_, PyAny>>,
+        inbox: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<()> {
         self.ensure_open(py)?;
+        let inbox = match inbox.filter(|i| !i.is_none()) {
+            None => None,
+            Some(inbox) => Some(inbox.cast::<ConnectionInbox>().map_err(|_| {
+                let message = format!(
+                    "inbox must be a ConnectionInbox, not {}",
+                    convert::type_name(inbox)
+                );
+                conversion_error(py, message)
+            })?),
+        };
         let connection_id = Identifier::extract(connection_id, "connection_id")?.0;
         let subscription_id = Identifier::extract(subscription_id, "subscription_id")?.0;
         let connection_hash = IdHash::of_text(py, &connection_id)?;
@@ -316,6 +328,16 @@ impl SubscriptionExecutor {
                 return Err(to_py_err(py, &error));
             }
         };
+        if let Some(inbox) = inbox {
+            if let Err(error) = inbox.get().attach(py, &subscription_id, queue.clone()) {
+                let core = self.core.clone();
+                py.detach(move || core.complete_subscription(key)).ok();
+                if let Some(id) = callable {
+                    self.resolvers.release(id);
+                }
+                return Err(error);
+            }
+        }
         let handle = Handle {
             connection_hash,
             connection_id,
@@ -326,6 +348,14 @@ impl SubscriptionExecutor {
         };
         self.handles().insert(key, handle);
         Ok(())
+    }
+
+    /// A connection's inbox: pass it to `register_subscription(..., inbox=)` and its writer
+    /// waits on the connection as a whole (`await inbox.ready()`), then takes every
+    /// subscription's frames in one call (`inbox.take_frames(connection)`).
+    fn connection_inbox(&self, py: Python<'_>) -> PyResult<ConnectionInbox> {
+        self.ensure_open(py)?;
+        Ok(ConnectionInbox::new(self.bridge.clone()))
     }
 
     /// End one subscription; its waiting `recv` calls return `None`.

@@ -4,6 +4,8 @@
 //! - [`bus`]: `EventBusConfig` and the opened bus.
 //! - [`resolver`]: Python callables as the engine's batch resolver.
 //! - [`inbox`] and [`bridge`]: frames for `next_event`, `recv_blocking` and asyncio `recv`.
+//! - [`protocol`]: graphql-transport-ws as the engine's state machine, for ASGI servers.
+//! - [`connection`]: `ConnectionInbox`, one wake-up per WebSocket for its writer.
 //! - [`ids`]: subscriptions indexed by id, hashed as Python hashes `str`.
 //! - [`convert`]: every conversion between Python objects and JSON, timeouts and counts.
 //! - [`config`]: every policy and limit, as Python classes and keyword options.
@@ -19,6 +21,7 @@ use pyo3::prelude::*;
 pub mod bridge;
 pub mod bus;
 pub mod config;
+pub mod connection;
 pub mod convert;
 pub mod errors;
 pub mod executor;
@@ -26,6 +29,7 @@ pub mod fork;
 pub mod ids;
 pub mod inbox;
 pub mod metrics;
+pub mod protocol;
 pub mod resolver;
 pub mod runtime;
 
@@ -46,6 +50,9 @@ fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<config::DocumentLimits>()?;
     module.add_class::<config::PumpConfig>()?;
     module.add_class::<executor::FrameReceiver>()?;
+    module.add_class::<protocol::ProtocolConfig>()?;
+    module.add_class::<protocol::ProtocolConnection>()?;
+    module.add_class::<connection::ConnectionInbox>()?;
     module.add_function(wrap_pyfunction!(runtime_name, module)?)?;
     module.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())

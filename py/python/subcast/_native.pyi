@@ -283,8 +283,11 @@ class SubscriptionExecutor:
         *,
         federation_id: Identifier | None = None,
         claims: Mapping[str, JSON] | None = None,
+        inbox: ConnectionInbox | None = None,
     ) -> None:
-        """Register a subscription; its frames are then taken by ``subscription_id``.
+        """Register a subscription; its frames are then taken by ``subscription_id``, or,
+        with ``inbox``, from that connection inbox (``DuplicateSubscriptionError`` if it
+        holds the id already).
 
         The document must be one ``subscription`` operation. It listens on the channel named
         after its root field, or on ``channels``. Without ``resolver``, the event's data is
@@ -351,6 +354,8 @@ class SubscriptionExecutor:
             AmbiguousSubscriptionError: an id is on several connections.
             InvalidRequestError: ``max_per_subscription`` is less than 1.
         """
+    def connection_inbox(self) -> ConnectionInbox:
+        """A connection's inbox: its writer waits on the connection as a whole."""
     def drain_connection(
         self, connection_id: Identifier, *, max_per_subscription: int | None = None
     ) -> list[tuple[str, bytes]]:
@@ -421,3 +426,100 @@ class SubscriptionExecutor:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> bool: ...
+
+
+Action: TypeAlias = (
+    tuple[Literal["send"], str]
+    | tuple[Literal["authenticate"], dict[str, Any] | None]
+    | tuple[Literal["subscribe"], str, dict[str, Any]]
+    | tuple[Literal["unsubscribe"], str]
+    | tuple[Literal["close"], int, str]
+)
+"""What a graphql-transport-ws loop must do next. ``subscribe`` carries
+``{"query", "operationName", "variables", "extensions"}``."""
+
+class ProtocolConfig:
+    """Timers (seconds) and limits of graphql-transport-ws connections.
+
+    Defaults: ``connection_init_timeout=3`` (then 4408), ``keep_alive=12`` (a ``ping``
+    every 12 s; ``None``: none), ``pong_timeout=12`` (then 4504),
+    ``max_message_bytes=131072`` (then 1009), ``max_id_bytes=256``,
+    ``max_subscriptions=100`` (one more gets an ``error``), ``messages_per_second=50`` with
+    ``message_burst=200`` (then 4429; ``messages_per_second=None``: no limit).
+    """
+
+    def __init__(
+        self,
+        *,
+        connection_init_timeout: float = ...,
+        keep_alive: float | None = ...,
+        pong_timeout: float = ...,
+        max_message_bytes: int = ...,
+        max_id_bytes: int = ...,
+        max_subscriptions: int = ...,
+        messages_per_second: float | None = ...,
+        message_burst: int = ...,
+    ) -> None: ...
+    @property
+    def connection_init_timeout(self) -> float: ...
+    @property
+    def keep_alive(self) -> float | None: ...
+    @property
+    def pong_timeout(self) -> float: ...
+    @property
+    def max_message_bytes(self) -> int: ...
+    @property
+    def max_subscriptions(self) -> int: ...
+
+class ProtocolConnection:
+    """The graphql-transport-ws state of one socket: no I/O, Rust's monotonic clock.
+
+    Feed it what the client sent, carry out :meth:`poll_actions` in order, and call
+    :meth:`tick` when :meth:`next_deadline` seconds have passed.
+    """
+
+    def __init__(self, config: ProtocolConfig | Mapping[str, Any] | None = None) -> None: ...
+    def feed_text(self, message: str | bytes) -> None:
+        """Handle a text message."""
+    def feed_binary(self) -> None:
+        """Handle a binary message: closes with 4400."""
+    def tick(self) -> None:
+        """Run the timers due now (init timeout, keep-alive, credentials expiry)."""
+    def next_deadline(self) -> float | None:
+        """Seconds until :meth:`tick` must run (0.0 if overdue); ``None``: no timer."""
+    def accept(self, payload: Mapping[str, JSON] | None = None, valid_for: float | None = None) -> None:
+        """Accept after ``authenticate``: send ``connection_ack``; 4403 after ``valid_for`` s."""
+    def refuse(self, reason: str = "Forbidden") -> None:
+        """Close with 4403 and ``reason``."""
+    def fail_subscription(self, id: str, errors: Sequence[Mapping[str, JSON]]) -> bool:
+        """Send one ``error`` for ``id`` (GraphQL errors) and free the id."""
+    def complete_subscription(self, id: str) -> bool:
+        """The server ended ``id``: send ``complete``."""
+    def subscription_ended(self, id: str) -> bool:
+        """``id`` ended and its last frame was sent already: free the id."""
+    def is_active(self, id: str) -> bool: ...
+    def internal_error(self, reason: str) -> None:
+        """Close with 4500."""
+    def shutdown(self) -> None:
+        """Close with 1001 ``Going away``."""
+    def disconnected(self) -> None:
+        """The socket is gone: unsubscribe everything, send nothing."""
+    @property
+    def closed(self) -> bool: ...
+    def poll_actions(self) -> list[Action]:
+        """Every queued action, oldest first."""
+
+class ConnectionInbox:
+    """The response queues of one connection and the one wake-up they share."""
+
+    def ready(self) -> asyncio.Future[None]:
+        """Resolved once frames or ends are ready; cancelling it loses nothing."""
+    def take_frames(self, connection: ProtocolConnection) -> tuple[list[str], list[str]]:
+        """``(frames, ended)``: text messages to send (frames of subscriptions
+        ``connection`` no longer holds dropped), and the ids of ended subscriptions (already
+        completed in ``connection``)."""
+    def detach(self, id: str) -> bool:
+        """Stop taking ``id``'s frames (the client completed it)."""
+    def __len__(self) -> int: ...
+    def close(self) -> None:
+        """The socket is gone: stop waiting, drop what is held."""

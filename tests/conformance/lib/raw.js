@@ -79,9 +79,17 @@ export class RawClient {
   /** Send `connection_init` with `payload` and expect `connection_ack`. */
   async init(payload = { tenant: 'acme', user: 'alice' }) {
     this.send({ type: 'connection_init', payload });
-    const ack = await this.next('connection_ack');
-    if (ack.type !== 'connection_ack') throw new Error(`expected connection_ack, got ${JSON.stringify(ack)}`);
-    return ack;
+    for (;;) {
+      const ack = await this.next('connection_ack');
+      // A keep-alive ping may come first (the protocol allows one at any time): a loaded
+      // machine can take longer than a short keep-alive interval to acknowledge.
+      if (ack.type === 'ping') {
+        this.send({ type: 'pong' });
+        continue;
+      }
+      if (ack.type !== 'connection_ack') throw new Error(`expected connection_ack, got ${JSON.stringify(ack)}`);
+      return ack;
+    }
   }
 
   subscribe(id, query = ORDERS) {
