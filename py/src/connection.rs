@@ -68,7 +68,7 @@ impl ConnectionInbox {
                 py,
                 PyError::DuplicateSubscription,
                 e.to_string(),
-                subcast_core::error::BAD_REQUEST,
+                subcast_core::BAD_REQUEST,
             )
         })
     }

@@ -388,7 +388,7 @@ fn graphql_errors(value: &Bound<'_, PyAny>) -> PyResult<Vec<GraphQLError>> {
                     format!("errors[{index}].message must be a str"),
                 ));
             };
-            let mut error = GraphQLError::new(subcast_core::error::INTERNAL_ERROR, message);
+            let mut error = GraphQLError::new(subcast_core::INTERNAL_ERROR, message);
             if let Some(Value::Object(extensions)) = item.remove("extensions") {
                 error.extensions.extend(extensions);
             }
