@@ -37,6 +37,8 @@
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 
 mod bus;
+#[cfg(feature = "cluster")]
+mod cluster;
 mod config;
 mod connection;
 mod replay;
@@ -44,4 +46,6 @@ mod replay;
 mod tls;
 
 pub use bus::RedisBus;
+#[cfg(feature = "cluster")]
+pub use cluster::RedisClusterBus;
 pub use config::{RedisConfig, DEFAULT_RECEIVED_CAPACITY};
