@@ -144,3 +144,58 @@ pub fn kill_pubsub_clients_on_every_node() -> i64 {
         })
         .sum()
 }
+
+/// The node id of the node at `address`.
+pub fn node_id(address: &str) -> String {
+    redis::cmd("CLUSTER")
+        .arg("MYID")
+        .query(&mut node(address))
+        .expect("CLUSTER MYID")
+}
+
+/// Move `slot` from the node at `from` to the node at `to`, keys included, the way
+/// `redis-cli --cluster reshard` does, and tell every primary.
+pub fn move_slot(slot: u16, from: &str, to: &str) {
+    let (from_id, to_id) = (node_id(from), node_id(to));
+    let setslot = |address: &str, args: &[&str]| {
+        let mut command = redis::cmd("CLUSTER");
+        command.arg("SETSLOT").arg(slot);
+        for arg in args {
+            command.arg(*arg);
+        }
+        command
+            .query::<()>(&mut node(address))
+            .unwrap_or_else(|e| panic!("CLUSTER SETSLOT {slot} {args:?} on {address}: {e}"));
+    };
+    setslot(to, &["IMPORTING", &from_id]);
+    setslot(from, &["MIGRATING", &to_id]);
+    let (host, port) = to.rsplit_once(':').expect("host:port");
+    loop {
+        let keys: Vec<String> = redis::cmd("CLUSTER")
+            .arg("GETKEYSINSLOT")
+            .arg(slot)
+            .arg(100)
+            .query(&mut node(from))
+            .expect("CLUSTER GETKEYSINSLOT");
+        if keys.is_empty() {
+            break;
+        }
+        redis::cmd("MIGRATE")
+            .arg(host)
+            .arg(port)
+            .arg("")
+            .arg(0)
+            .arg(5000)
+            .arg("KEYS")
+            .arg(&keys)
+            .query::<()>(&mut node(from))
+            .expect("MIGRATE");
+    }
+    setslot(to, &["NODE", &to_id]);
+    setslot(from, &["NODE", &to_id]);
+    for (address, _) in primaries() {
+        if address != from && address != to {
+            setslot(&address, &["NODE", &to_id]);
+        }
+    }
+}
