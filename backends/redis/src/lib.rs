@@ -6,6 +6,10 @@
 //!
 //! - [`RedisBus`]: the bus; [`RedisBus::connect`] takes a `redis://` or `rediss://` URL,
 //!   the host's [`Runtime`](subcast_core::Runtime) and a [`RedisConfig`].
+//! - `RedisClusterBus` (feature `cluster`; `redis-cluster` on the `subcast` facade): the
+//!   same bus over Redis Cluster (Redis 7+) with sharded pub/sub (`SPUBLISH` /
+//!   `SSUBSCRIBE`), each channel on the shard owning its slot; `RedisClusterBus::connect`
+//!   takes `redis+cluster://host:port,host:port` or a `redis://` seed URL.
 //! - [`RedisConfig`]: channel prefix, replay, timeouts, reconnection backoff, buffer bounds,
 //!   TLS roots; checked by [`RedisConfig::validate`] when connecting.
 //! - Bounded memory: pub/sub messages wait in a buffer of [`RedisConfig::received_capacity`],
