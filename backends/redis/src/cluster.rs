@@ -259,6 +259,10 @@ impl BusSession for ClusterSession {
                     _ => None,
                 };
                 let end = match (info.kind, channel) {
+                    // Once reported ended, the bus reads everything again from the
+                    // cursors of the connection that replaces this one (or announces a gap):
+                    // what this one still receives would only be duplicates.
+                    (PushKind::SMessage, _) if ended.load(Ordering::SeqCst) => false,
                     (PushKind::SMessage, Some(channel)) => {
                         if let Some(Value::BulkString(payload)) = data.next() {
                             inbox.message(channel, payload);
