@@ -11,8 +11,9 @@
 //! - `TokioRuntime` (feature `tokio`) and `SmolRuntime` (feature `smol`): the runtimes
 //!   subcast runs on; [`default_runtime`] picks one the way quinn does.
 //!
-//! - `RedisBus` (feature `redis`) and `PostgresBus` (feature `postgres`): buses that carry
-//!   events between nodes; they open sockets with whichever of `tokio` / `smol` is enabled.
+//! - `RedisBus` (feature `redis`), `RedisClusterBus` (feature `redis-cluster`) and
+//!   `PostgresBus` (feature `postgres`): buses that carry events between nodes; they open
+//!   sockets with whichever of `tokio` / `smol` is enabled.
 //!
 //! - `ws` (features `ws-axum`, `ws-tungstenite`): the graphql-transport-ws endpoint
 //!   (`subcast_ws`): the connection loop over any WebSocket, an axum 0.8 handler and an
@@ -35,6 +36,8 @@ pub use subcast_tokio::TokioRuntime;
 
 #[cfg(feature = "postgres")]
 pub use subcast_postgres::{PostgresBus, PostgresConfig};
+#[cfg(feature = "redis-cluster")]
+pub use subcast_redis::RedisClusterBus;
 #[cfg(feature = "redis")]
 pub use subcast_redis::{RedisBus, RedisConfig};
 #[cfg(any(feature = "ws-axum", feature = "ws-tungstenite"))]

@@ -3,10 +3,10 @@
 //!
 //! - `SubscriptionExecutor.connection_inbox()` makes one; `register_subscription(...,
 //!   inbox=)` attaches the subscription's response queue to it.
-//! - [`ConnectionInbox::ready`]: an asyncio future resolved (with `None`) once any attached
+//! - `ConnectionInbox::ready`: an asyncio future resolved (with `None`) once any attached
 //!   subscription has frames or ended. Waiting is one small task on the executor's bridge
 //!   thread, woken by the engine's connection inbox, never a poll.
-//! - [`ConnectionInbox::take_frames`]: every ready frame as a `str`, in each subscription's
+//! - `ConnectionInbox::take_frames`: every ready frame as a `str`, in each subscription's
 //!   order, checked against a [`ProtocolConnection`]: frames of subscriptions the client
 //!   completed are dropped, and an ended subscription is completed in the protocol state.
 //!

@@ -1,10 +1,10 @@
 //! graphql-transport-ws for Python servers: the engine's protocol state machine
 //! (`subcast_core::Connection`), which owns no socket and no task.
 //!
-//! - [`ProtocolConfig`]: the protocol's timers and limits, from keyword options.
+//! - `ProtocolConfig`: the protocol's timers and limits, from keyword options.
 //! - [`ProtocolConnection`]: one socket's state; feed it what the client sent, carry out
-//!   what [`ProtocolConnection::poll_actions`] returns, call `tick()` when
-//!   [`ProtocolConnection::next_deadline`] passes. The clock is Rust's monotonic clock,
+//!   what `ProtocolConnection::poll_actions` returns, call `tick()` when
+//!   `ProtocolConnection::next_deadline` passes. The clock is Rust's monotonic clock,
 //!   read on each call, so Python never converts a time.
 //!
 //! Actions are tuples, the cheapest objects to make and to match:

@@ -4,7 +4,9 @@
 //! Latency is one event at a time (publish start → frame on B); throughput is 8 concurrent
 //! publishers on A until B has every frame. Run with
 //! `cargo bench -p subcast-redis --bench backends` (env `SUBCAST_REDIS_URL`,
-//! `SUBCAST_POSTGRES_URL`, `SUBCAST_BENCH_EVENTS` to override the defaults).
+//! `SUBCAST_POSTGRES_URL`, `SUBCAST_BENCH_EVENTS` to override the defaults). With
+//! `--features cluster`, Redis Cluster rows too (env `SUBCAST_REDIS_CLUSTER_URL`, default
+//! the three local nodes `scripts/cluster` starts).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -131,6 +133,29 @@ fn main() {
             ] {
                 let (a, b) = (redis_node(config.clone()).await, redis_node(config).await);
                 rows.push(measure(name, a, b, events).await);
+            }
+            #[cfg(feature = "cluster")]
+            {
+                let cluster_url = std::env::var("SUBCAST_REDIS_CLUSTER_URL").unwrap_or_else(|_| {
+                    "redis+cluster://127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003".to_owned()
+                });
+                let cluster_node = |config: RedisConfig| {
+                    let (url, runtime) = (cluster_url.clone(), runtime.clone());
+                    async move {
+                        let bus = subcast_redis::RedisClusterBus::connect(&url, runtime, config).await;
+                        Arc::new(bus.unwrap()) as Arc<dyn EventBus>
+                    }
+                };
+                for (name, config) in [
+                    ("redis cluster (sharded pub/sub)", RedisConfig::default()),
+                    (
+                        "redis cluster (replay stream)",
+                        RedisConfig::default().replay(10_000),
+                    ),
+                ] {
+                    let (a, b) = (cluster_node(config.clone()).await, cluster_node(config).await);
+                    rows.push(measure(name, a, b, events).await);
+                }
             }
             for (name, config) in [
                 ("postgres (default)", PostgresConfig::default()),

@@ -21,14 +21,12 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use redis::aio::MultiplexedConnection;
 use redis::{PushInfo, PushKind, RedisError, Value};
-use subcast_core::backend::{
-    BusSession, Current, Inbox, Received, ReplayError, ReplayPage, Replayed, ServerBus,
-};
+use subcast_core::backend::{BusSession, Current, Inbox, Received, ReplayError, ReplayPage, ServerBus};
 use subcast_core::{delegate_event_bus, Error, Event, Result, Runtime};
 
 use crate::config::RedisConfig;
 use crate::connection::{connect, Target};
-use crate::replay::{max_deleted_id, parse_entries, split_payload, StreamId, PUBLISH_SCRIPT};
+use crate::replay::{newest_position, read_page, split_payload, StreamId, PUBLISH_SCRIPT};
 
 /// An [`EventBus`](subcast_core::EventBus) over Redis: `PUBLISH` to deliver, `SUBSCRIBE` per channel in use.
 ///
@@ -96,7 +94,7 @@ impl RedisBus {
 }
 
 /// A Redis command's failure as a bus error.
-fn failed(what: String) -> impl FnOnce(RedisError) -> Error {
+pub(crate) fn failed(what: String) -> impl FnOnce(RedisError) -> Error {
     move |error| Error::bus("redis", format!("{what} failed: {error}"), error)
 }
 
@@ -194,21 +192,7 @@ impl BusSession for RedisSession {
     }
 
     async fn position(&self, connection: &MultiplexedConnection, channel: &str) -> Result<StreamId> {
-        let mut connection = connection.clone();
-        let server = self.server_channel(channel);
-        let reply: Value = redis::cmd("XREVRANGE")
-            .arg(&server)
-            .arg("+")
-            .arg("-")
-            .arg("COUNT")
-            .arg(1)
-            .query_async(&mut connection)
-            .await
-            .map_err(failed(format!("XREVRANGE {server:?}")))?;
-        let newest = parse_entries(reply)
-            .ok()
-            .and_then(|entries| entries.first().map(|(id, _)| *id));
-        Ok(newest.unwrap_or_default())
+        newest_position(&mut connection.clone(), &self.server_channel(channel)).await
     }
 
     async fn replay(
@@ -218,45 +202,7 @@ impl BusSession for RedisSession {
         after: Option<&StreamId>,
         limit: usize,
     ) -> std::result::Result<ReplayPage<StreamId>, ReplayError> {
-        let mut connection = connection.clone();
-        let cursor = after.copied().unwrap_or_default();
-        let server = self.server_channel(channel);
-        let entries: Value = redis::cmd("XRANGE")
-            .arg(&server)
-            .arg(format!("({cursor}"))
-            .arg("+")
-            .arg("COUNT")
-            .arg(limit)
-            .query_async(&mut connection)
-            .await
-            .map_err(
-                |error| match error.is_connection_dropped() || error.is_io_error() {
-                    true => ReplayError::Disconnected,
-                    false => ReplayError::Failed(error.to_string()),
-                },
-            )?;
-        // Read after XRANGE: a trim past the cursor since then is reported as a gap too.
-        let info = redis::cmd("XINFO")
-            .arg("STREAM")
-            .arg(&server)
-            .query_async::<Value>(&mut connection)
-            .await
-            .ok();
-        let entries = parse_entries(entries).map_err(ReplayError::Failed)?;
-        let read = entries.len();
-        let mut page = Vec::with_capacity(read + 1);
-        // A stream never trimmed or deleted from reports `0-0`, so a channel that subscribed
-        // while its stream was empty (cursor `0-0`) sees a gap only when something was lost.
-        if let Some(deleted) = info.and_then(max_deleted_id).filter(|deleted| *deleted > cursor) {
-            // Trimming removes a prefix: start after it, so the next page does not report it
-            // again. (Entries deleted one by one may sit among those read: keep them.)
-            let past_prefix = entries.first().is_none_or(|(first, _)| *first > deleted);
-            page.push(Replayed::Lost(past_prefix.then_some(deleted)));
-        }
-        page.extend(entries.into_iter().map(|(id, wire)| match wire {
-            Some(wire) => Replayed::Event(id, wire),
-            None => Replayed::Invalid(id, "a stream entry without an event field".to_owned()),
-        }));
-        Ok(ReplayPage { read, entries: page })
+        let key = self.server_channel(channel);
+        read_page(&mut connection.clone(), &key, after, limit).await
     }
 }

@@ -6,6 +6,10 @@
 //!
 //! - [`RedisBus`]: the bus; [`RedisBus::connect`] takes a `redis://` or `rediss://` URL,
 //!   the host's [`Runtime`](subcast_core::Runtime) and a [`RedisConfig`].
+//! - `RedisClusterBus` (feature `cluster`; `redis-cluster` on the `subcast` facade): the
+//!   same bus over Redis Cluster (Redis 7+) with sharded pub/sub (`SPUBLISH` /
+//!   `SSUBSCRIBE`), each channel on the shard owning its slot; `RedisClusterBus::connect`
+//!   takes `redis+cluster://host:port,host:port` or a `redis://` seed URL.
 //! - [`RedisConfig`]: channel prefix, replay, timeouts, reconnection backoff, buffer bounds,
 //!   TLS roots; checked by [`RedisConfig::validate`] when connecting.
 //! - Bounded memory: pub/sub messages wait in a buffer of [`RedisConfig::received_capacity`],
@@ -37,6 +41,8 @@
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 
 mod bus;
+#[cfg(feature = "cluster")]
+mod cluster;
 mod config;
 mod connection;
 mod replay;
@@ -44,4 +50,6 @@ mod replay;
 mod tls;
 
 pub use bus::RedisBus;
+#[cfg(feature = "cluster")]
+pub use cluster::RedisClusterBus;
 pub use config::{RedisConfig, DEFAULT_RECEIVED_CAPACITY};

@@ -4,12 +4,20 @@
 //! - [`PUBLISH_SCRIPT`]: XADD and PUBLISH in one atomic step, so the pub/sub order is the
 //!   stream order and every pub/sub message carries its stream id.
 //! - [`split_payload`]: a pub/sub payload is either `<wire>` or `<stream id> <wire>`.
+//! - [`CLUSTER_PUBLISH_SCRIPT`]: the same with `SPUBLISH`, for a cluster's shard channels.
+//! - [`newest_position`] / [`read_page`]: the replay reads, over a single-node or a cluster
+//!   connection.
 //! - [`parse_entries`] / [`max_deleted_id`]: read `XRANGE` and `XINFO STREAM` replies.
 
 use std::fmt;
 use std::str::FromStr;
 
+use redis::aio::ConnectionLike;
 use redis::Value;
+use subcast_core::backend::{ReplayError, ReplayPage, Replayed};
+use subcast_core::Result;
+
+use crate::bus::failed;
 
 /// Appends the event (ARGV[1]) to the stream KEYS[1] capped near ARGV[2] entries, then
 /// publishes `<id> <event>` on channel ARGV[3]. Scripts run atomically, so two publishers
@@ -17,6 +25,15 @@ use redis::Value;
 pub(crate) const PUBLISH_SCRIPT: &str = r"
 local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'e', ARGV[1])
 redis.call('PUBLISH', ARGV[3], id .. ' ' .. ARGV[1])
+return id
+";
+
+/// [`PUBLISH_SCRIPT`] for Redis Cluster: the shard channel is the stream's key itself
+/// (KEYS[1]), so both live in one slot and the script runs on the one node that owns it
+/// (Redis refuses a script touching a key or shard channel of another slot).
+pub(crate) const CLUSTER_PUBLISH_SCRIPT: &str = r"
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'e', ARGV[1])
+redis.call('SPUBLISH', KEYS[1], id .. ' ' .. ARGV[1])
 return id
 ";
 
@@ -62,6 +79,71 @@ pub(crate) fn split_payload(payload: &[u8]) -> Result<(Option<StreamId>, &[u8]),
         .and_then(|text| text.parse().ok())
         .ok_or("the stream id prefix is not `<ms>-<seq>`")?;
     Ok((Some(id), &payload[space + 1..]))
+}
+
+/// The newest entry id of stream `key` (`0-0` when it is empty or missing).
+pub(crate) async fn newest_position(connection: &mut impl ConnectionLike, key: &str) -> Result<StreamId> {
+    let reply: Value = redis::cmd("XREVRANGE")
+        .arg(key)
+        .arg("+")
+        .arg("-")
+        .arg("COUNT")
+        .arg(1)
+        .query_async(connection)
+        .await
+        .map_err(failed(format!("XREVRANGE {key:?}")))?;
+    let newest = parse_entries(reply)
+        .ok()
+        .and_then(|entries| entries.first().map(|(id, _)| *id));
+    Ok(newest.unwrap_or_default())
+}
+
+/// At most `limit` entries of stream `key` after `after`, with a [`Replayed::Lost`] first
+/// when entries past the cursor were trimmed or deleted.
+pub(crate) async fn read_page(
+    connection: &mut impl ConnectionLike,
+    key: &str,
+    after: Option<&StreamId>,
+    limit: usize,
+) -> std::result::Result<ReplayPage<StreamId>, ReplayError> {
+    let cursor = after.copied().unwrap_or_default();
+    let entries: Value = redis::cmd("XRANGE")
+        .arg(key)
+        .arg(format!("({cursor}"))
+        .arg("+")
+        .arg("COUNT")
+        .arg(limit)
+        .query_async(connection)
+        .await
+        .map_err(
+            |error| match error.is_connection_dropped() || error.is_io_error() {
+                true => ReplayError::Disconnected,
+                false => ReplayError::Failed(error.to_string()),
+            },
+        )?;
+    // Read after XRANGE: a trim past the cursor since then is reported as a gap too.
+    let info = redis::cmd("XINFO")
+        .arg("STREAM")
+        .arg(key)
+        .query_async::<Value>(connection)
+        .await
+        .ok();
+    let entries = parse_entries(entries).map_err(ReplayError::Failed)?;
+    let read = entries.len();
+    let mut page = Vec::with_capacity(read + 1);
+    // A stream never trimmed or deleted from reports `0-0`, so a channel that subscribed
+    // while its stream was empty (cursor `0-0`) sees a gap only when something was lost.
+    if let Some(deleted) = info.and_then(max_deleted_id).filter(|deleted| *deleted > cursor) {
+        // Trimming removes a prefix: start after it, so the next page does not report it
+        // again. (Entries deleted one by one may sit among those read: keep them.)
+        let past_prefix = entries.first().is_none_or(|(first, _)| *first > deleted);
+        page.push(Replayed::Lost(past_prefix.then_some(deleted)));
+    }
+    page.extend(entries.into_iter().map(|(id, wire)| match wire {
+        Some(wire) => Replayed::Event(id, wire),
+        None => Replayed::Invalid(id, "a stream entry without an event field".to_owned()),
+    }));
+    Ok(ReplayPage { read, entries: page })
 }
 
 /// A stream entry: its id and its event bytes, if it has an event field.

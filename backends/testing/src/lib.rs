@@ -10,6 +10,8 @@
 //! - [`scenarios`]: behaviours every bus must show, each a function taking the buses
 //!   (including the bounded-buffer one, with [`scenarios::Gate`], a resolver that blocks
 //!   the dispatcher until the test opens it).
+//! - Redis Cluster: `subcast-redis`'s `RedisClusterBus` runs every scenario against the
+//!   three-node cluster of `scripts/cluster` (tests `cluster.rs`, `cluster_faults.rs`).
 
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 
