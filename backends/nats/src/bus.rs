@@ -183,6 +183,10 @@ impl BusSession for NatsSession {
         match self.config.jetstream.is_some() {
             true => {
                 let subject = self.subjects.stored(&event.channel);
+                // Within the stream's duplicate window, publishing the same event again
+                // (a retry after a lost acknowledgement) stores it once.
+                let mut headers = async_nats::HeaderMap::new();
+                headers.insert(async_nats::header::NATS_MESSAGE_ID, event.id.as_str());
                 self.on_tokio(async move {
                     let Some((context, _)) = &connection.jetstream else {
                         return Err(Error::Bus("NATS bus: JetStream is off".to_owned()));
@@ -191,7 +195,7 @@ impl BusSession for NatsSession {
                         Error::Bus(format!("NATS JetStream publish on {subject:?} failed: {e}"))
                     };
                     let ack = context
-                        .publish(subject.clone(), payload)
+                        .publish_with_headers(subject.clone(), headers, payload)
                         .await
                         .map_err(|e| failed(&e))?;
                     ack.await.map(drop).map_err(|e| failed(&e))

@@ -76,6 +76,10 @@ impl PrivateServer {
         server
     }
 
+    pub fn store(&self) -> &Path {
+        &self.store
+    }
+
     pub fn url(&self) -> String {
         format!("nats://127.0.0.1:{}", self.port)
     }
@@ -88,9 +92,26 @@ impl PrivateServer {
         }
     }
 
-    /// Start it again on the same port and store.
+    /// Stop the server with SIGTERM: it closes every client connection mid-stream and
+    /// writes its store to disk.
+    pub fn terminate(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+            let _ = child.wait();
+        }
+    }
+
+    /// Kill it (SIGKILL) and start it again on the same port and store.
     pub async fn restart(&mut self) {
         self.kill();
+        self.launch().await;
+    }
+
+    /// Terminate it (SIGTERM, store kept) and start it again on the same port and store.
+    pub async fn restart_gracefully(&mut self) {
+        self.terminate();
         self.launch().await;
     }
 
