@@ -14,6 +14,8 @@
 //! - `RedisBus` (feature `redis`), `RedisClusterBus` (feature `redis-cluster`) and
 //!   `PostgresBus` (feature `postgres`): buses that carry events between nodes; they open
 //!   sockets with whichever of `tokio` / `smol` is enabled.
+//! - `NatsBus` (feature `nats`, which enables `tokio`): the bus over NATS, with optional
+//!   JetStream replay; async-nats runs on tokio, so it is connected inside a tokio runtime.
 //!
 //! - `ws` (features `ws-axum`, `ws-tungstenite`): the graphql-transport-ws endpoint
 //!   (`subcast_ws`): the connection loop over any WebSocket, an axum 0.8 handler and an
@@ -34,6 +36,8 @@ pub use subcast_smol::SmolRuntime;
 #[cfg(feature = "tokio")]
 pub use subcast_tokio::TokioRuntime;
 
+#[cfg(feature = "nats")]
+pub use subcast_nats::{JetStreamConfig, NatsBus, NatsConfig};
 #[cfg(feature = "postgres")]
 pub use subcast_postgres::{PostgresBus, PostgresConfig};
 #[cfg(feature = "redis-cluster")]

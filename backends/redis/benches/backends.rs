@@ -1,10 +1,10 @@
-//! Publish → frame on a second node, over Redis and PostgreSQL on loopback.
+//! Publish → frame on a second node, over Redis, PostgreSQL and NATS on loopback.
 //!
 //! For each bus: node A publishes, node B's executor (fed by B's bus stream) queues the frame.
 //! Latency is one event at a time (publish start → frame on B); throughput is 8 concurrent
 //! publishers on A until B has every frame. Run with
 //! `cargo bench -p subcast-redis --bench backends` (env `SUBCAST_REDIS_URL`,
-//! `SUBCAST_POSTGRES_URL`, `SUBCAST_BENCH_EVENTS` to override the defaults). With
+//! `SUBCAST_POSTGRES_URL`, `SUBCAST_NATS_URL`, `SUBCAST_BENCH_EVENTS` to override the defaults). With
 //! `--features cluster`, Redis Cluster rows too (env `SUBCAST_REDIS_CLUSTER_URL`, default
 //! the three local nodes `scripts/cluster` starts).
 
@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use futures_lite::StreamExt;
 use subcast_bus_testing::{tokio_runtime, unique};
 use subcast_core::{Event, EventBus, ExecutorConfig, SubscriptionExecutor, SubscriptionRequest};
+use subcast_nats::{JetStreamConfig, NatsBus, NatsConfig};
 use subcast_postgres::{PostgresBus, PostgresConfig};
 use subcast_redis::{RedisBus, RedisConfig};
 
@@ -106,6 +107,7 @@ fn main() {
         std::env::var("SUBCAST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
     let postgres_url = std::env::var("SUBCAST_POSTGRES_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+    let nats_url = std::env::var("SUBCAST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".to_owned());
     let tokio = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -166,6 +168,26 @@ fn main() {
             ] {
                 let (a, b) = (postgres_node(config.clone()).await, postgres_node(config).await);
                 rows.push(measure(name, a, b, events).await);
+            }
+            let nats_node = |config: NatsConfig| {
+                let (url, runtime) = (nats_url.clone(), runtime.clone());
+                async move {
+                    Arc::new(NatsBus::connect(&url, runtime, config).await.unwrap()) as Arc<dyn EventBus>
+                }
+            };
+            let stream = unique("BENCH");
+            for (name, config) in [
+                ("nats (core)", NatsConfig::default()),
+                (
+                    "nats (jetstream replay)",
+                    NatsConfig::default().jetstream(JetStreamConfig::default().stream(stream.clone())),
+                ),
+            ] {
+                let (a, b) = (nats_node(config.clone()).await, nats_node(config).await);
+                rows.push(measure(name, a, b, events).await);
+            }
+            if let Ok(client) = async_nats::connect(nats_url.as_str()).await {
+                let _ = async_nats::jetstream::new(client).delete_stream(&stream).await;
             }
             rows
         });
