@@ -16,7 +16,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use event_listener::{Event, EventListener, IntoNotification};
+use event_listener::{Event, EventListener};
 
 use crate::queue::{PopError, ResponseQueue};
 use crate::sync::{block_until, poll_until};
@@ -92,7 +92,8 @@ pub struct ConnectionInbox {
 
 /// The part of an inbox its queues hold: the wake-up and the attached queues.
 pub(crate) struct InboxShared {
-    wake: Event,
+    /// Shared with every attached queue, which wakes it (it never sees the rest).
+    wake: Arc<Event>,
     attached: Mutex<Attached>,
 }
 
@@ -110,13 +111,6 @@ struct Entry {
 }
 
 impl InboxShared {
-    /// Wake the writer, if it waits. Relaxed is enough: the caller's swap of a queue's
-    /// ready mark pairs with the writer's swap, which follows its listener's registration.
-    #[inline]
-    pub(crate) fn wake(&self) {
-        self.wake.notify(1.additional().relaxed());
-    }
-
     fn attached(&self) -> MutexGuard<'_, Attached> {
         // Every critical section leaves the entries whole.
         self.attached.lock().unwrap_or_else(|e| e.into_inner())
@@ -134,7 +128,7 @@ impl ConnectionInbox {
     pub fn new() -> Self {
         ConnectionInbox {
             shared: Arc::new(InboxShared {
-                wake: Event::new(),
+                wake: Arc::new(Event::new()),
                 attached: Mutex::default(),
             }),
         }
@@ -156,7 +150,7 @@ impl ConnectionInbox {
             });
         }
         // The entry is listed before the queue can wake us, so the wake-up finds it.
-        if queue.attach_inbox(&self.shared) {
+        if queue.attach_inbox(&self.shared.wake) {
             return Ok(());
         }
         self.detach(&id);

@@ -20,7 +20,7 @@ use event_listener::EventListener;
 
 use crate::codes::{EVENTS_GAP, EVENTS_LAGGED, QUEUE_OVERFLOW, RATE_LIMITED};
 use crate::frame::{FrameBody, FramePrefix, GraphQLError};
-use crate::inbox::InboxShared;
+use crate::sync::wake_one;
 pub(crate) use crate::sync::{shrink_if_drained, MailboxEdit, Slots};
 pub use crate::sync::{Mailbox, PopError, RecvTimeoutError};
 
@@ -196,7 +196,7 @@ pub struct ResponseQueue {
     /// Frames lost over the queue's life.
     dropped: AtomicU64,
     /// The connection inbox this queue wakes, once attached to one.
-    inbox: OnceLock<Arc<InboxShared>>,
+    inbox: OnceLock<Arc<event_listener::Event>>,
     /// Set when something readable arrives, cleared by the inbox as it drains this queue:
     /// only the push that sets it wakes the connection.
     ready: AtomicBool,
@@ -277,20 +277,20 @@ impl ResponseQueue {
     fn wake_inbox(&self) {
         if let Some(inbox) = self.inbox.get() {
             if !self.ready.swap(true, Ordering::AcqRel) {
-                inbox.wake();
+                wake_one(inbox);
             }
         }
     }
 
     /// Attach this queue to a connection inbox and mark it ready, so frames queued before
     /// are read too. `false` if it is attached to another inbox already.
-    pub(crate) fn attach_inbox(&self, inbox: &Arc<InboxShared>) -> bool {
+    pub(crate) fn attach_inbox(&self, inbox: &Arc<event_listener::Event>) -> bool {
         let attached = self.inbox.get_or_init(|| inbox.clone());
         if !Arc::ptr_eq(attached, inbox) {
             return false;
         }
         self.ready.store(true, Ordering::Release);
-        inbox.wake();
+        wake_one(inbox);
         true
     }
 

@@ -543,6 +543,14 @@ impl Drop for TaskGuard {
     }
 }
 
+/// Wake one waiter of `event`, in addition to any already woken. Relaxed is enough where
+/// the caller's own atomic (a queue's ready mark) orders what the waiter will read.
+#[inline]
+pub(crate) fn wake_one(event: &Notify) {
+    use event_listener::IntoNotification;
+    event.notify(1.additional().relaxed());
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
