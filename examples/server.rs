@@ -36,10 +36,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use serde_json::{json, Value};
 use subcast::ws::{Accepted, Endpoint, Refused};
-use subcast::{
-    Event, EventPump, InMemoryBus, ProtocolConfig, PumpConfig, Runtime, SecurityContext,
-    SubscriptionExecutor, TokioRuntime,
-};
+use subcast::{Event, Node, ProtocolConfig, Runtime, SecurityContext, TokioRuntime};
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> std::io::Result<()> {
@@ -50,14 +47,15 @@ async fn main() -> std::io::Result<()> {
             std::process::exit(2);
         }
     };
-    let executor = Arc::new(SubscriptionExecutor::default());
     let runtime: Arc<dyn Runtime> = Arc::new(TokioRuntime::current());
-    let pump = Arc::new(EventPump::start(
-        executor.clone(),
-        Arc::new(InMemoryBus::new()),
-        runtime.clone(),
-        PumpConfig::default(),
-    ));
+    // One node on its own in-memory bus; `.bus_url("redis://…")` would spread it over many.
+    let node = Node::builder()
+        .runtime(runtime.clone())
+        .build()
+        .await
+        .map_err(std::io::Error::other)?;
+    let node = Arc::new(node);
+    let executor = node.executor().clone();
 
     let auth_expiry = options.auth_expiry;
     let endpoint = Endpoint::new(executor.clone(), runtime)
@@ -80,7 +78,7 @@ async fn main() -> std::io::Result<()> {
         });
 
     let metrics = executor.clone();
-    let publisher = pump.clone();
+    let publisher = node.clone();
     let app = Router::new()
         .route("/graphql", get(subcast::ws::axum::handler))
         .with_state(endpoint.clone())
@@ -94,8 +92,8 @@ async fn main() -> std::io::Result<()> {
         .route(
             "/publish",
             post(move |body: String| {
-                let pump = publisher.clone();
-                async move { publish(&pump, &body).await }
+                let node = publisher.clone();
+                async move { publish(&node, &body).await }
             }),
         );
     let app = LIVE_PAGE.iter().fold(app, |app, &(path, content_type, body)| {
@@ -106,7 +104,7 @@ async fn main() -> std::io::Result<()> {
     });
 
     if let Some(interval) = options.publish_interval {
-        tokio::spawn(publish_demo_orders(pump, interval));
+        tokio::spawn(publish_demo_orders(node, interval));
     }
 
     let stop = stop_signal()?;
@@ -169,7 +167,7 @@ fn live_page_file(
 
 /// `POST /publish` with `{"tenant", "channel", "data", "type"?}`: publish one event and
 /// answer with how many subscriptions it matched and reached.
-async fn publish(pump: &EventPump, body: &str) -> (StatusCode, String) {
+async fn publish(node: &Node, body: &str) -> (StatusCode, String) {
     let request: Value = match serde_json::from_str(body) {
         Ok(request) => request,
         Err(error) => return (StatusCode::BAD_REQUEST, format!("invalid JSON: {error}")),
@@ -182,7 +180,7 @@ async fn publish(pump: &EventPump, body: &str) -> (StatusCode, String) {
     if let Some(tenant) = text("tenant") {
         event = event.with_tenant(tenant);
     }
-    match pump.publish(Arc::new(event)).await {
+    match node.publish(event).await {
         Ok(report) => {
             let answer = json!({"matched": report.matched, "delivered": report.delivered});
             (StatusCode::OK, answer.to_string())
@@ -192,14 +190,14 @@ async fn publish(pump: &EventPump, body: &str) -> (StatusCode, String) {
 }
 
 /// An order every `interval`, alternating between tenants `acme` and `globex`.
-async fn publish_demo_orders(pump: Arc<EventPump>, interval: Duration) {
+async fn publish_demo_orders(node: Arc<Node>, interval: Duration) {
     let mut ticks = tokio::time::interval(interval);
     for n in 0u64.. {
         ticks.tick().await;
         let tenant = if n % 2 == 0 { "acme" } else { "globex" };
         let order = json!({"id": format!("order-{n}"), "tenant": tenant, "total": n % 100});
         let event = Event::new("orderPlaced", "orders", order).with_tenant(tenant);
-        if let Err(error) = pump.publish(Arc::new(event)).await {
+        if let Err(error) = node.publish(event).await {
             eprintln!("publishing order-{n} failed: {error}");
         }
     }
