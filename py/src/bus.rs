@@ -1,7 +1,8 @@
 //! Which event bus an executor uses, and how events reach it.
 //!
 //! - [`EventBusConfig`]: the Python-visible choice: `memory()`, `redis(url, ...)`,
-//!   `postgresql(url, ...)`, with every option of the bus (read by [`crate::config`]).
+//!   `redis_cluster(urls, ...)`, `postgresql(url, ...)`, `nats(url, ...)`, with every
+//!   option of the bus (read by [`crate::config`]).
 //! - [`Transport`]: the facade's `Node` the executor is part of; [`Transport::publish`]
 //!   publishes and dispatches locally before returning, with the calling thread doing the
 //!   dispatch (the GIL is released by the caller). A network bus also gets the executor's
@@ -13,8 +14,8 @@ use std::time::Duration;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use subcast::{
-    BusStats, DispatchReport, Error, Event, ExecutorConfig, Node, PumpConfig, PumpStats, Result,
-    SubscriptionExecutor,
+    BusStats, DispatchReport, Error, Event, ExecutorConfig, Node, PumpConfig, PumpStats, RedisClusterBus,
+    Result, SubscriptionExecutor,
 };
 use subcast_postgres::PostgresConfig;
 use subcast_redis::RedisConfig;
@@ -40,6 +41,20 @@ pub(crate) enum BusKind {
     Postgres {
         url: String,
         config: PostgresConfig,
+        shown: String,
+    },
+    RedisCluster {
+        /// One `redis+cluster://` URL or `redis://` seed, or several `redis://` seeds.
+        seeds: Vec<String>,
+        /// `seeds` as the user gave them, for `url` and `repr`.
+        url: String,
+        config: RedisConfig,
+        shown: String,
+    },
+    #[cfg(feature = "tokio")]
+    Nats {
+        url: String,
+        config: subcast::NatsConfig,
         shown: String,
     },
 }
@@ -84,34 +99,112 @@ impl EventBusConfig {
         })
     }
 
-    /// `"memory"`, `"redis"` or `"postgresql"`.
+    /// A Redis Cluster bus reached through `urls`: one `redis+cluster://host:port,host:port`
+    /// URL, one `redis://` seed, or a list of `redis://` seeds; options as for `redis`.
+    #[staticmethod]
+    #[pyo3(signature = (urls, **options))]
+    fn redis_cluster(urls: &Bound<'_, PyAny>, options: Option<&Bound<'_, PyDict>>) -> PyResult<Self> {
+        let py = urls.py();
+        let (seeds, url) = match urls.cast::<pyo3::types::PyString>() {
+            Ok(url) => {
+                let url = url.to_str()?.to_owned();
+                (vec![url.clone()], format!("{url:?}"))
+            }
+            Err(_) => {
+                let refuse = || {
+                    let reason = format!(
+                        "must be a str or a non-empty list of str, got {}",
+                        config::shown(urls)
+                    );
+                    invalid(py, "bus.urls", reason)
+                };
+                let list = urls.cast::<pyo3::types::PyList>().map_err(|_| refuse())?;
+                let seeds = list
+                    .iter()
+                    .map(|seed| seed.extract::<String>().map_err(|_| refuse()))
+                    .collect::<PyResult<Vec<_>>>()?;
+                if seeds.is_empty() {
+                    return Err(refuse());
+                }
+                (seeds.clone(), format!("{seeds:?}"))
+            }
+        };
+        let (config, shown) = config::redis_config(py, options)?;
+        Ok(EventBusConfig {
+            kind: BusKind::RedisCluster {
+                seeds,
+                url,
+                config,
+                shown,
+            },
+        })
+    }
+
+    /// A NATS bus at `url` (`nats://host:port`), optionally replaying from JetStream.
+    #[staticmethod]
+    #[pyo3(signature = (url, **options))]
+    fn nats(url: &Bound<'_, PyAny>, options: Option<&Bound<'_, PyDict>>) -> PyResult<Self> {
+        let url = bus_url(url)?;
+        #[cfg(feature = "tokio")]
+        {
+            let (config, shown) = config::nats_config(url.py(), options)?;
+            Ok(EventBusConfig {
+                kind: BusKind::Nats {
+                    url: url.to_str()?.to_owned(),
+                    config,
+                    shown,
+                },
+            })
+        }
+        #[cfg(not(feature = "tokio"))]
+        {
+            let _ = options;
+            let refused = Error::bus_message(
+                "nats",
+                "the NATS bus needs the tokio build of subcast (async-nats runs on tokio); this one runs on smol",
+            );
+            Err(crate::errors::to_py_err(url.py(), &refused))
+        }
+    }
+
+    /// `"memory"`, `"redis"`, `"redis_cluster"`, `"postgresql"` or `"nats"`.
     #[getter]
     fn kind(&self) -> &'static str {
         match self.kind {
             BusKind::Memory => "memory",
             BusKind::Redis { .. } => "redis",
             BusKind::Postgres { .. } => "postgresql",
+            BusKind::RedisCluster { .. } => "redis_cluster",
+            #[cfg(feature = "tokio")]
+            BusKind::Nats { .. } => "nats",
         }
     }
 
-    /// The connection URL (`None` for the in-memory bus).
+    /// The connection URL (`None` for the in-memory bus; the seeds, comma-separated, for a
+    /// Redis Cluster given as a list).
     #[getter]
-    fn url(&self) -> Option<&str> {
+    fn url(&self) -> Option<String> {
         match &self.kind {
             BusKind::Memory => None,
-            BusKind::Redis { url, .. } | BusKind::Postgres { url, .. } => Some(url),
+            BusKind::Redis { url, .. } | BusKind::Postgres { url, .. } => Some(url.clone()),
+            BusKind::RedisCluster { seeds, .. } => Some(seeds.join(",")),
+            #[cfg(feature = "tokio")]
+            BusKind::Nats { url, .. } => Some(url.clone()),
         }
     }
 
     fn __repr__(&self) -> String {
         let (method, url, shown) = match &self.kind {
             BusKind::Memory => return "EventBusConfig.memory()".to_owned(),
-            BusKind::Redis { url, shown, .. } => ("redis", url, shown),
-            BusKind::Postgres { url, shown, .. } => ("postgresql", url, shown),
+            BusKind::Redis { url, shown, .. } => ("redis", format!("{url:?}"), shown),
+            BusKind::Postgres { url, shown, .. } => ("postgresql", format!("{url:?}"), shown),
+            BusKind::RedisCluster { url, shown, .. } => ("redis_cluster", url.clone(), shown),
+            #[cfg(feature = "tokio")]
+            BusKind::Nats { url, shown, .. } => ("nats", format!("{url:?}"), shown),
         };
         match shown.as_str() {
-            "" => format!("EventBusConfig.{method}({url:?})"),
-            shown => format!("EventBusConfig.{method}({url:?}, {shown})"),
+            "" => format!("EventBusConfig.{method}({url})"),
+            shown => format!("EventBusConfig.{method}({url}, {shown})"),
         }
     }
 }
@@ -187,17 +280,13 @@ impl Transport {
     /// for a network bus, a runtime of its own and the pump (blocking: call without the GIL).
     pub fn open(config: &EventBusConfig, executor: ExecutorConfig, pump: PumpConfig) -> Result<Self> {
         let builder = Node::builder().executor_config(executor).pump_config(pump);
-        let (url, builder) = match &config.kind {
-            BusKind::Memory => {
-                let node = futures_lite::future::block_on(builder.build())?;
-                return Ok(Transport::new(State::Open {
-                    node: Arc::new(node),
-                    runtime: None,
-                }));
-            }
-            BusKind::Redis { url, config, .. } => (url, builder.redis_config(config.clone())),
-            BusKind::Postgres { url, config, .. } => (url, builder.postgres_config(config.clone())),
-        };
+        if let BusKind::Memory = config.kind {
+            let node = futures_lite::future::block_on(builder.build())?;
+            return Ok(Transport::new(State::Open {
+                node: Arc::new(node),
+                runtime: None,
+            }));
+        }
         let mut runtime = OwnedRuntime::start().map_err(|e| {
             Error::bus(
                 "runtime",
@@ -205,8 +294,35 @@ impl Transport {
                 e,
             )
         })?;
-        let builder = builder.bus_url(url.as_str()).runtime(runtime.runtime());
-        match runtime.block_on(builder.build()) {
+        let bus_runtime = runtime.runtime();
+        let builder = builder.runtime(bus_runtime.clone());
+        // The facade's URLs cover Redis and PostgreSQL; the Redis Cluster and NATS buses are
+        // connected here (NATS inside the tokio runtime it needs) and handed to the node.
+        let built = runtime.block_on(async {
+            let builder = match &config.kind {
+                BusKind::Memory => builder,
+                BusKind::Redis { url, config, .. } => {
+                    builder.redis_config(config.clone()).bus_url(url.as_str())
+                }
+                BusKind::Postgres { url, config, .. } => {
+                    builder.postgres_config(config.clone()).bus_url(url.as_str())
+                }
+                BusKind::RedisCluster { seeds, config, .. } => {
+                    let bus = match seeds.as_slice() {
+                        [url] => RedisClusterBus::connect(url, bus_runtime, config.clone()).await?,
+                        seeds => RedisClusterBus::connect_seeds(seeds, bus_runtime, config.clone()).await?,
+                    };
+                    builder.bus(Arc::new(bus))
+                }
+                #[cfg(feature = "tokio")]
+                BusKind::Nats { url, config, .. } => {
+                    let bus = subcast::NatsBus::connect(url, bus_runtime, config.clone()).await?;
+                    builder.bus(Arc::new(bus))
+                }
+            };
+            builder.build().await
+        });
+        match built {
             Ok(node) => Ok(Transport::new(State::Open {
                 node: Arc::new(node),
                 runtime: Some(runtime),

@@ -9,11 +9,13 @@ from __future__ import annotations
 import os
 import socket
 import threading
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 import pytest
 
 from subcast import EventBusConfig, SubscriptionExecutor
+from subcast.errors import BusError
 
 BUSES = {
     "redis": (EventBusConfig.redis, os.environ.get("SUBCAST_REDIS_URL", "redis://127.0.0.1:6379"), 6379),
@@ -167,3 +169,62 @@ def test_pump_parallel_threshold_splits_large_fan_outs(threshold: int | None) ->
         assert node.recv_blocking(0, timeout=10) is not None
         split = node.get_metrics()["pump_parallel_dispatches"]
         assert split == (1 if threshold else 0)
+
+
+NATS_URL = os.environ.get("SUBCAST_NATS_URL", "nats://127.0.0.1:4222")
+CLUSTER_SEEDS = ["redis://127.0.0.1:7001", "redis://127.0.0.1:7002", "redis://127.0.0.1:7003"]
+
+
+def require(host: str, port: int, start_with: str) -> None:
+    if not reachable(host, port):
+        pytest.fail(f"nothing is running on {host}:{port}: start it with {start_with}", pytrace=False)
+
+
+def assert_event_crosses(make: Callable[[], EventBusConfig], channel: str) -> None:
+    with SubscriptionExecutor(bus=make()) as a, SubscriptionExecutor(bus=make()) as b:
+        b.register_subscription("c", "s", "subscription { users { id } }", user_id="u", tenant_id="t",
+                                channels=[channel])
+        assert b.wait_channel_ready(channel, 10)
+        assert a.publish_event("userCreated", channel, {"id": "1"}, "t") == 0
+        frame = b.recv_blocking("s", timeout=10)
+        assert frame == b'{"id":"s","type":"next","payload":{"data":{"users":{"id":"1"}}}}'
+        assert b.next_event("s") is None
+
+
+def test_event_published_on_one_node_reaches_another_node_over_core_nats() -> None:
+    require("127.0.0.1", 4222, "nats-server")
+    prefix = f"pytest.core{os.getpid()}"
+    assert_event_crosses(lambda: EventBusConfig.nats(NATS_URL, prefix=prefix), f"py_nats_{os.getpid()}")
+
+
+def test_event_published_on_one_node_reaches_another_node_over_nats_jetstream() -> None:
+    require("127.0.0.1", 4222, "nats-server -js")
+    # A stream and subjects of this test's own; short-lived limits so it costs the server little.
+    prefix, stream = f"pytest.js{os.getpid()}", f"PYTEST_{os.getpid()}"
+    jetstream = {"stream": stream, "max_age": 60, "max_messages": 1000}
+    assert_event_crosses(lambda: EventBusConfig.nats(NATS_URL, prefix=prefix, jetstream=jetstream),
+                         f"py_js_{os.getpid()}")
+
+
+def test_event_published_on_one_node_reaches_another_node_over_redis_cluster() -> None:
+    require("127.0.0.1", 7001, "scripts/cluster")
+    prefix = f"py_cluster_{os.getpid()}:"
+    assert_event_crosses(lambda: EventBusConfig.redis_cluster(CLUSTER_SEEDS, prefix=prefix),
+                         f"py_cluster_{os.getpid()}")
+
+
+def test_redis_cluster_accepts_one_cluster_url() -> None:
+    require("127.0.0.1", 7001, "scripts/cluster")
+    url = "redis+cluster://127.0.0.1:7001,127.0.0.1:7002"
+    prefix = f"py_cluster_url_{os.getpid()}:"
+    assert_event_crosses(lambda: EventBusConfig.redis_cluster(url, prefix=prefix), f"py_cluster_url_{os.getpid()}")
+
+
+def test_nats_bus_with_a_url_of_another_scheme_is_refused_when_connecting() -> None:
+    with pytest.raises(BusError, match="nats"):
+        SubscriptionExecutor(bus=EventBusConfig.nats("http://127.0.0.1:4222"))
+
+
+def test_redis_cluster_bus_with_a_url_of_another_scheme_is_refused_when_connecting() -> None:
+    with pytest.raises(BusError, match="redis"):
+        SubscriptionExecutor(bus=EventBusConfig.redis_cluster(["postgresql://127.0.0.1:7001"]))

@@ -350,6 +350,47 @@ def test_bus_url_must_be_a_str() -> None:
         EventBusConfig.redis(6379)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize(("options", "field"), [
+    ({"prefix": "a.*"}, "bus.prefix"),
+    ({"token": "t", "credentials_file": "/x.creds"}, "bus.token"),
+    ({"timeout": 0}, "bus.timeout"),
+    ({"jetstream": "yes"}, "bus.jetstream"),
+    ({"jetstream": {"stream": "a b"}}, "bus.jetstream.stream"),
+    ({"jetstream": {"max_age": -1}}, "bus.jetstream.max_age"),
+    ({"jetstream": {"max_messages": 0}}, "bus.jetstream.max_messages"),
+    ({"jetstream": {"replicas": 3}}, "bus.jetstream"),
+    ({"colour": "red"}, "bus"),
+])
+def test_nats_bus_option_out_of_range_is_refused_naming_it(options: dict[str, Any], field: str) -> None:
+    with pytest.raises(InvalidConfigError) as refused:
+        EventBusConfig.nats("nats://127.0.0.1:4222", **options)
+    assert str(refused.value).startswith(f"{field}:")
+
+
+@pytest.mark.parametrize(("urls", "field"), [
+    ([], "bus.urls"),
+    ([7001], "bus.urls"),
+    (7001, "bus.urls"),
+])
+def test_redis_cluster_seeds_must_be_a_str_or_a_list_of_str(urls: Any, field: str) -> None:
+    with pytest.raises(InvalidConfigError) as refused:
+        EventBusConfig.redis_cluster(urls)
+    assert str(refused.value).startswith(f"{field}:")
+
+
+def test_redis_cluster_bus_option_out_of_range_is_refused_naming_it() -> None:
+    with pytest.raises(InvalidConfigError, match="^bus.replay_len:"):
+        EventBusConfig.redis_cluster(["redis://127.0.0.1:7001"], replay_len=0)
+
+
+def test_nats_and_redis_cluster_buses_show_their_options() -> None:
+    assert repr(EventBusConfig.nats("nats://h", prefix="a")) == "EventBusConfig.nats(\"nats://h\", prefix='a')"
+    cluster = EventBusConfig.redis_cluster(["redis://a:1", "redis://b:2"])
+    assert repr(cluster) == "EventBusConfig.redis_cluster([\"redis://a:1\", \"redis://b:2\"])"
+    assert (cluster.kind, cluster.url) == ("redis_cluster", "redis://a:1,redis://b:2")
+    assert EventBusConfig.nats("nats://h").kind == "nats"
+
+
 def test_options_are_read_from_a_snapshot_of_the_dict() -> None:
     rbac: dict[str, Any] = {}
 

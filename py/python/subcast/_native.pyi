@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import TracebackType
-from typing import Any, Final, Literal, Self, TypeAlias
+from typing import Any, Final, Literal, Self, TypeAlias, TypedDict
 
 __version__: Final[str]
 
@@ -148,6 +148,18 @@ class PumpConfig:
                 to the channel's subscribers as an ``EVENTS_GAP`` notice with its count.
         """
 
+class JetStreamOptions(TypedDict, total=False):
+    """The JetStream stream of :meth:`EventBusConfig.nats` (every node must agree)."""
+
+    stream: str
+    """Letters, digits, ``-`` and ``_`` (default ``"SUBCAST"``)."""
+    max_age: Seconds
+    """Events older than this are removed (default 3600)."""
+    max_bytes: int | None
+    """At most this many bytes are kept (default 256 MiB; ``None``: unlimited)."""
+    max_messages: int | None
+    """At most this many events are kept (default unlimited)."""
+
 class EventBusConfig:
     """Where an executor's events travel.
 
@@ -206,8 +218,50 @@ class EventBusConfig:
         events per channel stream; what overflows is replayed from the outbox once there
         is room.
         """
+    @staticmethod
+    def redis_cluster(
+        urls: str | list[str],
+        *,
+        prefix: str = "subcast:",
+        replay_len: int | None = None,
+        timeout: Seconds = 5.0,
+        reconnect_min: Seconds = 0.05,
+        reconnect_max: Seconds = 5.0,
+        received_capacity: int = 1024,
+        stream_capacity: int = 1024,
+    ) -> EventBusConfig:
+        """A Redis Cluster bus reached through ``urls``: events reach every node.
+
+        ``urls`` is one ``redis+cluster://host:port,host:port`` URL, one ``redis://`` seed,
+        or a list of ``redis://`` seeds; one reachable seed is enough. Options as for
+        :meth:`redis`.
+        """
+    @staticmethod
+    def nats(
+        url: str,
+        *,
+        prefix: str = "subcast",
+        jetstream: JetStreamOptions | None = None,
+        token: str | None = None,
+        credentials_file: str | None = None,
+        tls_root_certificates: str | None = None,
+        timeout: Seconds = 5.0,
+        reconnect_min: Seconds = 0.05,
+        reconnect_max: Seconds = 5.0,
+        received_capacity: int = 1024,
+        stream_capacity: int = 1024,
+    ) -> EventBusConfig:
+        """A NATS bus at ``url`` (``nats://[user:password@]host:port`` or ``tls://``).
+
+        ``prefix`` (``.``-separated tokens, no wildcards) starts every subject. With
+        ``jetstream``, events go through that JetStream stream and what a disconnection or
+        an overflow missed is replayed from it; without, a loss is announced as a gap.
+        ``token`` or ``credentials_file`` (a ``.creds`` file) authenticate, not both;
+        ``tls_root_certificates`` is a PEM file of CAs for ``tls://``. Needs the tokio build
+        (the default); a smol build raises :class:`~subcast.errors.BusError`.
+        """
     @property
-    def kind(self) -> Literal["memory", "redis", "postgresql"]:
+    def kind(self) -> Literal["memory", "redis", "redis_cluster", "postgresql", "nats"]:
         """Which bus."""
     @property
     def url(self) -> str | None:

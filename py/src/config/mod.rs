@@ -5,8 +5,9 @@
 //!   plain `dict` of the same options in their place.
 //! - [`ExecutorSettings`]: the keyword arguments of `SubscriptionExecutor(...)` as the
 //!   engine's `ExecutorConfig` and `PumpConfig`.
-//! - [`redis_config`], [`postgres_config`]: the options of `EventBusConfig.redis(url, ...)`
-//!   and `EventBusConfig.postgresql(url, ...)`.
+//! - [`redis_config`], [`postgres_config`], `nats_config`: the options of
+//!   `EventBusConfig.redis(url, ...)` (and `.redis_cluster(urls, ...)`),
+//!   `EventBusConfig.postgresql(url, ...)` and `EventBusConfig.nats(url, ...)`.
 //! - `read`: the readers ([`integer`], [`number`], [`seconds`], [`flag`], [`text`], ...),
 //!   one rule each, shared by every option, and [`Options`].
 //!
@@ -578,6 +579,114 @@ pub fn postgres_config(
     config = config.buffers(received, per_stream);
     let shown = options.finish(POSTGRES_OPTIONS)?;
     Ok((config, shown))
+}
+
+#[cfg(feature = "tokio")]
+const NATS_OPTIONS: &[&str] = &[
+    "prefix",
+    "jetstream",
+    "token",
+    "credentials_file",
+    "tls_root_certificates",
+    "timeout",
+    "reconnect_min",
+    "reconnect_max",
+    "received_capacity",
+    "stream_capacity",
+];
+
+#[cfg(feature = "tokio")]
+const JETSTREAM_OPTIONS: &[&str] = &["stream", "max_age", "max_bytes", "max_messages"];
+
+/// The options of `EventBusConfig.nats(url, ...)`; returns the config and its `repr` text.
+///
+/// What [`subcast::NatsConfig::validate`] refuses is refused here too, so that a bad value
+/// fails where it is written rather than when the executor connects.
+#[cfg(feature = "tokio")]
+pub fn nats_config(
+    py: Python<'_>,
+    given: Option<&Bound<'_, PyDict>>,
+) -> PyResult<(subcast::NatsConfig, String)> {
+    let mut options = Options::new(py, "bus", given)?;
+    let mut config = subcast::NatsConfig::default();
+    if let Some(value) = options.take("prefix") {
+        config = config.prefix(text(&value, &options.field("prefix"))?);
+    }
+    if let Some(value) = options.take("jetstream") {
+        config = config.jetstream(jetstream_config(&value, &options.field("jetstream"))?);
+    }
+    if let Some(value) = options.take("token") {
+        config = config.token(text(&value, &options.field("token"))?);
+    }
+    if let Some(value) = options.take("credentials_file") {
+        config = config.credentials_file(text(&value, &options.field("credentials_file"))?);
+    }
+    if let Some(value) = options.take("tls_root_certificates") {
+        config = config.tls_root_certificates(text(&value, &options.field("tls_root_certificates"))?);
+    }
+    if let Some(value) = options.take("timeout") {
+        config = config.timeout(seconds(&value, &options.field("timeout"))?);
+    }
+    let (min, max) = backoff_pair(&mut options, config.reconnect.first, config.reconnect.max)?;
+    config = config.reconnect_backoff(min, max);
+    let (received, per_stream) = buffers(&mut options, config.received_capacity, config.stream_capacity)?;
+    config = config.buffers(received, per_stream);
+    let shown = options.finish(NATS_OPTIONS)?;
+    config.validate().map_err(|e| nats_refusal(py, &e))?;
+    Ok((config, shown))
+}
+
+/// [`subcast::NatsConfig::validate`]'s refusal (`invalid NatsConfig: {field} {rule}`) as
+/// `bus.{field}: {rule}`, like every other option.
+#[cfg(feature = "tokio")]
+fn nats_refusal(py: Python<'_>, error: &subcast::Error) -> PyErr {
+    let subcast::Error::Bus { message, .. } = error else {
+        return invalid(py, "bus", error);
+    };
+    match message
+        .strip_prefix("invalid NatsConfig: ")
+        .and_then(|rest| rest.split_once(' '))
+    {
+        Some((field, rule)) => invalid(py, &format!("bus.{field}"), rule),
+        None => invalid(py, "bus", message),
+    }
+}
+
+/// `jetstream=dict(stream=..., max_age=..., max_bytes=..., max_messages=...)`.
+#[cfg(feature = "tokio")]
+fn jetstream_config(value: &Bound<'_, PyAny>, field: &str) -> PyResult<subcast::JetStreamConfig> {
+    let py = value.py();
+    let Ok(dict) = value.cast::<PyDict>() else {
+        let reason = format!(
+            "must be None or a dict of {}, got {}",
+            JETSTREAM_OPTIONS.join(", "),
+            shown(value)
+        );
+        return Err(invalid(py, field, reason));
+    };
+    let mut options = Options::new(py, "bus.jetstream", Some(dict))?;
+    let mut stream = subcast::JetStreamConfig::default();
+    if let Some(value) = options.take("stream") {
+        stream = stream.stream(text(&value, &options.field("stream"))?);
+    }
+    if let Some(value) = options.take("max_age") {
+        stream = stream.max_age(seconds(&value, &options.field("max_age"))?);
+    }
+    // `None` lifts the limit; leaving it out keeps the default.
+    if let Some(value) = options.take_raw("max_bytes") {
+        stream.max_bytes = match value.is_none() {
+            true => None,
+            false => Some(positive(&value, &options.field("max_bytes"), i64::MAX as u64)?),
+        };
+    }
+    if let Some(value) = options.take_raw("max_messages") {
+        stream.max_messages = match value.is_none() {
+            true => None,
+            false => Some(positive(&value, &options.field("max_messages"), i64::MAX as u64)?),
+        };
+    }
+    options.finish(JETSTREAM_OPTIONS)?;
+    Ok(stream)
 }
 
 /// `reconnect_min` and `reconnect_max`, the second at least the first.
