@@ -8,6 +8,10 @@
 //! - [`events_arrive_whole`]: payloads of the given sizes, byte for byte.
 //! - [`each_channel_round_trips`] with [`AWKWARD_CHANNEL_NAMES`]: names that break naive
 //!   quoting, escaping or encoding.
+//! - [`the_server_channel_is_unsubscribed_after_the_last_local_stream`]: one server-side
+//!   subscription per channel, gone with the last stream.
+//! - [`messages_that_are_not_events_are_counted_and_skipped`] with [`not_events`]: what a
+//!   foreign publisher put on a channel is counted, never delivered.
 //! - [`with_replay_every_event_is_delivered_once_and_in_order_across_a_fault`] and
 //!   [`without_replay_a_fault_is_announced_as_a_gap_and_delivery_resumes`]: the subscriber
 //!   cut off its server mid-stream by a fault each crate supplies (a killed connection, a
@@ -121,6 +125,54 @@ pub async fn each_channel_round_trips(
         publisher.publish(counted(channel, 1)).await.unwrap();
         assert_eq!(&next_event(&mut stream).await.channel, channel);
     }
+}
+
+/// A channel's server-side subscription, as `server_subscribers` counts it for each of
+/// `channels`, exists while a local stream listens and is gone once the channel is
+/// unsubscribed; the stream then ends.
+pub async fn the_server_channel_is_unsubscribed_after_the_last_local_stream(
+    bus: &dyn EventBus,
+    channels: &[String],
+    server_subscribers: impl Fn(&str) -> i64,
+) {
+    for channel in channels {
+        let mut stream = bus.subscribe(channel).await.unwrap();
+        assert_eq!(server_subscribers(channel), 1, "{channel}");
+        bus.unsubscribe(channel).await.unwrap();
+        assert!(within(PATIENCE, "stream end", stream.next()).await.is_none());
+        assert_eq!(server_subscribers(channel), 0, "{channel}");
+    }
+    assert_eq!(bus.stats().subscribed_channels, 0);
+}
+
+/// Payloads that are not events of `channel`, as a foreign publisher could send them: not
+/// UTF-8, an object without an event's fields, an event of an unknown wire version, an
+/// event of another channel. Each bus adds those its own framing makes tricky.
+pub fn not_events(channel: &str) -> Vec<Vec<u8>> {
+    let mut wrong_version: serde_json::Value =
+        serde_json::from_slice(&counted(channel, 0).to_wire()).expect("the wire form is JSON");
+    wrong_version["v"] = json!(99);
+    vec![
+        b"\xff\x00 garbage".to_vec(),
+        b"{\"v\":1,\"id\":3}".to_vec(),
+        wrong_version.to_string().into_bytes(),
+        Event::new("t", "elsewhere", json!({})).to_wire(),
+    ]
+}
+
+/// `inject` puts payloads that are not events on `channel`'s server channel, subscribed
+/// meanwhile, and returns how many: the bus counts each as invalid and skips it, and an
+/// event published after them is the stream's next message.
+pub async fn messages_that_are_not_events_are_counted_and_skipped(
+    bus: &dyn EventBus,
+    channel: &str,
+    inject: impl Future<Output = usize>,
+) {
+    let mut stream = bus.subscribe(channel).await.unwrap();
+    let injected = inject.await;
+    bus.publish(counted(channel, 42)).await.unwrap();
+    assert_eq!(next_event(&mut stream).await.data["n"], 42);
+    assert_eq!(bus.stats().invalid_messages, injected as u64);
 }
 
 /// With a bus that replays: `events` counted events published on each of `channels` while
