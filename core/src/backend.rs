@@ -121,3 +121,111 @@ pub use crate::dispatch::{DispatchChunk, PreparedDispatch};
 pub use crate::queue::{Mailbox, PopError};
 pub use crate::runtime::within;
 pub use crate::sync::{block_until, poll_until, until};
+
+/// Give a networked bus's configuration the settings every such bus shares: the builder
+/// methods `timeout`, `reconnect_backoff` and `buffers`, `settings()` for
+/// [`ServerBus::connect`], and the checks its `validate` ends with.
+///
+/// The configuration must have the public fields `timeout: Duration`, `reconnect: Backoff`,
+/// `received_capacity: usize` and `stream_capacity: usize`; they stay plain fields so that a
+/// user reads and sets them like the bus's own. The invocation names the bus for errors, and
+/// may add doc lines to `buffers` (what one buffered message weighs on that server).
+///
+/// Generated, besides the public builders:
+///
+/// - `pub fn settings(&self) -> ServerSettings`;
+/// - `fn refuse(field, rule) -> Result<()>`: the error `invalid <Config>: <field> <rule>`;
+/// - `fn validate_settings(&self) -> Result<()>`: refuses what [`ServerSettings::problem`]
+///   finds.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use subcast_core::{Backoff, Result};
+///
+/// /// Settings of a bus over an imaginary server.
+/// #[derive(Debug, Clone)]
+/// pub struct EchoConfig {
+///     /// Longest wait for one operation.
+///     pub timeout: Duration,
+///     /// Delays between reconnection attempts.
+///     pub reconnect: Backoff,
+///     /// Messages waiting for the bus's task.
+///     pub received_capacity: usize,
+///     /// Messages each local stream holds.
+///     pub stream_capacity: usize,
+/// }
+///
+/// subcast_core::server_config!(EchoConfig, "echo");
+///
+/// impl EchoConfig {
+///     /// Check every field.
+///     pub fn validate(&self) -> Result<()> {
+///         self.validate_settings()
+///     }
+/// }
+///
+/// let config = EchoConfig {
+///     timeout: Duration::from_secs(1),
+///     reconnect: Backoff::default(),
+///     received_capacity: 16,
+///     stream_capacity: 16,
+/// };
+/// let error = config.buffers(0, 16).validate().unwrap_err();
+/// assert!(error.to_string().contains("invalid EchoConfig: received_capacity must be at least 1"));
+/// ```
+#[macro_export]
+macro_rules! server_config {
+    ($config:ident, $bus:literal $(, $(#[$buffers:meta])*)?) => {
+        impl $config {
+            /// Set the longest wait for connecting or for one operation.
+            pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
+                self.timeout = timeout;
+                self
+            }
+
+            /// Set the first and the longest delay between reconnection attempts.
+            pub fn reconnect_backoff(mut self, min: ::std::time::Duration, max: ::std::time::Duration) -> Self {
+                self.reconnect = $crate::Backoff::new(min, max);
+                self
+            }
+
+            /// Bound the messages waiting for the bus's task (`received`) and the messages
+            /// each local stream holds (`per_stream`).
+            $($(#[$buffers])*)?
+            pub fn buffers(mut self, received: usize, per_stream: usize) -> Self {
+                self.received_capacity = received;
+                self.stream_capacity = per_stream;
+                self
+            }
+
+            /// The settings every networked bus shares, as this configuration sets them: what
+            /// the [`ServerBus`](subcast_core::backend::ServerBus) skeleton takes.
+            pub fn settings(&self) -> $crate::backend::ServerSettings {
+                $crate::backend::ServerSettings {
+                    timeout: self.timeout,
+                    reconnect: self.reconnect,
+                    received_capacity: self.received_capacity,
+                    stream_capacity: self.stream_capacity,
+                }
+            }
+
+            /// The error refusing this configuration because `field` breaks `rule`.
+            fn refuse(field: &str, rule: &str) -> $crate::Result<()> {
+                Err($crate::Error::bus_message(
+                    $bus,
+                    format!(concat!("invalid ", stringify!($config), ": {} {}"), field, rule),
+                ))
+            }
+
+            /// Refuse the timeout, backoff or buffers if the shared settings' rules break.
+            fn validate_settings(&self) -> $crate::Result<()> {
+                match self.settings().problem() {
+                    Some((field, rule)) => Self::refuse(&field, rule),
+                    None => Ok(()),
+                }
+            }
+        }
+    };
+}

@@ -9,20 +9,19 @@
 //!   `drain_connection` take many subscriptions' queued frames in one call.
 //! - `close()` completes every subscription, resolves every waiting future and joins the
 //!   bridge thread with the GIL released.
+//!
+//! Beside the class: `registry` (the id lookups Python needs), `register` (reading
+//! `register_subscription`'s arguments) and `frames` ([`FrameReceiver`]).
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString};
 use serde_json::Value;
-use subcast_core::{
-    Event, EventFilter, Resolver, SecurityContext, SubscriptionExecutor as CoreExecutor, SubscriptionKey,
-    SubscriptionRequest,
-};
+use subcast_core::{Event, Resolver, SubscriptionExecutor as CoreExecutor, SubscriptionRequest};
 
 use crate::bridge::Bridge;
 use crate::bus::{EventBusConfig, Transport};
@@ -31,10 +30,18 @@ use crate::connection::ConnectionInbox;
 use crate::convert::{self, Identifier};
 use crate::errors::{closed_error, conversion_error, raise, to_py_err, PyError};
 use crate::fork::Origin;
-use crate::ids::{IdHash, IdIndex};
+use crate::ids::IdHash;
 use crate::inbox::{Inbox, Taken, Wait};
 use crate::metrics::{self, Sample};
-use crate::resolver::{CallableId, PythonResolvers};
+use crate::resolver::PythonResolvers;
+
+mod frames;
+mod register;
+mod registry;
+
+pub use frames::FrameReceiver;
+use register::{connection_inbox, event_filter, resolver_callable, security_context};
+use registry::{Handle, Handles};
 
 /// How long `wait_channel_ready` waits when no timeout is given.
 const DEFAULT_CHANNEL_READY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -51,86 +58,6 @@ pub struct SubscriptionExecutor {
     closed: AtomicBool,
     /// The process that made it: a `fork()`ed child refuses to use it.
     origin: Origin,
-}
-
-#[derive(Debug, Default)]
-struct Handles {
-    by_key: HashMap<SubscriptionKey, Handle>,
-    /// Every registration of a subscription id, with its inbox: a drain finds the inbox in
-    /// one lookup.
-    by_id: IdIndex<Vec<Registration>>,
-    /// Each connection's subscriptions, in registration order.
-    by_connection: IdIndex<Vec<SubscriptionKey>>,
-}
-
-#[derive(Debug)]
-struct Registration {
-    key: SubscriptionKey,
-    inbox: Arc<Inbox>,
-}
-
-#[derive(Debug)]
-struct Handle {
-    connection_id: String,
-    connection_hash: IdHash,
-    subscription_id: String,
-    subscription_hash: IdHash,
-    inbox: Arc<Inbox>,
-    /// The Python resolver's callable, held until the subscription ends.
-    callable: Option<CallableId>,
-}
-
-impl Handles {
-    fn insert(&mut self, key: SubscriptionKey, handle: Handle) {
-        self.by_id
-            .get_or_default(handle.subscription_hash, &handle.subscription_id)
-            .push(Registration {
-                key,
-                inbox: handle.inbox.clone(),
-            });
-        self.by_connection
-            .get_or_default(handle.connection_hash, &handle.connection_id)
-            .push(key);
-        self.by_key.insert(key, handle);
-    }
-
-    /// The registrations of `subscription_id` (its `str` hash is `hash`), one per connection.
-    fn registrations(&self, hash: IdHash, subscription_id: &str) -> &[Registration] {
-        self.by_id.get(hash, subscription_id).map_or(&[], Vec::as_slice)
-    }
-
-    /// The inbox of `subscription_id` if exactly one connection registered it.
-    fn unique_inbox(&self, hash: IdHash, subscription_id: &str) -> Option<&Arc<Inbox>> {
-        match self.registrations(hash, subscription_id) {
-            [only] => Some(&only.inbox),
-            _ => None,
-        }
-    }
-
-    /// The subscriptions of `connection_id` (its `str` hash is `hash`), in registration order.
-    fn of_connection(&self, hash: IdHash, connection_id: &str) -> &[SubscriptionKey] {
-        self.by_connection
-            .get(hash, connection_id)
-            .map_or(&[], Vec::as_slice)
-    }
-
-    fn remove(&mut self, key: SubscriptionKey) -> Option<Handle> {
-        let handle = self.by_key.remove(&key)?;
-        self.by_id.edit(
-            handle.subscription_hash,
-            &handle.subscription_id,
-            |registrations| {
-                registrations.retain(|r| r.key != key);
-                registrations.is_empty()
-            },
-        );
-        self.by_connection
-            .edit(handle.connection_hash, &handle.connection_id, |keys| {
-                keys.retain(|k| *k != key);
-                keys.is_empty()
-            });
-        Some(handle)
-    }
 }
 
 #[pymethods]
@@ -232,16 +159,7 @@ impl SubscriptionExecutor {
         inbox: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<()> {
         self.ensure_open(py)?;
-        let inbox = match inbox.filter(|i| !i.is_none()) {
-            None => None,
-            Some(inbox) => Some(inbox.cast::<ConnectionInbox>().map_err(|_| {
-                let message = format!(
-                    "inbox must be a ConnectionInbox, not {}",
-                    convert::type_name(inbox)
-                );
-                conversion_error(py, message)
-            })?),
-        };
+        let inbox = connection_inbox(py, inbox)?;
         let connection_id = Identifier::extract(connection_id, "connection_id")?.0;
         let subscription_id = Identifier::extract(subscription_id, "subscription_id")?.0;
         let connection_hash = IdHash::of_text(py, &connection_id)?;
@@ -258,42 +176,8 @@ impl SubscriptionExecutor {
         let federation_id = Identifier::extract_optional(federation_id, "federation_id")?.map(|i| i.0);
         let claims = convert::to_json_object(claims, "claims")?;
         let filter = event_filter(py, filter)?;
-        let resolver = match resolver.filter(|r| !r.is_none()) {
-            None => None,
-            Some(callable) if callable.is_callable() => Some(callable.clone().unbind()),
-            Some(other) => {
-                let message = format!("resolver must be callable, not {}", convert::type_name(other));
-                return Err(conversion_error(py, message));
-            }
-        };
-        let security = match user_id {
-            Some(user_id) => {
-                let mut security = SecurityContext::new(user_id)
-                    .with_roles(roles)
-                    .with_scopes(scopes);
-                if let Some(tenant) = tenant_id {
-                    security = security.with_tenant(tenant);
-                }
-                if let Some(federation) = federation_id {
-                    security = security.with_federation(federation);
-                }
-                if let Value::Object(claims) = claims {
-                    for (name, value) in claims {
-                        security = security.with_claim(name, value);
-                    }
-                }
-                Some(security)
-            }
-            None if tenant_id.is_some()
-                || federation_id.is_some()
-                || !roles.is_empty()
-                || !scopes.is_empty() =>
-            {
-                let message = "tenant_id, federation_id, roles and scopes describe a user: pass user_id too";
-                return Err(raise(py, PyError::InvalidRequest, message, "BAD_REQUEST"));
-            }
-            None => None,
-        };
+        let resolver = resolver_callable(py, resolver)?;
+        let security = security_context(py, user_id, tenant_id, federation_id, roles, scopes, claims)?;
 
         let mut request = SubscriptionRequest::new(connection_id.as_str(), subscription_id.as_str(), query)
             .variables(variables);
@@ -454,27 +338,7 @@ impl SubscriptionExecutor {
         self.ensure_open(py)?;
         let limit = convert::frame_limit(max_per_subscription, "max_per_subscription")?;
         let ids = subscription_ids.try_iter()?.collect::<PyResult<Vec<_>>>()?;
-        // Every id is resolved before any frame is taken, so that an unknown or ambiguous id
-        // raises with every queue intact. One lock for the ids the allocation-free path
-        // finds; the others go through `lookup`, which raises for unknown and ambiguous ones.
-        let found: Vec<Option<Arc<Inbox>>> = {
-            let handles = self.handles();
-            ids.iter()
-                .map(|id| {
-                    let id = id.cast::<PyString>().ok()?;
-                    let hash = IdHash::of(id).ok()?;
-                    handles.unique_inbox(hash, id.to_str().ok()?).cloned()
-                })
-                .collect()
-        };
-        let inboxes = ids
-            .iter()
-            .zip(found)
-            .map(|(id, inbox)| match inbox {
-                Some(inbox) => Ok(inbox),
-                None => self.lookup(py, id, None).map(|(_, inbox)| inbox),
-            })
-            .collect::<PyResult<Vec<_>>>()?;
+        let inboxes = self.inboxes(py, &ids)?;
         let mut taken: Vec<(usize, Bytes)> = Vec::with_capacity(ids.len());
         for (index, inbox) in inboxes.iter().enumerate() {
             inbox.take_into(limit, |frame| taken.push((index, frame)));
@@ -507,22 +371,7 @@ impl SubscriptionExecutor {
                 (IdHash::of_text(py, &owned)?, owned.as_str())
             }
         };
-        // As in `next_events`: one lock, and no Python object made while it is held.
-        let mut ids = Vec::new();
-        let mut taken: Vec<(usize, Bytes)> = Vec::new();
-        {
-            let handles = self.handles();
-            for key in handles.of_connection(hash, connection_id) {
-                let handle = &handles.by_key[key];
-                let before = taken.len();
-                handle
-                    .inbox
-                    .take_into(limit, |frame| taken.push((ids.len(), frame)));
-                if taken.len() > before {
-                    ids.push(handle.subscription_id.clone());
-                }
-            }
-        }
+        let (ids, taken) = self.take_connection_frames(hash, connection_id, limit);
         let ids: Vec<_> = ids.iter().map(|id| PyString::new(py, id)).collect();
         PyList::new(
             py,
@@ -702,126 +551,6 @@ impl SubscriptionExecutor {
         }
         Ok(())
     }
-
-    fn handles(&self) -> MutexGuard<'_, Handles> {
-        self.handles.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn lookup(
-        &self,
-        py: Python<'_>,
-        subscription_id: &Bound<'_, PyAny>,
-        connection_id: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<(SubscriptionKey, Arc<Inbox>)> {
-        // The common case, a `str` id unique across connections, allocates nothing.
-        if let (Ok(id), None) = (subscription_id.cast::<PyString>(), connection_id) {
-            let hash = IdHash::of(id)?;
-            let handles = self.handles();
-            if let [only] = handles.registrations(hash, id.to_str()?) {
-                return Ok((only.key, only.inbox.clone()));
-            }
-        }
-        let subscription_id = Identifier::extract(subscription_id, "subscription_id")?.0;
-        let connection_id = Identifier::extract_optional(connection_id, "connection_id")?.map(|c| c.0);
-        let hash = IdHash::of_text(py, &subscription_id)?;
-        let handles = self.handles();
-        let registrations = handles.registrations(hash, &subscription_id);
-        let mut matching = registrations.iter().filter(|r| {
-            connection_id
-                .as_ref()
-                .is_none_or(|c| handles.by_key[&r.key].connection_id == *c)
-        });
-        let (Some(found), None) = (matching.next(), matching.clone().next()) else {
-            let registered = registrations.len();
-            drop(handles);
-            return Err(if registered == 0 || connection_id.is_some() {
-                let on = connection_id
-                    .map(|c| format!(" on connection {c:?}"))
-                    .unwrap_or_default();
-                let message = format!("unknown subscription {subscription_id:?}{on}");
-                raise(py, PyError::UnknownSubscription, message, "BAD_REQUEST")
-            } else {
-                let message = format!(
-                    "subscription id {subscription_id:?} is registered on {registered} connections: pass connection_id="
-                );
-                raise(py, PyError::AmbiguousSubscription, message, "BAD_REQUEST")
-            });
-        };
-        Ok((found.key, found.inbox.clone()))
-    }
-
-    fn complete_keys(&self, py: Python<'_>, keys: &[SubscriptionKey]) {
-        let core = self.core.clone();
-        let ended = keys.to_vec();
-        py.detach(move || {
-            for key in ended {
-                let _ = core.complete_subscription(key);
-            }
-        });
-        self.forget_keys(keys);
-    }
-
-    /// Drop the ids and resolver callables of subscriptions the core has ended.
-    fn forget_keys(&self, keys: &[SubscriptionKey]) {
-        let removed: Vec<Handle> = {
-            let mut handles = self.handles();
-            keys.iter().filter_map(|k| handles.remove(*k)).collect()
-        };
-        for handle in &removed {
-            if let Some(id) = handle.callable {
-                self.resolvers.release(id);
-            }
-        }
-    }
-}
-
-/// One subscription's frames, held past its completion (what `frames()` iterates).
-#[pyclass(frozen, module = "subcast._native")]
-#[derive(Debug)]
-pub struct FrameReceiver {
-    inbox: Arc<Inbox>,
-    origin: Origin,
-}
-
-#[pymethods]
-impl FrameReceiver {
-    /// An awaitable of the next frame, or `None` once the subscription ended.
-    fn recv<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        self.origin.check(py, "receiver")?;
-        self.inbox.recv_future(py)
-    }
-
-    /// The next frame without waiting, or `None`.
-    fn next_event<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyBytes>>> {
-        self.origin.check(py, "receiver")?;
-        Ok(match self.inbox.take() {
-            Taken::Frame(frame) => Some(PyBytes::new(py, &frame)),
-            Taken::Empty | Taken::Ended => None,
-        })
-    }
-}
-
-impl Drop for FrameReceiver {
-    fn drop(&mut self) {
-        if self.origin.is_inherited() {
-            // See `SubscriptionExecutor`'s drop: nothing of the parent's may be torn down here.
-            std::mem::forget(self.inbox.clone());
-        }
-    }
-}
-
-/// Read `filter=`: a dict (the JSON form) or its JSON text.
-fn event_filter(py: Python<'_>, filter: Option<&Bound<'_, PyAny>>) -> PyResult<Option<EventFilter>> {
-    let Some(filter) = filter.filter(|f| !f.is_none()) else {
-        return Ok(None);
-    };
-    let parsed = match filter.cast::<PyString>() {
-        Ok(text) => EventFilter::from_json_str(text.to_str()?),
-        Err(_) => EventFilter::from_json(&convert::to_json(filter, "filter")?),
-    };
-    parsed
-        .map(Some)
-        .map_err(|e| to_py_err(py, &subcast_core::Error::InvalidFilter(e)))
 }
 
 impl Drop for SubscriptionExecutor {

@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use subcast_core::backend::ServerSettings;
 pub use subcast_core::backend::DEFAULT_RECEIVED_CAPACITY;
-use subcast_core::{Backoff, DEFAULT_STREAM_CAPACITY};
-use subcast_core::{Error, Result};
+use subcast_core::Backoff;
+use subcast_core::Result;
 
 use crate::subject::subject_problem;
 
@@ -66,16 +66,17 @@ pub struct NatsConfig {
 
 impl Default for NatsConfig {
     fn default() -> Self {
+        let server = ServerSettings::default();
         NatsConfig {
             prefix: "subcast".to_owned(),
             jetstream: None,
             token: None,
             credentials_file: None,
             tls_root_certificates: None,
-            timeout: Duration::from_secs(5),
-            reconnect: Backoff::default(),
-            received_capacity: DEFAULT_RECEIVED_CAPACITY,
-            stream_capacity: DEFAULT_STREAM_CAPACITY,
+            timeout: server.timeout,
+            reconnect: server.reconnect,
+            received_capacity: server.received_capacity,
+            stream_capacity: server.stream_capacity,
         }
     }
 }
@@ -175,26 +176,6 @@ impl NatsConfig {
         self
     }
 
-    /// Set the longest wait for connecting or for one operation.
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
-        self
-    }
-
-    /// Set the first and the longest delay between reconnection attempts.
-    pub fn reconnect_backoff(mut self, min: Duration, max: Duration) -> Self {
-        self.reconnect = Backoff::new(min, max);
-        self
-    }
-
-    /// Bound the messages waiting for the bus's task (`received`) and the messages each
-    /// local stream holds (`per_stream`).
-    pub fn buffers(mut self, received: usize, per_stream: usize) -> Self {
-        self.received_capacity = received;
-        self.stream_capacity = per_stream;
-        self
-    }
-
     /// Check every field: what [`NatsBus::connect`](crate::NatsBus::connect) refuses.
     ///
     /// The prefix must be a valid subject without wildcards (at most 128 bytes); a token
@@ -211,20 +192,14 @@ impl NatsConfig {
     /// assert!(error.to_string().contains("prefix"));
     /// ```
     pub fn validate(&self) -> Result<()> {
-        let refuse = |field: &str, rule: &str| {
-            Err(Error::bus_message(
-                "nats",
-                format!("invalid NatsConfig: {field} {rule}"),
-            ))
-        };
         if let Some(rule) = subject_problem(&self.prefix) {
-            return refuse("prefix", rule);
+            return Self::refuse("prefix", rule);
         }
         if self.token.is_some() && self.credentials_file.is_some() {
-            return refuse("token", "and credentials_file exclude each other");
+            return Self::refuse("token", "and credentials_file exclude each other");
         }
         if self.token.as_deref() == Some("") {
-            return refuse("token", "must not be empty");
+            return Self::refuse("token", "must not be empty");
         }
         if let Some(stream) = &self.jetstream {
             let name_ok = !stream.stream.is_empty()
@@ -234,32 +209,21 @@ impl NatsConfig {
                     .bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
             if !name_ok {
-                return refuse("jetstream.stream", "must be 1 to 64 letters, digits, '-' or '_'");
+                return Self::refuse("jetstream.stream", "must be 1 to 64 letters, digits, '-' or '_'");
             }
             if stream.max_age.is_zero() || i64::try_from(stream.max_age.as_nanos()).is_err() {
-                return refuse("jetstream.max_age", "must be positive and under 292 years");
+                return Self::refuse("jetstream.max_age", "must be positive and under 292 years");
             }
             let limit_ok = |limit: Option<u64>| limit.is_none_or(|n| n >= 1 && i64::try_from(n).is_ok());
             if !limit_ok(stream.max_messages) {
-                return refuse("jetstream.max_messages", "must be from 1 to i64::MAX");
+                return Self::refuse("jetstream.max_messages", "must be from 1 to i64::MAX");
             }
             if !limit_ok(stream.max_bytes) {
-                return refuse("jetstream.max_bytes", "must be from 1 to i64::MAX");
+                return Self::refuse("jetstream.max_bytes", "must be from 1 to i64::MAX");
             }
         }
-        match self.settings().problem() {
-            Some((field, rule)) => refuse(&field, rule),
-            None => Ok(()),
-        }
-    }
-
-    /// The settings the shared bus skeleton takes from this configuration.
-    pub(crate) fn settings(&self) -> ServerSettings {
-        ServerSettings {
-            timeout: self.timeout,
-            reconnect: self.reconnect,
-            received_capacity: self.received_capacity,
-            stream_capacity: self.stream_capacity,
-        }
+        self.validate_settings()
     }
 }
+
+subcast_core::server_config!(NatsConfig, "nats");

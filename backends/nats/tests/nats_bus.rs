@@ -7,8 +7,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use common::*;
-use serde_json::json;
-use subcast_core::{Event, EventBus};
+use subcast_core::EventBus;
 use subcast_nats::{NatsBus, NatsConfig};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -79,41 +78,27 @@ async fn messages_that_are_not_subcast_events_are_counted_and_skipped() {
         let config = isolated(jetstream);
         let bus = bus(config.clone()).await;
         let channel = unique("garbage");
-        let mut stream = bus.subscribe(&channel).await.unwrap();
-        let mut wrong_version: serde_json::Value =
-            serde_json::from_slice(&counted(&channel, 0).to_wire()).unwrap();
-        wrong_version["v"] = json!(99);
-        let wrong_version = wrong_version.to_string();
-        let other_channel = Event::new("t", "elsewhere", json!({})).to_wire();
-        let garbage: [&[u8]; 5] = [
-            b"\xff\x00 garbage",
-            b"{\"v\":1,\"id\":3}",
-            wrong_version.as_bytes(),
-            b"",
-            &other_channel,
-        ];
-        // Where a foreign publisher would put them: the stored subject with JetStream
-        // (each then carries a sequence), the live one without.
-        let hex: String = channel.bytes().map(|b| format!("{b:02x}")).collect();
-        let kind = if jetstream { "stored" } else { "live" };
-        let subject = format!("{}.{kind}.{hex}", config.prefix);
-        let raw = raw_client(&nats_url()).await;
-        let js = async_nats::jetstream::new(raw.clone());
-        for payload in garbage {
-            let payload = Bytes::copy_from_slice(payload);
-            match jetstream {
-                true => drop(js.publish(subject.clone(), payload).await.unwrap().await.unwrap()),
-                false => raw.publish(subject.clone(), payload).await.unwrap(),
+        let inject = async {
+            let mut garbage = scenarios::not_events(&channel);
+            garbage.push(Vec::new());
+            // Where a foreign publisher would put them: the stored subject with JetStream
+            // (each then carries a sequence), the live one without.
+            let hex: String = channel.bytes().map(|b| format!("{b:02x}")).collect();
+            let kind = if jetstream { "stored" } else { "live" };
+            let subject = format!("{}.{kind}.{hex}", config.prefix);
+            let raw = raw_client(&nats_url()).await;
+            let js = async_nats::jetstream::new(raw.clone());
+            for payload in &garbage {
+                let payload = Bytes::copy_from_slice(payload);
+                match jetstream {
+                    true => drop(js.publish(subject.clone(), payload).await.unwrap().await.unwrap()),
+                    false => raw.publish(subject.clone(), payload).await.unwrap(),
+                }
             }
-        }
-        raw.flush().await.unwrap();
-        bus.publish(counted(&channel, 42)).await.unwrap();
-        assert_eq!(next_event(&mut stream).await.data["n"], 42);
-        assert_eq!(
-            bus.stats().invalid_messages,
-            garbage.len() as u64,
-            "jetstream: {jetstream}"
-        );
+            raw.flush().await.unwrap();
+            garbage.len()
+        };
+        scenarios::messages_that_are_not_events_are_counted_and_skipped(&bus, &channel, inject).await;
         drop_stream(&nats_url(), &config).await;
     }
 }

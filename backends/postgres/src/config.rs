@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use subcast_core::backend::ServerSettings;
 pub use subcast_core::backend::DEFAULT_RECEIVED_CAPACITY;
-use subcast_core::{Backoff, DEFAULT_STREAM_CAPACITY};
-use subcast_core::{Error, Result};
+use subcast_core::Backoff;
+use subcast_core::Result;
 
 /// Longest retention: PostgreSQL intervals end near 292,000 years; a century is plenty
 /// (`None` keeps events forever).
@@ -78,17 +78,18 @@ pub struct PostgresConfig {
 
 impl Default for PostgresConfig {
     fn default() -> Self {
+        let server = ServerSettings::default();
         PostgresConfig {
             schema: "public".to_owned(),
             table: "subcast_outbox".to_owned(),
             channel_prefix: "subcast:".to_owned(),
             retention: Some(Duration::from_secs(3600)),
             cleanup_interval: Duration::from_secs(60),
-            timeout: Duration::from_secs(5),
-            reconnect: Backoff::default(),
+            timeout: server.timeout,
+            reconnect: server.reconnect,
             synchronous_commit: false,
-            received_capacity: DEFAULT_RECEIVED_CAPACITY,
-            stream_capacity: DEFAULT_STREAM_CAPACITY,
+            received_capacity: server.received_capacity,
+            stream_capacity: server.stream_capacity,
         }
     }
 }
@@ -107,33 +108,9 @@ impl PostgresConfig {
         self
     }
 
-    /// Set the longest wait for connecting or for one statement.
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
-        self
-    }
-
-    /// Set the first and the longest delay between reconnection attempts.
-    pub fn reconnect_backoff(mut self, min: Duration, max: Duration) -> Self {
-        self.reconnect = Backoff::new(min, max);
-        self
-    }
-
     /// Choose whether publishes wait for the outbox row to reach the disk.
     pub fn synchronous_commit(mut self, synchronous: bool) -> Self {
         self.synchronous_commit = synchronous;
-        self
-    }
-
-    /// Bound the notifications waiting for the bus's task (`received`) and the messages
-    /// each local stream holds (`per_stream`).
-    ///
-    /// Memory held by a bus handle is at most `received` notifications (each under 8,000
-    /// bytes) plus `per_stream × channels in use` events, each as large as the largest
-    /// event published; a replay reads no more than its streams have room for.
-    pub fn buffers(mut self, received: usize, per_stream: usize) -> Self {
-        self.received_capacity = received;
-        self.stream_capacity = per_stream;
         self
     }
 
@@ -155,42 +132,32 @@ impl PostgresConfig {
     /// assert!(error.to_string().contains("retention"));
     /// ```
     pub fn validate(&self) -> Result<()> {
-        let refuse = |field: &str, rule: &str| {
-            Err(Error::bus_message(
-                "postgres",
-                format!("invalid PostgresConfig: {field} {rule}"),
-            ))
-        };
         for (field, name) in [("schema", &self.schema), ("table", &self.table)] {
             if name.is_empty() || name.len() > MAX_IDENTIFIER || name.contains('\0') {
-                return refuse(field, "must be 1 to 63 bytes without NUL");
+                return Self::refuse(field, "must be 1 to 63 bytes without NUL");
             }
         }
         if self.channel_prefix.len() > crate::outbox::MAX_PREFIX || self.channel_prefix.contains('\0') {
-            return refuse("channel_prefix", "must be at most 15 bytes without NUL");
+            return Self::refuse("channel_prefix", "must be at most 15 bytes without NUL");
         }
         if self.retention.is_some_and(|retention| retention > MAX_RETENTION) {
-            return refuse(
+            return Self::refuse(
                 "retention",
                 "must be at most 100 years (None keeps events forever)",
             );
         }
         if self.cleanup_interval.is_zero() {
-            return refuse("cleanup_interval", "must be positive");
+            return Self::refuse("cleanup_interval", "must be positive");
         }
-        match self.settings().problem() {
-            Some((field, rule)) => refuse(&field, rule),
-            None => Ok(()),
-        }
-    }
-
-    /// The settings the shared bus skeleton takes from this configuration.
-    pub(crate) fn settings(&self) -> ServerSettings {
-        ServerSettings {
-            timeout: self.timeout,
-            reconnect: self.reconnect,
-            received_capacity: self.received_capacity,
-            stream_capacity: self.stream_capacity,
-        }
+        self.validate_settings()
     }
 }
+
+subcast_core::server_config!(
+    PostgresConfig,
+    "postgres",
+    ///
+    /// Memory held by a bus handle is at most `received` notifications (each under 8,000
+    /// bytes) plus `per_stream × channels in use` events, each as large as the largest
+    /// event published; a replay reads no more than its streams have room for.
+);

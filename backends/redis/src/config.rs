@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use subcast_core::backend::ServerSettings;
 pub use subcast_core::backend::DEFAULT_RECEIVED_CAPACITY;
-use subcast_core::{Backoff, DEFAULT_STREAM_CAPACITY};
-use subcast_core::{Error, Result};
+use subcast_core::Backoff;
+use subcast_core::Result;
 
 /// Largest replay stream length: Redis reads `MAXLEN` as a signed 64-bit integer.
 const MAX_REPLAY_LEN: usize = i64::MAX as usize;
@@ -60,13 +60,14 @@ pub struct RedisConfig {
 
 impl Default for RedisConfig {
     fn default() -> Self {
+        let server = ServerSettings::default();
         RedisConfig {
             prefix: "subcast:".to_owned(),
             replay_len: None,
-            timeout: Duration::from_secs(5),
-            reconnect: Backoff::default(),
-            received_capacity: DEFAULT_RECEIVED_CAPACITY,
-            stream_capacity: DEFAULT_STREAM_CAPACITY,
+            timeout: server.timeout,
+            reconnect: server.reconnect,
+            received_capacity: server.received_capacity,
+            stream_capacity: server.stream_capacity,
             #[cfg(feature = "tls")]
             tls_root_certificates: None,
         }
@@ -83,29 +84,6 @@ impl RedisConfig {
     /// Keep about `stream_len` events per channel in a stream and replay them after a disconnection.
     pub fn replay(mut self, stream_len: usize) -> Self {
         self.replay_len = Some(stream_len.max(1));
-        self
-    }
-
-    /// Set the longest wait for connecting or for one command.
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
-        self
-    }
-
-    /// Set the first and the longest delay between reconnection attempts.
-    pub fn reconnect_backoff(mut self, min: Duration, max: Duration) -> Self {
-        self.reconnect = Backoff::new(min, max);
-        self
-    }
-
-    /// Bound the pub/sub messages waiting for the bus's task (`received`) and the messages
-    /// each local stream holds (`per_stream`).
-    ///
-    /// Memory held by a bus handle is at most `received + per_stream × channels in use`
-    /// messages, each as large as the largest event published.
-    pub fn buffers(mut self, received: usize, per_stream: usize) -> Self {
-        self.received_capacity = received;
-        self.stream_capacity = per_stream;
         self
     }
 
@@ -126,21 +104,12 @@ impl RedisConfig {
     /// assert!(error.to_string().contains("timeout"));
     /// ```
     pub fn validate(&self) -> Result<()> {
-        let refuse = |field: &str, rule: &str| {
-            Err(Error::bus_message(
-                "redis",
-                format!("invalid RedisConfig: {field} {rule}"),
-            ))
-        };
         if let Some(len) = self.replay_len {
             if len == 0 || len > MAX_REPLAY_LEN {
-                return refuse("replay_len", "must be from 1 to i64::MAX");
+                return Self::refuse("replay_len", "must be from 1 to i64::MAX");
             }
         }
-        match self.settings().problem() {
-            Some((field, rule)) => refuse(&field, rule),
-            None => Ok(()),
-        }
+        self.validate_settings()
     }
 
     /// Trust only the CA certificates in `pem` (one or more `CERTIFICATE` blocks) for
@@ -164,14 +133,12 @@ impl RedisConfig {
         self.tls_root_certificates = Some(pem.into());
         self
     }
-
-    /// The settings the shared bus skeleton takes from this configuration.
-    pub(crate) fn settings(&self) -> ServerSettings {
-        ServerSettings {
-            timeout: self.timeout,
-            reconnect: self.reconnect,
-            received_capacity: self.received_capacity,
-            stream_capacity: self.stream_capacity,
-        }
-    }
 }
+
+subcast_core::server_config!(
+    RedisConfig,
+    "redis",
+    ///
+    /// Memory held by a bus handle is at most `received + per_stream × channels in use`
+    /// messages, each as large as the largest event published.
+);

@@ -5,8 +5,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use serde_json::json;
-use subcast_core::{Event, EventBus};
+use subcast_core::EventBus;
 use subcast_redis::{RedisBus, RedisConfig};
 
 async fn bus(config: RedisConfig) -> RedisBus {
@@ -41,57 +40,41 @@ async fn every_stream_of_a_channel_receives_every_message_until_unsubscribed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_server_channel_is_unsubscribed_after_the_last_local_stream() {
     let bus = bus(RedisConfig::default()).await;
-    let channel = unique("lifecycle");
-    let server = format!("subcast:{channel}");
-    let numsub = |server: &str| -> i64 {
+    let numsub = |channel: &str| -> i64 {
         let (_, count): (String, i64) = redis::cmd("PUBSUB")
             .arg("NUMSUB")
-            .arg(server)
+            .arg(format!("subcast:{channel}"))
             .query(&mut raw_connection())
             .unwrap();
         count
     };
-    let mut stream = bus.subscribe(&channel).await.unwrap();
-    assert_eq!(numsub(&server), 1);
-    bus.unsubscribe(&channel).await.unwrap();
-    assert!(
-        within(PATIENCE, "stream end", futures_lite::StreamExt::next(&mut stream))
-            .await
-            .is_none()
-    );
-    assert_eq!(numsub(&server), 0);
-    assert_eq!(bus.stats().subscribed_channels, 0);
+    scenarios::the_server_channel_is_unsubscribed_after_the_last_local_stream(
+        &bus,
+        &[unique("lifecycle")],
+        numsub,
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn messages_that_are_not_subcast_events_are_counted_and_skipped() {
     let bus = bus(RedisConfig::default()).await;
     let channel = unique("garbage");
-    let mut stream = bus.subscribe(&channel).await.unwrap();
-    let mut wrong_version: serde_json::Value =
-        serde_json::from_slice(&counted(&channel, 0).to_wire()).unwrap();
-    wrong_version["v"] = json!(99);
-    let wrong_version = wrong_version.to_string();
-    let other_channel = Event::new("t", "elsewhere", json!({})).to_wire();
-    let garbage: [&[u8]; 6] = [
-        b"\xff\x00 garbage",
-        b"{\"v\":1,\"id\":3}",
-        wrong_version.as_bytes(),
-        b"1-0 not json",
-        b"nonsense-id {}",
-        &other_channel,
-    ];
-    let mut raw = raw_connection();
-    for payload in garbage {
-        let _: i64 = redis::cmd("PUBLISH")
-            .arg(format!("subcast:{channel}"))
-            .arg(payload)
-            .query(&mut raw)
-            .unwrap();
-    }
-    bus.publish(counted(&channel, 42)).await.unwrap();
-    assert_eq!(next_event(&mut stream).await.data["n"], 42);
-    assert_eq!(bus.stats().invalid_messages, garbage.len() as u64);
+    let inject = async {
+        let mut garbage = scenarios::not_events(&channel);
+        // Shaped like what a replay stream's entries carry.
+        garbage.extend([b"1-0 not json".to_vec(), b"nonsense-id {}".to_vec()]);
+        let mut raw = raw_connection();
+        for payload in &garbage {
+            let _: i64 = redis::cmd("PUBLISH")
+                .arg(format!("subcast:{channel}"))
+                .arg(payload)
+                .query(&mut raw)
+                .unwrap();
+        }
+        garbage.len()
+    };
+    scenarios::messages_that_are_not_events_are_counted_and_skipped(&bus, &channel, inject).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

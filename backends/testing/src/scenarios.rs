@@ -8,25 +8,36 @@
 //! - [`events_arrive_whole`]: payloads of the given sizes, byte for byte.
 //! - [`each_channel_round_trips`] with [`AWKWARD_CHANNEL_NAMES`]: names that break naive
 //!   quoting, escaping or encoding.
+//! - [`the_server_channel_is_unsubscribed_after_the_last_local_stream`]: one server-side
+//!   subscription per channel, gone with the last stream.
+//! - [`messages_that_are_not_events_are_counted_and_skipped`] with [`not_events`]: what a
+//!   foreign publisher put on a channel is counted, never delivered.
+//! - [`with_replay_every_event_is_delivered_once_and_in_order_across_a_fault`] and
+//!   [`without_replay_a_fault_is_announced_as_a_gap_and_delivery_resumes`]: the subscriber
+//!   cut off its server mid-stream by a fault each crate supplies (a killed connection, a
+//!   restarted server, a moved slot).
 //! - [`a_blocked_consumer_keeps_every_buffer_bounded`]: a pump whose resolver is blocked
 //!   while many events are published; every buffer stays within its bound, and once the
 //!   resolver resumes every event arrives ([`AfterOverflow::EveryEvent`], buses with
 //!   replay) or the lost ones are announced with their exact count
 //!   ([`AfterOverflow::CountedGaps`]).
 
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::Arc;
+use std::time::Duration;
 
+use futures_lite::future::{yield_now, zip};
 use futures_lite::StreamExt;
 use serde_json::json;
 use subcast_core::EVENTS_GAP;
 use subcast_core::{
-    Event, EventBus, ExecutorConfig, ResolveRequest, ResolveResult, Resolver, Runtime, SubscriptionExecutor,
-    SubscriptionRequest,
+    Event, EventBus, EventStream, ExecutorConfig, ResolveRequest, ResolveResult, Resolver, Runtime,
+    SubscriptionExecutor, SubscriptionRequest,
 };
-use subcast_core::{EventPump, PumpConfig};
+use subcast_core::{EventPump, PumpConfig, Signal};
 
-use crate::{counted, next_event, next_frame, pump, unique, within, PATIENCE};
+use crate::{counted, next, next_event, next_frame, pump, sequence, unique, within, PATIENCE};
 
 /// Channel names every bus must carry unharmed (each crate adds its own tricky ones).
 pub const AWKWARD_CHANNEL_NAMES: [&str; 4] = [
@@ -116,6 +127,186 @@ pub async fn each_channel_round_trips(
     }
 }
 
+/// A channel's server-side subscription, as `server_subscribers` counts it for each of
+/// `channels`, exists while a local stream listens and is gone once the channel is
+/// unsubscribed; the stream then ends.
+pub async fn the_server_channel_is_unsubscribed_after_the_last_local_stream(
+    bus: &dyn EventBus,
+    channels: &[String],
+    server_subscribers: impl Fn(&str) -> i64,
+) {
+    for channel in channels {
+        let mut stream = bus.subscribe(channel).await.unwrap();
+        assert_eq!(server_subscribers(channel), 1, "{channel}");
+        bus.unsubscribe(channel).await.unwrap();
+        assert!(within(PATIENCE, "stream end", stream.next()).await.is_none());
+        assert_eq!(server_subscribers(channel), 0, "{channel}");
+    }
+    assert_eq!(bus.stats().subscribed_channels, 0);
+}
+
+/// Payloads that are not events of `channel`, as a foreign publisher could send them: not
+/// UTF-8, an object without an event's fields, an event of an unknown wire version, an
+/// event of another channel. Each bus adds those its own framing makes tricky.
+pub fn not_events(channel: &str) -> Vec<Vec<u8>> {
+    let mut wrong_version: serde_json::Value =
+        serde_json::from_slice(&counted(channel, 0).to_wire()).expect("the wire form is JSON");
+    wrong_version["v"] = json!(99);
+    vec![
+        b"\xff\x00 garbage".to_vec(),
+        b"{\"v\":1,\"id\":3}".to_vec(),
+        wrong_version.to_string().into_bytes(),
+        Event::new("t", "elsewhere", json!({})).to_wire(),
+    ]
+}
+
+/// `inject` puts payloads that are not events on `channel`'s server channel, subscribed
+/// meanwhile, and returns how many: the bus counts each as invalid and skips it, and an
+/// event published after them is the stream's next message.
+pub async fn messages_that_are_not_events_are_counted_and_skipped(
+    bus: &dyn EventBus,
+    channel: &str,
+    inject: impl Future<Output = usize>,
+) {
+    let mut stream = bus.subscribe(channel).await.unwrap();
+    let injected = inject.await;
+    bus.publish(counted(channel, 42)).await.unwrap();
+    assert_eq!(next_event(&mut stream).await.data["n"], 42);
+    assert_eq!(bus.stats().invalid_messages, injected as u64);
+}
+
+/// With a bus that replays: `events` counted events published on each of `channels` while
+/// `fault` (run once every stream has received event 100) cuts the subscriber off its
+/// server arrive on every stream once and in order, with nothing after them; the subscriber
+/// counts a reconnection and is healthy again. Returns the streams, still subscribed.
+///
+/// A publish that fails (the fault may reach the publisher too) is published again: each
+/// number must still arrive once.
+pub async fn with_replay_every_event_is_delivered_once_and_in_order_across_a_fault(
+    publisher: &dyn EventBus,
+    subscriber: &dyn EventBus,
+    channels: &[String],
+    events: u64,
+    fault: impl Future<Output = ()>,
+) -> Vec<EventStream> {
+    let mut streams = Vec::new();
+    for channel in channels {
+        streams.push(subscriber.subscribe(channel).await.unwrap());
+    }
+    let publishing = async {
+        for n in 0..events {
+            for channel in channels {
+                let event = counted(channel, n);
+                while publisher.publish(event.clone()).await.is_err() {
+                    yield_now().await;
+                }
+            }
+            yield_now().await;
+        }
+    };
+    let receiving = async {
+        let mut fault = Some(fault);
+        for expected in 0..events {
+            for stream in streams.iter_mut() {
+                let message = next(stream).await;
+                assert_eq!(sequence(&message), Some(expected), "got {message:?}");
+            }
+            if expected == 100 {
+                if let Some(fault) = fault.take() {
+                    fault.await;
+                }
+            }
+        }
+    };
+    zip(publishing, receiving).await;
+    // Nothing more: the witness published last is the very next message.
+    for (channel, stream) in channels.iter().zip(&mut streams) {
+        publisher.publish(counted(channel, events)).await.unwrap();
+        assert_eq!(sequence(&next(stream).await), Some(events));
+    }
+    assert!(subscriber.stats().reconnects >= 1);
+    subscriber.health_check().await.unwrap();
+    streams
+}
+
+/// With a bus that does not replay: while events are published without pause, `fault`
+/// (run once 50 have arrived) cuts the subscriber off its server; the subscription then
+/// receives an `EVENTS_GAP` notice, never a duplicated or reordered event, and events again
+/// after it; the subscriber counts a reconnection.
+pub async fn without_replay_a_fault_is_announced_as_a_gap_and_delivery_resumes(
+    runtime: &Arc<dyn Runtime>,
+    publisher: &dyn EventBus,
+    subscriber: &dyn EventBus,
+    fault: impl Future<Output = ()>,
+) {
+    let channel = unique("gapped");
+    let node = Arc::new(SubscriptionExecutor::new(
+        ExecutorConfig::default().allow_anonymous(true),
+    ));
+    let key = node
+        .register_subscription(
+            SubscriptionRequest::new("c", "1", "subscription { counted { n } }").channels([channel.as_str()]),
+        )
+        .unwrap();
+    pump(
+        runtime,
+        subscriber.subscribe(&channel).await.unwrap(),
+        node.clone(),
+    );
+
+    let stop = AtomicBool::new(false);
+    let publishing = async {
+        let mut n = 0u64;
+        while !stop.load(Ordering::Relaxed) {
+            // A publish the fault failed is not counted: the numbers stay consecutive.
+            if publisher.publish(counted(&channel, n)).await.is_ok() {
+                n += 1;
+            }
+            yield_now().await;
+        }
+    };
+    let receiving = async {
+        let mut fault = Some(fault);
+        let mut last = None;
+        let mut received = 0;
+        let mut gap_seen = false;
+        // Events before the fault, the gap notice, then events again.
+        loop {
+            let frame = next_frame(&node, key).await;
+            if let Some(n) = frame["payload"]["data"]["counted"]["n"].as_u64() {
+                assert!(
+                    last.is_none_or(|last| n > last),
+                    "{n} after {last:?}: duplicated or reordered"
+                );
+                last = Some(n);
+                received += 1;
+                if received == 50 {
+                    if let Some(fault) = fault.take() {
+                        fault.await;
+                    }
+                }
+                if gap_seen {
+                    break;
+                }
+                assert!(
+                    received < 50 + 100_000,
+                    "100000 events after the fault and no gap notice"
+                );
+            } else {
+                assert_eq!(
+                    frame["payload"]["errors"][0]["extensions"]["code"], EVENTS_GAP,
+                    "{frame}"
+                );
+                assert!(received >= 50, "a gap before the fault: {frame}");
+                gap_seen = true;
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+    };
+    zip(publishing, receiving).await;
+    assert!(subscriber.stats().reconnects >= 1);
+}
+
 /// What a subscriber must see after its buffers overflowed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AfterOverflow {
@@ -139,42 +330,27 @@ pub struct Bounds {
 /// A resolver that blocks the dispatcher on its first call until [`Gate::open`].
 #[derive(Debug, Default)]
 pub struct Gate {
-    open: Mutex<bool>,
-    opened: Condvar,
-    entered: AtomicBool,
-    entered_event: event_listener::Event,
+    open: Signal,
+    entered: Signal,
 }
 
 impl Gate {
     /// Let every call through, now and later.
     pub fn open(&self) {
-        *self.open.lock().unwrap_or_else(|e| e.into_inner()) = true;
-        self.opened.notify_all();
+        self.open.raise();
     }
 
     /// Wait until a call is blocked on the gate.
     pub async fn entered(&self) {
-        loop {
-            if self.entered.load(Ordering::SeqCst) {
-                return;
-            }
-            let listener = self.entered_event.listen();
-            if self.entered.load(Ordering::SeqCst) {
-                return;
-            }
-            listener.await;
-        }
+        self.entered.raised().await;
     }
 }
 
 impl Resolver for Gate {
     fn resolve_batch(&self, event: &Event, requests: &[ResolveRequest<'_>]) -> Vec<ResolveResult> {
-        self.entered.store(true, Ordering::SeqCst);
-        self.entered_event.notify(usize::MAX);
-        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
-        while !*open {
-            open = self.opened.wait(open).unwrap_or_else(|e| e.into_inner());
-        }
+        self.entered.raise();
+        // The dispatcher's thread is the one to block: that is what the scenario tests.
+        self.open.wait_timeout(Duration::MAX);
         requests
             .iter()
             .map(|_| Ok(json!({ "counted": { "n": event.data["n"] } })))
