@@ -116,16 +116,20 @@ impl Notice {
 }
 
 /// One slot of a response queue: a frame, or a notice whose count grows as it merges.
+///
+/// A frame is held as its body only, shared with every queue of the cohort (a reference
+/// count, not a copy): the queue's own prefix completes it when it is read.
 #[derive(Debug)]
 enum Entry {
-    Frame(Bytes),
+    Frame(FrameBody),
     Notice(Notice, u64),
 }
 
 /// What a response queue accounts for under its lock, beside the entries.
 #[derive(Debug, Default)]
 struct Ledger {
-    /// Bytes of the `Frame` entries queued.
+    /// Bytes of the `Frame` entries queued, counted as the frames will be written (prefix +
+    /// body), not as the memory they pin: see [`ResponseQueue::queued_bytes`].
     bytes: usize,
     /// Notices that are not entries (they found the queue full, or their entry was
     /// evicted), counted per [`Notice::index`]. They are read at the head under
@@ -180,8 +184,8 @@ type EntrySlots = Slots<Entry, Ledger>;
 ///
 /// let prefix = FramePrefix::new("1");
 /// let queue = ResponseQueue::new(prefix.clone(), 1, OverflowPolicy::DropOldest);
-/// queue.push(prefix.splice(&FrameBody::next_data(&serde_json::json!(1))));
-/// queue.push(prefix.splice(&FrameBody::next_data(&serde_json::json!(2))));
+/// queue.push(FrameBody::next_data(&serde_json::json!(1)));
+/// queue.push(FrameBody::next_data(&serde_json::json!(2)));
 /// let notice = queue.try_next().unwrap();
 /// assert!(std::str::from_utf8(&notice).unwrap().contains("EVENTS_LAGGED"));
 /// assert_eq!(&queue.try_next().unwrap()[..], br#"{"id":"1","type":"next","payload":{"data":2}}"#);
@@ -237,7 +241,7 @@ impl ResponseQueue {
     /// use subcast_core::PushOutcome;
     ///
     /// let queue = ResponseQueue::new(FramePrefix::new("1"), 100, OverflowPolicy::DropNewest).with_max_bytes(60);
-    /// let frame = || queue.prefix().splice(&FrameBody::next_data(&serde_json::json!("a fairly long string")));
+    /// let frame = || FrameBody::next_data(&serde_json::json!("a fairly long string"));
     /// assert_eq!(queue.push(frame()), PushOutcome::Queued);
     /// assert_eq!(queue.push(frame()), PushOutcome::DroppedNewest);
     /// ```
@@ -246,7 +250,11 @@ impl ResponseQueue {
         self
     }
 
-    /// Queue `frame` and wake the subscriber, applying the overflow policy when full.
+    /// Queue the frame `prefix + body` and wake the subscriber, applying the overflow policy
+    /// when full.
+    ///
+    /// The body is not copied: the queue keeps a reference to it (so a cohort's queues
+    /// share one body), and the frame is joined with this queue's prefix only when read.
     ///
     /// # Examples
     ///
@@ -254,7 +262,7 @@ impl ResponseQueue {
     /// use subcast_core::{FrameBody, FramePrefix, OverflowPolicy, ResponseQueue};
     ///
     /// let queue = ResponseQueue::new(FramePrefix::new("1"), 2, OverflowPolicy::DropNewest);
-    /// let frame = |n: u32| queue.prefix().splice(&FrameBody::next_data(&serde_json::json!(n)));
+    /// let frame = |n: u32| FrameBody::next_data(&serde_json::json!(n));
     /// use subcast_core::PushOutcome;
     ///
     /// assert_eq!(queue.push(frame(1)), PushOutcome::Queued);
@@ -263,8 +271,8 @@ impl ResponseQueue {
     /// assert_eq!(queue.dropped(), 1);
     /// ```
     #[inline]
-    pub fn push(&self, frame: Bytes) -> PushOutcome {
-        let outcome = self.push_frame(frame);
+    pub fn push(&self, body: FrameBody) -> PushOutcome {
+        let outcome = self.push_frame(body);
         if outcome != PushOutcome::Closed {
             self.wake_inbox();
         }
@@ -300,22 +308,29 @@ impl ResponseQueue {
     }
 
     #[inline]
-    fn push_frame(&self, frame: Bytes) -> PushOutcome {
+    fn push_frame(&self, body: FrameBody) -> PushOutcome {
+        let frame_len = self.frame_len(&body);
         // One lock for the closed check, the bounds, the eviction, the byte count and the push.
         let Some(mut edit) = self.frames.edit() else {
             return PushOutcome::Closed;
         };
         let slots = edit.slots();
-        if self.fits(slots, frame.len()) {
+        if self.fits(slots, frame_len) {
             if slots.ledger.pending.is_some() && self.overflow != OverflowPolicy::DropOldest {
                 // The losses came before this frame: report them in place.
                 self.queue_pending(&mut edit);
             }
-            edit.slots().ledger.bytes += frame.len();
-            edit.push(Entry::Frame(frame));
+            edit.slots().ledger.bytes += frame_len;
+            edit.push(Entry::Frame(body));
             return PushOutcome::Queued;
         }
-        self.overflow_with(edit, frame)
+        self.overflow_with(edit, body, frame_len)
+    }
+
+    /// Length of the frame `body` makes with this queue's prefix.
+    #[inline]
+    fn frame_len(&self, body: &FrameBody) -> usize {
+        self.prefix.len() + body.len()
     }
 
     /// Whether an entry of `bytes` frame bytes fits now (a notice has none: it needs only a
@@ -329,12 +344,17 @@ impl ResponseQueue {
     }
 
     #[cold]
-    fn overflow_with(&self, mut edit: MailboxEdit<'_, Entry, Ledger>, frame: Bytes) -> PushOutcome {
+    fn overflow_with(
+        &self,
+        mut edit: MailboxEdit<'_, Entry, Ledger>,
+        body: FrameBody,
+        frame_len: usize,
+    ) -> PushOutcome {
         match self.overflow {
             OverflowPolicy::DropOldest => {
-                let evicted = self.evict_until_fits(edit.slots(), frame.len());
-                edit.slots().ledger.bytes += frame.len();
-                edit.push(Entry::Frame(frame));
+                let evicted = self.evict_until_fits(edit.slots(), frame_len);
+                edit.slots().ledger.bytes += frame_len;
+                edit.push(Entry::Frame(body));
                 PushOutcome::QueuedEvictedOldest { evicted }
             }
             OverflowPolicy::DropNewest => {
@@ -352,9 +372,9 @@ impl ResponseQueue {
                         self.capacity, self.max_bytes
                     ),
                 );
-                let frame = self.prefix.splice(&FrameBody::error(&[error]));
-                edit.slots().ledger.bytes += frame.len();
-                edit.push(Entry::Frame(frame));
+                let body = FrameBody::error(&[error]);
+                edit.slots().ledger.bytes += self.frame_len(&body);
+                edit.push(Entry::Frame(body));
                 edit.close();
                 PushOutcome::ClosedOnOverflow
             }
@@ -367,8 +387,8 @@ impl ResponseQueue {
         let mut evicted = 0;
         while !self.fits(slots, bytes) {
             match slots.items.pop_front() {
-                Some(Entry::Frame(frame)) => {
-                    slots.ledger.bytes -= frame.len();
+                Some(Entry::Frame(body)) => {
+                    slots.ledger.bytes -= self.frame_len(&body);
                     slots.ledger.add_pending(Notice::Lagged, 1);
                     evicted += 1;
                 }
@@ -410,7 +430,7 @@ impl ResponseQueue {
     /// use subcast_core::{FrameBody, FramePrefix, OverflowPolicy, ResponseQueue};
     ///
     /// let queue = ResponseQueue::new(FramePrefix::new("1"), 2, OverflowPolicy::DropNewest);
-    /// let frame = |n: u32| queue.prefix().splice(&FrameBody::next_data(&serde_json::json!(n)));
+    /// let frame = |n: u32| FrameBody::next_data(&serde_json::json!(n));
     /// use subcast_core::Notice;
     ///
     /// assert!(queue.push_notice(Notice::Gap, 1));
@@ -453,7 +473,8 @@ impl ResponseQueue {
         true
     }
 
-    /// Queue `frame` as the last one, past the bounds if need be, and close the queue.
+    /// Queue the frame `prefix + body` as the last one, past the bounds if need be, and
+    /// close the queue.
     ///
     /// # Examples
     ///
@@ -461,21 +482,21 @@ impl ResponseQueue {
     /// use subcast_core::{FrameBody, FramePrefix, OverflowPolicy, ResponseQueue};
     ///
     /// let queue = ResponseQueue::new(FramePrefix::new("1"), 2, OverflowPolicy::DropNewest);
-    /// let frame = |n: u32| queue.prefix().splice(&FrameBody::next_data(&serde_json::json!(n)));
+    /// let frame = |n: u32| FrameBody::next_data(&serde_json::json!(n));
     /// queue.push(frame(1));
-    /// queue.end_with(queue.prefix().splice(&FrameBody::error(&[])));
+    /// queue.end_with(FrameBody::error(&[]));
     /// assert!(queue.is_closed());
     /// assert!(queue.try_next().is_some());
     /// assert!(std::str::from_utf8(&queue.try_next().unwrap()).unwrap().contains(r#""type":"error""#));
     /// assert!(queue.try_next().is_none());
     /// ```
-    pub fn end_with(&self, frame: Bytes) {
+    pub fn end_with(&self, body: FrameBody) {
         if let Some(mut edit) = self.frames.edit() {
             if self.overflow != OverflowPolicy::DropOldest {
                 self.queue_pending(&mut edit);
             }
-            edit.slots().ledger.bytes += frame.len();
-            edit.push(Entry::Frame(frame));
+            edit.slots().ledger.bytes += self.frame_len(&body);
+            edit.push(Entry::Frame(body));
             edit.close();
             drop(edit);
             self.wake_inbox();
@@ -490,7 +511,7 @@ impl ResponseQueue {
     /// use subcast_core::{FrameBody, FramePrefix, OverflowPolicy, ResponseQueue};
     ///
     /// let queue = ResponseQueue::new(FramePrefix::new("1"), 2, OverflowPolicy::DropNewest);
-    /// let frame = |n: u32| queue.prefix().splice(&FrameBody::next_data(&serde_json::json!(n)));
+    /// let frame = |n: u32| FrameBody::next_data(&serde_json::json!(n));
     /// queue.push(frame(1));
     /// queue.close();
     /// assert!(queue.try_next().is_some());
@@ -510,7 +531,7 @@ impl ResponseQueue {
     /// use subcast_core::{FrameBody, FramePrefix, OverflowPolicy, ResponseQueue};
     ///
     /// let queue = ResponseQueue::new(FramePrefix::new("1"), 2, OverflowPolicy::DropNewest);
-    /// let frame = |n: u32| queue.prefix().splice(&FrameBody::next_data(&serde_json::json!(n)));
+    /// let frame = |n: u32| FrameBody::next_data(&serde_json::json!(n));
     /// assert!(!queue.is_closed());
     /// queue.close();
     /// assert!(queue.is_closed());
@@ -527,7 +548,7 @@ impl ResponseQueue {
     /// use subcast_core::{FrameBody, FramePrefix, OverflowPolicy, ResponseQueue};
     ///
     /// let queue = ResponseQueue::new(FramePrefix::new("1"), 2, OverflowPolicy::DropNewest);
-    /// let frame = |n: u32| queue.prefix().splice(&FrameBody::next_data(&serde_json::json!(n)));
+    /// let frame = |n: u32| FrameBody::next_data(&serde_json::json!(n));
     /// assert_eq!(queue.try_next(), None);
     /// queue.push(frame(1));
     /// assert_eq!(&queue.try_next().unwrap()[..], br#"{"id":"1","type":"next","payload":{"data":1}}"#);
@@ -544,7 +565,7 @@ impl ResponseQueue {
     /// use subcast_core::{FrameBody, FramePrefix, OverflowPolicy, ResponseQueue};
     ///
     /// let queue = ResponseQueue::new(FramePrefix::new("1"), 2, OverflowPolicy::DropNewest);
-    /// let frame = |n: u32| queue.prefix().splice(&FrameBody::next_data(&serde_json::json!(n)));
+    /// let frame = |n: u32| FrameBody::next_data(&serde_json::json!(n));
     /// queue.push(frame(1));
     /// assert!(futures_lite::future::block_on(queue.recv()).is_some());
     /// queue.close();
@@ -562,7 +583,7 @@ impl ResponseQueue {
     /// use subcast_core::{FrameBody, FramePrefix, OverflowPolicy, ResponseQueue};
     ///
     /// let queue = ResponseQueue::new(FramePrefix::new("1"), 2, OverflowPolicy::DropNewest);
-    /// let frame = |n: u32| queue.prefix().splice(&FrameBody::next_data(&serde_json::json!(n)));
+    /// let frame = |n: u32| FrameBody::next_data(&serde_json::json!(n));
     /// queue.push(frame(1));
     /// let mut listener = None;
     /// let next = futures_lite::future::block_on(std::future::poll_fn(|cx| queue.poll_recv(cx, &mut listener)));
@@ -585,7 +606,7 @@ impl ResponseQueue {
     /// use subcast_core::{FrameBody, FramePrefix, OverflowPolicy, ResponseQueue};
     ///
     /// let queue = ResponseQueue::new(FramePrefix::new("1"), 2, OverflowPolicy::DropNewest);
-    /// let frame = |n: u32| queue.prefix().splice(&FrameBody::next_data(&serde_json::json!(n)));
+    /// let frame = |n: u32| FrameBody::next_data(&serde_json::json!(n));
     /// use std::time::Duration;
     /// use subcast_core::RecvTimeoutError;
     ///
@@ -607,7 +628,7 @@ impl ResponseQueue {
     /// use subcast_core::{FrameBody, FramePrefix, OverflowPolicy, ResponseQueue};
     ///
     /// let queue = ResponseQueue::new(FramePrefix::new("1"), 2, OverflowPolicy::DropNewest);
-    /// let frame = |n: u32| queue.prefix().splice(&FrameBody::next_data(&serde_json::json!(n)));
+    /// let frame = |n: u32| FrameBody::next_data(&serde_json::json!(n));
     /// queue.push(frame(1));
     /// queue.push(frame(2));
     /// assert_eq!(queue.len(), 2);
@@ -630,7 +651,7 @@ impl ResponseQueue {
     /// use subcast_core::{FrameBody, FramePrefix, OverflowPolicy, ResponseQueue};
     ///
     /// let queue = ResponseQueue::new(FramePrefix::new("1"), 2, OverflowPolicy::DropNewest);
-    /// let frame = |n: u32| queue.prefix().splice(&FrameBody::next_data(&serde_json::json!(n)));
+    /// let frame = |n: u32| FrameBody::next_data(&serde_json::json!(n));
     /// assert!(queue.is_empty());
     /// queue.push(frame(1));
     /// assert!(!queue.is_empty());
@@ -639,7 +660,14 @@ impl ResponseQueue {
         self.len() == 0
     }
 
-    /// Bytes of the frames waiting to be read (notices, a few hundred bytes each, aside).
+    /// Bytes of the frames waiting to be read (notices, a few hundred bytes each, aside),
+    /// counted as they will be written: prefix and body of each frame.
+    ///
+    /// This is how far behind the subscriber is, and what the byte bound
+    /// ([`with_max_bytes`](Self::with_max_bytes)) limits. It is not the memory this queue
+    /// alone holds: a queued frame is a slot and a reference to the body its cohort shares,
+    /// so 10,000 subscribers behind on one 64 KB event hold that body once, not 10,000
+    /// times. The bound still caps memory: a queue pins at most `max_bytes` of bodies.
     ///
     /// # Examples
     ///
@@ -647,9 +675,10 @@ impl ResponseQueue {
     /// use subcast_core::{FrameBody, FramePrefix, OverflowPolicy, ResponseQueue};
     ///
     /// let queue = ResponseQueue::new(FramePrefix::new("1"), 2, OverflowPolicy::DropNewest);
-    /// let frame = |n: u32| queue.prefix().splice(&FrameBody::next_data(&serde_json::json!(n)));
+    /// let frame = |n: u32| FrameBody::next_data(&serde_json::json!(n));
     /// let one = frame(1);
-    /// let size = one.len();
+    /// // Counted as written: the subscription's prefix and the body the cohort shares.
+    /// let size = queue.prefix().splice(&one).len();
     /// queue.push(one);
     /// assert_eq!(queue.queued_bytes(), size);
     /// ```
@@ -665,7 +694,7 @@ impl ResponseQueue {
     /// use subcast_core::{FrameBody, FramePrefix, OverflowPolicy, ResponseQueue};
     ///
     /// let queue = ResponseQueue::new(FramePrefix::new("1"), 2, OverflowPolicy::DropNewest);
-    /// let frame = |n: u32| queue.prefix().splice(&FrameBody::next_data(&serde_json::json!(n)));
+    /// let frame = |n: u32| FrameBody::next_data(&serde_json::json!(n));
     /// for n in 0..5 {
     ///     queue.push(frame(n));
     /// }
@@ -703,10 +732,13 @@ impl ResponseQueue {
             }
         }
         match slots.items.pop_front() {
-            Some(Entry::Frame(frame)) => {
-                slots.ledger.bytes -= frame.len();
+            Some(Entry::Frame(body)) => {
+                slots.ledger.bytes -= self.frame_len(&body);
                 shrink_if_drained(&mut slots.items);
-                Ok(frame)
+                drop(slots);
+                // The one copy of the frame for this subscriber, made by its reader, outside
+                // the lock, and released as soon as the writer has sent it.
+                Ok(self.prefix.splice(&body))
             }
             Some(Entry::Notice(notice, count)) => Ok(self.render(notice, count)),
             None => match slots.ledger.take_pending() {
@@ -730,8 +762,12 @@ mod tests {
     use serde_json::{json, Value};
     use std::sync::Arc;
 
-    fn frame(prefix: &FramePrefix, n: u64) -> Bytes {
-        prefix.splice(&FrameBody::next_data(&json!(n)))
+    fn frame(_prefix: &FramePrefix, n: u64) -> FrameBody {
+        FrameBody::next_data(&json!(n))
+    }
+
+    fn frame_len(prefix: &FramePrefix, body: &FrameBody) -> usize {
+        prefix.splice(body).len()
     }
 
     fn parse(bytes: &Bytes) -> Value {
@@ -815,7 +851,7 @@ mod tests {
     #[test]
     fn the_byte_bound_applies_like_the_frame_bound_and_keeps_an_exact_total() {
         let prefix = FramePrefix::new("s");
-        let one = frame(&prefix, 1000).len();
+        let one = frame_len(&prefix, &frame(&prefix, 1000));
         let queue =
             ResponseQueue::new(prefix.clone(), 100, OverflowPolicy::DropOldest).with_max_bytes(3 * one);
         for n in 1000..1010 {
@@ -834,17 +870,18 @@ mod tests {
     fn a_large_frame_evicts_as_many_older_frames_as_it_needs() {
         let prefix = FramePrefix::new("s");
         let small = frame(&prefix, 1);
-        let queue = ResponseQueue::new(prefix.clone(), 100, OverflowPolicy::DropOldest)
-            .with_max_bytes(4 * small.len());
+        let small_len = frame_len(&prefix, &small);
+        let queue =
+            ResponseQueue::new(prefix.clone(), 100, OverflowPolicy::DropOldest).with_max_bytes(4 * small_len);
         for _ in 0..4 {
             queue.push(small.clone());
         }
         // Two small frames' worth of text: with its envelope, it needs three evicted.
-        let large = prefix.splice(&FrameBody::next_data(&json!("x".repeat(small.len() + 10))));
-        let large_len = large.len();
-        assert!(large_len > 2 * small.len() && large_len <= 3 * small.len());
+        let large = FrameBody::next_data(&json!("x".repeat(small_len + 10)));
+        let large_len = frame_len(&prefix, &large);
+        assert!(large_len > 2 * small_len && large_len <= 3 * small_len);
         assert_eq!(queue.push(large), PushOutcome::QueuedEvictedOldest { evicted: 3 });
-        assert_eq!(queue.queued_bytes(), small.len() + large_len);
+        assert_eq!(queue.queued_bytes(), small_len + large_len);
     }
 
     #[test]
@@ -919,6 +956,26 @@ mod tests {
         assert!(queue.push_notice(Notice::Gap, 1));
         assert_eq!(queue.dropped(), 0);
         assert_eq!(drain(&queue).len(), 2);
+    }
+
+    #[test]
+    fn queues_of_a_cohort_hold_one_body_between_them_and_read_whole_frames() {
+        let body = FrameBody::next_data(&json!({"s": "x".repeat(4096)}));
+        let queues: Vec<_> = ["a", "b"]
+            .map(|id| ResponseQueue::new(FramePrefix::new(id), 4, OverflowPolicy::DropOldest))
+            .into_iter()
+            .collect();
+        for queue in &queues {
+            queue.push(body.clone());
+            let slots = queue.frames.lock();
+            let Some(Entry::Frame(held)) = slots.items.front() else {
+                panic!("a frame is queued");
+            };
+            assert_eq!(held.as_bytes().as_ptr(), body.as_bytes().as_ptr());
+        }
+        for queue in &queues {
+            assert_eq!(queue.try_next().unwrap(), queue.prefix().splice(&body));
+        }
     }
 
     #[test]
