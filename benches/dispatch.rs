@@ -13,6 +13,11 @@
 //!   `serde_json::Value`, serialize it, push it into a `Mutex<VecDeque>`, all as futures
 //!   joined with `join_all`.
 //!
+//!
+//! Group `frame_size`: 10k subscriptions, events whose frame is 150 B, 4 KB and 64 KB.
+//! `dispatch` times the dispatch alone (frames queued, listeners woken), `dispatch_drain`
+//! the dispatch and every subscriber's frame taken as the bytes its writer sends.
+//!
 //! Run: `cargo bench --bench dispatch`. Series run one after another, so load that changes
 //! between them skews their ratio; `cargo bench --bench policy_overhead` interleaves them.
 
@@ -46,6 +51,26 @@ fn subcast_dispatch(c: &mut Criterion) {
         if n <= 10_000 {
             naive_dispatch(&mut group, n, &event);
         }
+    }
+    group.finish();
+}
+
+const FRAME_SIZES: [usize; 3] = [150, 4 * 1024, 64 * 1024];
+
+fn frame_size(c: &mut Criterion) {
+    let mut group = c.benchmark_group("frame_size");
+    group.sample_size(10).measurement_time(Duration::from_secs(4));
+    let n = 10_000;
+    group.throughput(Throughput::Elements(n as u64));
+    for size in FRAME_SIZES {
+        let event = common::event_of_size(size);
+        let mut fanout = Fanout::new(n, Checks::None);
+        group.bench_function(BenchmarkId::new("dispatch", size), |b| {
+            b.iter_custom(|iters| (0..iters).map(|_| fanout.dispatch_once(&event)).sum())
+        });
+        group.bench_function(BenchmarkId::new("dispatch_drain", size), |b| {
+            b.iter_custom(|iters| (0..iters).map(|_| fanout.dispatch_and_drain_once(&event)).sum())
+        });
     }
     group.finish();
 }
@@ -102,5 +127,5 @@ fn naive_dispatch(
     let _: &Value = &event.data;
 }
 
-criterion_group!(benches, subcast_dispatch);
+criterion_group!(benches, subcast_dispatch, frame_size);
 criterion_main!(benches);

@@ -1,6 +1,8 @@
-//! Bytes held per idle subscription: 100k subscriptions registered, no frames queued.
+//! Bytes held per idle subscription: 100k subscriptions registered, no frames queued; and
+//! bytes held per subscriber with one frame queued (150 B, 4 KB and 64 KB frames, 10k
+//! subscribers of one cohort, none reading).
 //!
-//! Counts live heap bytes with a counting global allocator before and after registering.
+//! Counts live heap bytes with a counting global allocator before and after.
 //! Run: `cargo bench --bench memory`
 
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -68,4 +70,42 @@ fn main() {
         drained as f64 / N as f64
     );
     assert_eq!(executor.stats().subscriptions, N);
+    drop((keys, executor));
+
+    for size in [150, 4 * 1024, 64 * 1024] {
+        queued_frame(size);
+    }
+}
+
+/// Heap bytes per subscriber while one event's frame waits in each of 10k queues.
+fn queued_frame(size: usize) {
+    const SUBSCRIBERS: usize = 10_000;
+    let executor = SubscriptionExecutor::new(ExecutorConfig::default().allow_anonymous(true));
+    let keys: Vec<_> = (0..SUBSCRIBERS)
+        .map(|i| {
+            let request =
+                SubscriptionRequest::new(format!("conn-{i}"), "1", "subscription { users { id name } }");
+            executor
+                .register_subscription(request)
+                .expect("valid subscription")
+        })
+        .collect();
+    let name = "x".repeat(size.saturating_sub(70));
+    let event = Arc::new(Event::new(
+        "userCreated",
+        "users",
+        serde_json::json!({"id": "1", "name": name}),
+    ));
+    let before = LIVE.load(Ordering::Relaxed);
+    executor
+        .dispatch_event_to_subscriptions(&event)
+        .expect("valid event");
+    let held = LIVE.load(Ordering::Relaxed) - before;
+    let queue = executor.response_queue(keys[0]).expect("registered");
+    println!(
+        "frame {} B: heap bytes per subscriber with it queued: {:.0}; queued_bytes per subscriber: {}",
+        queue.queued_bytes(),
+        held as f64 / SUBSCRIBERS as f64,
+        queue.queued_bytes()
+    );
 }

@@ -1,6 +1,9 @@
 //! Fan-out fixtures shared by the dispatch benchmarks: executors of N subscriptions, with
 //! and without security policies, and a timed dispatch with a listener waiting on every queue.
 
+// Each bench compiles this module on its own and uses a part of it.
+#![allow(dead_code)]
+
 use std::hint::black_box;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
@@ -22,6 +25,18 @@ pub fn event() -> Arc<Event> {
         "userCreated",
         "users",
         json!({"id": "u-123", "name": "Alice", "email": "alice@example.com", "password_hash": "x"}),
+    ))
+}
+
+/// An event for anonymous subscribers whose `next` frame is about `frame_bytes` long: its
+/// `name` is padded to the size.
+pub fn event_of_size(frame_bytes: usize) -> Arc<Event> {
+    // The frame of `event()` with an empty name is about 110 bytes.
+    let name = "x".repeat(frame_bytes.saturating_sub(110));
+    Arc::new(Event::new(
+        "userCreated",
+        "users",
+        json!({"id": "u-123", "name": name, "email": "alice@example.com", "password_hash": "x"}),
     ))
 }
 
@@ -99,6 +114,18 @@ impl Fanout {
             assert!(matches!(queue.poll_recv(&mut cx, listener), Poll::Ready(Some(_))));
         }
         elapsed
+    }
+
+    /// Dispatch `event`, then take every subscriber's frame as the bytes its writer sends;
+    /// return the time both took.
+    pub fn dispatch_and_drain_once(&mut self, event: &Arc<Event>) -> Duration {
+        let start = Instant::now();
+        let report = self.executor.dispatch_event_to_subscriptions(black_box(event));
+        assert_eq!(report.expect("valid event").delivered, self.queues.len());
+        for queue in &self.queues {
+            black_box(queue.try_next().expect("one frame"));
+        }
+        start.elapsed()
     }
 }
 

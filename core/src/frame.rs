@@ -1,8 +1,10 @@
 //! graphql-transport-ws frames, encoded once and addressed per subscriber.
 //!
 //! - [`FramePrefix`]: the bytes `{"id":"<id>",` of one subscription, built at registration.
-//! - [`FrameBody`]: the rest of a frame (`"type":…,"payload":…}`), encoded once per cohort.
-//! - [`FramePrefix::splice`]: prefix + body, the frame one subscriber receives.
+//! - [`FrameBody`]: the rest of a frame (`"type":…,"payload":…}`), encoded once per cohort
+//!   and shared, not copied, by the response queues of its subscribers.
+//! - [`FramePrefix::splice`]: prefix + body, the frame one subscriber receives, joined when
+//!   its queue is read.
 //! - [`GraphQLError`]: the `{message, extensions: {code}}` objects of `error` frames.
 //! - Notices: `next` frames carrying only an error with a code (`EVENTS_LAGGED`, …).
 //! - [`FrameBody::next_data_within`]: a `next` body encoded only up to a size limit; past
@@ -108,6 +110,8 @@ impl fmt::Debug for FramePrefix {
 }
 
 /// Everything of a frame after its id: `"type":"…"` and, if any, `"payload":…`, then `}`.
+///
+/// Cloning it is a reference count: the queues of a cohort hold one body between them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FrameBody(Bytes);
 
@@ -181,6 +185,17 @@ impl FrameBody {
         &self.0
     }
 
+    /// Length of the encoded bytes.
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Always false: a body holds at least its `"type"`.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     fn with_payload(kind: &str, payload: &(impl Serialize + ?Sized)) -> Self {
         // Payloads are built from `Value`s and strings, which always serialize; without a
         // limit nothing else can stop the encoder.
@@ -197,7 +212,13 @@ impl FrameBody {
         body.bytes.extend_from_slice(b"\",\"payload\":");
         serde_json::to_writer(&mut body, payload).ok()?;
         std::io::Write::write_all(&mut body, b"}").ok()?;
-        Some(FrameBody(Bytes::from(body.bytes)))
+        let mut bytes = body.bytes;
+        // Queued frames share this buffer for as long as the slowest subscriber holds it:
+        // growth's spare capacity would be held as long.
+        if bytes.capacity() - bytes.len() > 1024 {
+            bytes.shrink_to_fit();
+        }
+        Some(FrameBody(Bytes::from(bytes)))
     }
 }
 

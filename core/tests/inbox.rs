@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
-use bytes::Bytes;
 use serde_json::json;
 use subcast_core::{
     ConnectionInbox, Event, FrameBody, FramePrefix, GraphQLError, InboxItem, OverflowPolicy, ResponseQueue,
@@ -20,8 +19,9 @@ fn queue(id: &str) -> Arc<ResponseQueue> {
     ))
 }
 
-fn frame(id: &str, n: u64) -> Bytes {
-    FramePrefix::new(id).splice(&FrameBody::next_data(&json!(n)))
+/// The body of a `next` frame carrying `n`; a queue adds the id of its subscription.
+fn frame(_id: &str, n: u64) -> FrameBody {
+    FrameBody::next_data(&json!(n))
 }
 
 /// The frames of `items` as (id, data) pairs, and the ends as (id, terminal).

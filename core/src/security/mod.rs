@@ -4,7 +4,7 @@
 //! - [`SecurityPolicies`]: the five policies an executor enforces, one file each:
 //!   [`TenantPolicy`] (`tenant.rs`), [`RowPolicy`] (`row.rs`), [`ScopePolicy`] (`scope.rs`),
 //!   [`RbacPolicy`] (`rbac.rs`), [`FederationPolicy`] (`federation.rs`).
-//! - [`EventFilter`] (`filter.rs`): the per-subscription conditions on the event data.
+//! - [`EventFilter`] (`filter/`): the per-subscription conditions on the event data.
 //! - [`SecurityAwareEventFilter`]: the per-event policies and the event filter combined,
 //!   cheapest first.
 //! - [`Policy`]: the name of each policy, for errors, drop reasons and metrics.
