@@ -85,13 +85,13 @@
 //!         self.0.lock().unwrap()[*connection].1.retain(|c| c != channel);
 //!         Ok(())
 //!     }
-//!     async fn publish(&self, _current: Current<'_, Self>, event: &Event) -> Result<()> {
+//!     async fn publish(&self, _current: Current<'_, Self>, event: &Event) -> Result<Option<()>> {
 //!         for (inbox, channels) in self.0.lock().unwrap().iter() {
 //!             if channels.contains(&event.channel) {
 //!                 inbox.message(event.channel.clone(), event.to_wire());
 //!             }
 //!         }
-//!         Ok(())
+//!         Ok(None) // no history, no position
 //!     }
 //!     async fn health_check(&self, _connection: Option<usize>) -> Result<()> { Ok(()) }
 //! }
