@@ -249,7 +249,7 @@ impl BusSession for NatsSession {
         Some(LogPosition::new(*position, 0))
     }
 
-    fn from_log_position(&self, position: LogPosition) -> Option<u64> {
+    fn position_of(&self, position: LogPosition) -> Option<u64> {
         // Stream sequences have no second part.
         (position.minor == 0).then_some(position.major)
     }

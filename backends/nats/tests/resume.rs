@@ -27,7 +27,7 @@ async fn a_cursor_older_than_the_purged_stream_gets_a_gap_first() {
     let stream = config.jetstream.clone().expect("JetStream").stream;
     let forget = |_channel: String| async move {
         let context = async_nats::jetstream::new(raw_client(&nats_url()).await);
-        let mut stream = context.get_stream(&stream).await.expect("the bus's stream");
+        let stream = context.get_stream(&stream).await.expect("the bus's stream");
         stream.purge().await.expect("purge");
     };
     scenarios::a_cursor_older_than_the_history_gets_a_gap_first(&tokio_runtime(), &bus, forget).await;

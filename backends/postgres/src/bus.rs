@@ -226,7 +226,7 @@ impl BusSession for PostgresSession {
         u64::try_from(*position).ok().map(|id| LogPosition::new(id, 0))
     }
 
-    fn from_log_position(&self, position: LogPosition) -> Option<i64> {
+    fn position_of(&self, position: LogPosition) -> Option<i64> {
         // Outbox ids have no second part.
         (position.minor == 0)
             .then(|| i64::try_from(position.major).ok())

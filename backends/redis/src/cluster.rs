@@ -376,7 +376,7 @@ impl BusSession for ClusterSession {
         Some(position.log_position())
     }
 
-    fn from_log_position(&self, position: LogPosition) -> Option<StreamId> {
+    fn position_of(&self, position: LogPosition) -> Option<StreamId> {
         Some(StreamId::from_log_position(position))
     }
 

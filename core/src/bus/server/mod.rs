@@ -221,7 +221,7 @@ impl<S: BusSession> EventBus for ServerBus<S> {
         if !shared.session.replays() {
             return Ok(History::Unavailable);
         }
-        let Some(cursor) = shared.session.from_log_position(after) else {
+        let Some(cursor) = shared.session.position_of(after) else {
             return Err(Error::bus_message(
                 S::NAME,
                 format!("position {after} is not one the {} writes", S::NAME),

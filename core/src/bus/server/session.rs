@@ -72,7 +72,7 @@ pub trait BusSession: Send + Sync + Sized + 'static {
     }
 
     /// The position a client's cursor names, if it is one this bus can have written.
-    fn from_log_position(&self, position: LogPosition) -> Option<Self::Position> {
+    fn position_of(&self, position: LogPosition) -> Option<Self::Position> {
         let _ = position;
         None
     }
