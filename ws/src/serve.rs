@@ -336,21 +336,14 @@ impl Session<'_> {
                 }
             };
         }
+        if let Some(cursor) = cursor {
+            request = request.cursor(cursor);
+        }
         let executor = self.endpoint.executor.clone();
         // Registered first, so live events queue up while the missed ones are replayed.
-        let registered = executor.register_subscription(request).and_then(|key| {
-            let resume = match &cursor {
-                Some(cursor) => match executor.resume(key, cursor) {
-                    Ok(resume) => Some(resume),
-                    Err(error) => {
-                        let _ = executor.complete_subscription(key);
-                        return Err(error);
-                    }
-                },
-                None => None,
-            };
-            Ok((key, resume, executor.response_queue(key)?))
-        });
+        let registered = executor
+            .register_resumable(request)
+            .and_then(|(key, resume)| Ok((key, resume, executor.response_queue(key)?)));
         let (key, resume, queue) = match registered {
             Ok(registered) => registered,
             Err(error) => {

@@ -22,7 +22,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::registry::Member;
-use super::{SubscriptionExecutor, SubscriptionKey};
+use super::{SubscriptionExecutor, SubscriptionKey, SubscriptionRequest};
 use crate::bus::{Cursor, EventBus, History, LogPosition};
 use crate::codes::EVENTS_GAP;
 use crate::error::{Error, Result};
@@ -73,6 +73,48 @@ pub struct Resume {
 }
 
 impl SubscriptionExecutor {
+    /// Register `request` and, if it carries a [`cursor`](SubscriptionRequest::cursor),
+    /// start resuming it from there ([`resume`](Self::resume)).
+    ///
+    /// A refused cursor refuses the request ([`Error::InvalidCursor`]): nothing stays
+    /// registered. Live events are queued from the registration on; the caller writes the
+    /// [`Resume`]'s pages before reading the queue.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use subcast_core::{SecurityContext, SubscriptionExecutor, SubscriptionRequest, INVALID_CURSOR};
+    ///
+    /// let executor = SubscriptionExecutor::default();
+    /// let request = SubscriptionRequest::new("conn-1", "1", "subscription { ticks }")
+    ///     .security_context(SecurityContext::new("alice"))
+    ///     .cursor("not a cursor");
+    /// let refused = executor.register_resumable(request).unwrap_err();
+    /// assert_eq!(refused.code(), INVALID_CURSOR);
+    /// assert_eq!(executor.stats().subscriptions, 0);
+    /// ```
+    pub fn register_resumable(
+        &self,
+        mut request: SubscriptionRequest,
+    ) -> Result<(SubscriptionKey, Option<Resume>)> {
+        let cursor = request.cursor.take();
+        if let Some(cursor) = &cursor {
+            // Refused before anything is registered when it cannot be a cursor at all.
+            Cursor::parse(cursor)?;
+        }
+        let key = self.register_subscription(request)?;
+        let Some(cursor) = cursor else {
+            return Ok((key, None));
+        };
+        match self.resume(key, &cursor) {
+            Ok(resume) => Ok((key, Some(resume))),
+            Err(error) => {
+                let _ = self.complete_subscription(key);
+                Err(error)
+            }
+        }
+    }
+
     /// Start replaying what subscription `key` missed since `cursor`, the string a `next`
     /// frame carried as `payload.extensions.cursor`.
     ///
@@ -114,8 +156,9 @@ impl Resume {
     /// (or the bus keeps no history), then one frame per event the subscription may see.
     ///
     /// `None` once the replay has caught up with the history as it was when read (or
-    /// ended the subscription: see [`ended`](Self::ended)). Frames at most
-    /// [`MAX_RESUME_PAGE`] events at a time, whatever the backlog.
+    /// ended the subscription: see [`ended`](Self::ended)). A page holds at most
+    /// [`MAX_RESUME_PAGE`] events (fewer with a smaller `queue_capacity`) and about
+    /// `queue_max_bytes` of frames, whatever the backlog.
     pub async fn next_page(
         &mut self,
         executor: &SubscriptionExecutor,
@@ -146,6 +189,7 @@ impl Resume {
             }
         };
         let mut frames = Vec::with_capacity(page.events.len() + 1);
+        let mut bytes = 0;
         if page.lost {
             frames.push(gap(
                 "events may have been missed: the bus no longer holds everything after the cursor",
@@ -162,7 +206,7 @@ impl Resume {
             queue: replayed.clone(),
             ..Member::new(&subscription)
         };
-        for event in &page.events {
+        for (at, event) in page.events.iter().enumerate() {
             if event.validate(executor.config.max_event_bytes).is_err() {
                 log::warn!(
                     "subcast: skipped a replayed event of {:?} over this executor's limits",
@@ -172,6 +216,7 @@ impl Resume {
                 executor.deliver_to_member(event, &member);
             }
             while let Some(frame) = replayed.try_next() {
+                bytes += frame.len();
                 frames.push(frame);
             }
             if replayed.is_closed() {
@@ -179,6 +224,14 @@ impl Resume {
                 self.ended = true;
                 self.finished = true;
                 return Ok(Some(frames));
+            }
+            let more = at + 1 < page.events.len();
+            if more && bytes >= executor.config.queue_max_bytes {
+                // As much as the subscription's queue may hold: the rest is read again.
+                if let Some(position) = event.position.filter(|p| *p > self.floor) {
+                    self.floor = position;
+                    return Ok(Some(frames));
+                }
             }
         }
         if let Some(last) = page.last.filter(|last| *last > self.floor) {
