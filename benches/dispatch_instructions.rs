@@ -15,7 +15,10 @@ mod common;
 use common::{Checks, Fanout};
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
     let n: usize = args.first().and_then(|a| a.parse().ok()).unwrap_or(10_000);
     let checks = match args.get(1).map(String::as_str) {
         Some("policies") => Checks::PoliciesAndLimits,

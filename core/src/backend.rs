@@ -26,6 +26,12 @@
 //! - [`Inbox`], [`Current`], [`Received`], [`Fetched`], [`ReplayPage`], [`Replayed`],
 //!   [`ReplayError`]: what the two exchange. [`ServerSettings`] and [`Backoff`](crate::Backoff): the
 //!   settings every such bus has.
+//! - Resume from a client's cursor: a session with replay converts its positions to and
+//!   from a client's [`LogPosition`](crate::LogPosition) ([`BusSession::log_position`],
+//!   [`BusSession::position_of`]) and returns the position of what it publishes; the
+//!   skeleton then sets [`Event::position`](crate::Event::position) on every event it
+//!   delivers, and answers [`EventBus::history`](crate::EventBus::history) with its
+//!   [`replay`](BusSession::replay) pages.
 //! - [`ChannelStreams`]: the bookkeeping underneath (channels, local streams, cursors, counters).
 //! - `task.rs`: the processing task (messages, overflows, replays, reconnection).
 //!
@@ -85,13 +91,13 @@
 //!         self.0.lock().unwrap()[*connection].1.retain(|c| c != channel);
 //!         Ok(())
 //!     }
-//!     async fn publish(&self, _current: Current<'_, Self>, event: &Event) -> Result<()> {
+//!     async fn publish(&self, _current: Current<'_, Self>, event: &Event) -> Result<Option<()>> {
 //!         for (inbox, channels) in self.0.lock().unwrap().iter() {
 //!             if channels.contains(&event.channel) {
 //!                 inbox.message(event.channel.clone(), event.to_wire());
 //!             }
 //!         }
-//!         Ok(())
+//!         Ok(None) // no history, no position
 //!     }
 //!     async fn health_check(&self, _connection: Option<usize>) -> Result<()> { Ok(()) }
 //! }

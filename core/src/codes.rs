@@ -3,8 +3,8 @@
 //!
 //! - Refusals at subscribe ([`Error::code`](crate::Error::code)): [`UNAUTHENTICATED`],
 //!   [`FIELD_FORBIDDEN`], [`INSUFFICIENT_SCOPE`], [`IDENTITY_MISMATCH`], [`RATE_LIMITED`],
-//!   [`SUBSCRIPTION_LIMIT`], [`INVALID_FILTER`], [`INVALID_DOCUMENT`], [`BAD_REQUEST`],
-//!   [`INTERNAL_ERROR`].
+//!   [`SUBSCRIPTION_LIMIT`], [`INVALID_FILTER`], [`INVALID_DOCUMENT`], [`INVALID_CURSOR`],
+//!   [`BAD_REQUEST`], [`INTERNAL_ERROR`].
 //! - Notices of losses, with counts ([`Notice`](crate::Notice)): [`EVENTS_LAGGED`],
 //!   [`EVENTS_GAP`], [`RATE_LIMITED`].
 //! - `error` frames that end a subscription: [`QUEUE_OVERFLOW`], [`RESOLVER_ERROR`],
@@ -15,6 +15,8 @@
 
 /// Code of a subscription refused for want of a security context.
 pub const UNAUTHENTICATED: &str = "UNAUTHENTICATED";
+/// Code of a subscription whose resume cursor is malformed, foreign, or of another channel.
+pub const INVALID_CURSOR: &str = "INVALID_CURSOR";
 /// Code of a subscription requesting a field its roles may not read.
 pub const FIELD_FORBIDDEN: &str = "FIELD_FORBIDDEN";
 /// Code of a subscription lacking a scope its root field requires.

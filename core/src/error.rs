@@ -11,8 +11,8 @@ use bytes::Bytes;
 use serde_json::Value;
 
 use crate::codes::{
-    BAD_REQUEST, FIELD_FORBIDDEN, IDENTITY_MISMATCH, INSUFFICIENT_SCOPE, INTERNAL_ERROR, INVALID_DOCUMENT,
-    INVALID_FILTER, RATE_LIMITED, SUBSCRIPTION_LIMIT, UNAUTHENTICATED,
+    BAD_REQUEST, FIELD_FORBIDDEN, IDENTITY_MISMATCH, INSUFFICIENT_SCOPE, INTERNAL_ERROR, INVALID_CURSOR,
+    INVALID_DOCUMENT, INVALID_FILTER, RATE_LIMITED, SUBSCRIPTION_LIMIT, UNAUTHENTICATED,
 };
 use crate::document::DocumentError;
 use crate::frame::{FrameBody, FramePrefix, GraphQLError};
@@ -172,6 +172,11 @@ pub enum Error {
     /// The subscription's event filter is invalid.
     #[error("invalid event filter: {0}")]
     InvalidFilter(#[from] FilterError),
+
+    /// A client's resume cursor is malformed, foreign, or names a channel the subscription
+    /// does not listen to.
+    #[error("{0}")]
+    InvalidCursor(#[from] crate::bus::CursorError),
 }
 
 impl Error {
@@ -225,6 +230,7 @@ impl Error {
             Error::RateLimited { .. } => RATE_LIMITED,
             Error::SubscriptionLimit { .. } => SUBSCRIPTION_LIMIT,
             Error::InvalidFilter(_) => INVALID_FILTER,
+            Error::InvalidCursor(_) => INVALID_CURSOR,
             Error::Bus { .. } | Error::Timeout(_) | Error::Closed(_) | Error::InvalidConfig { .. } => {
                 INTERNAL_ERROR
             }

@@ -20,6 +20,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::bus::LogPosition;
 use crate::error::{Error, Result};
 
 /// Longest channel name accepted, in bytes.
@@ -56,7 +57,7 @@ pub const WIRE_VERSION: u32 = 1;
 /// assert_eq!(event.channel, "users");
 /// assert_eq!(event.tenant_id.as_deref(), Some("acme"));
 /// ```
-#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct Event {
     /// Unique id: `<origin>-<sequence>` unless the publisher chose one.
@@ -77,6 +78,25 @@ pub struct Event {
     pub correlation_id: Option<String>,
     /// Node id of the process that created the event.
     pub origin: String,
+    /// Where the bus's history holds the event on its channel, when the bus keeps one
+    /// and the event came through it (or was published locally on it); `next` frames
+    /// carry it as their cursor. Never on the wire: each bus assigns its own.
+    #[serde(skip)]
+    pub position: Option<LogPosition>,
+}
+
+/// Two events are equal when their contents are: the position is where a bus put one copy.
+impl PartialEq for Event {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+            && self.event_type == other.event_type
+            && self.channel == other.channel
+            && self.data == other.data
+            && self.tenant_id == other.tenant_id
+            && self.timestamp == other.timestamp
+            && self.correlation_id == other.correlation_id
+            && self.origin == other.origin
+    }
 }
 
 impl Event {
@@ -97,6 +117,7 @@ impl Event {
             timestamp,
             correlation_id: None,
             origin: origin.to_owned(),
+            position: None,
         }
     }
 
@@ -226,6 +247,7 @@ impl fmt::Debug for Event {
             .field("timestamp", &self.timestamp)
             .field("correlation_id", &self.correlation_id)
             .field("origin", &self.origin)
+            .field("position", &self.position)
             .field("data", &self.data)
             .finish()
     }

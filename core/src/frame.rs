@@ -146,6 +146,32 @@ impl FrameBody {
         Self::with_payload_within("next", &Payload { data }, limit)
     }
 
+    /// [`next_data_within`](Self::next_data_within) whose payload starts with
+    /// `"extensions":{"cursor":cursor}` when given a cursor (first, so that
+    /// [`frame_cursor`](crate::frame_cursor) reads it without decoding the frame).
+    pub fn next_data_at_within(data: &Value, cursor: Option<&str>, limit: usize) -> Option<Self> {
+        #[derive(Serialize)]
+        struct Extensions<'a> {
+            cursor: &'a str,
+        }
+        #[derive(Serialize)]
+        struct Payload<'a> {
+            extensions: Extensions<'a>,
+            data: &'a Value,
+        }
+        match cursor {
+            Some(cursor) => Self::with_payload_within(
+                "next",
+                &Payload {
+                    extensions: Extensions { cursor },
+                    data,
+                },
+                limit,
+            ),
+            None => Self::next_data_within(data, limit),
+        }
+    }
+
     /// A `next` frame carrying an arbitrary execution result.
     pub fn next(payload: &impl Serialize) -> Self {
         Self::with_payload("next", payload)

@@ -67,7 +67,10 @@ mod sync;
 #[cfg(any(test, feature = "testing"))]
 mod testing;
 
-pub use bus::{Backoff, BusMessage, BusStats, EventBus, EventStream, InMemoryBus, DEFAULT_STREAM_CAPACITY};
+pub use bus::{
+    frame_cursor, Backoff, BusMessage, BusStats, Cursor, CursorError, EventBus, EventStream, History,
+    HistoryPage, InMemoryBus, LogPosition, DEFAULT_STREAM_CAPACITY, MAX_CURSOR_LEN,
+};
 pub use codes::*;
 pub use document::{
     ArgumentValue, Conditions, DocumentError, DocumentErrorKind, DocumentLimits, FieldSelection,
@@ -79,9 +82,9 @@ pub use event::{
     MAX_EVENT_ID_LEN, WIRE_VERSION,
 };
 pub use executor::{
-    ChannelChange, ChannelWatch, DispatchReport, DropReason, ExecutorConfig, ExecutorStats,
+    ChannelChange, ChannelWatch, DispatchReport, DropReason, ExecutorConfig, ExecutorStats, Resume,
     SubscriptionExecutor, SubscriptionKey, SubscriptionRequest, DEFAULT_MAX_EVENT_BYTES,
-    DEFAULT_MAX_FRAME_BYTES, MAX_ID_LEN,
+    DEFAULT_MAX_FRAME_BYTES, MAX_ID_LEN, MAX_RESUME_PAGE,
 };
 pub use frame::{FrameBody, FramePrefix, GraphQLError};
 pub use inbox::{AttachError, ConnectionInbox, InboxItem};

@@ -10,7 +10,7 @@
 use std::collections::{HashSet, VecDeque};
 use std::sync::Mutex;
 
-use crate::bus::EventBus;
+use crate::bus::{EventBus, LogPosition};
 use crate::dispatch::DispatchReport;
 use crate::error::Result;
 use crate::event::{node_id, Event};
@@ -64,7 +64,8 @@ impl LoopbackWindow {
     }
 }
 
-/// Publish `event` on `bus`, then run `dispatch` (the local dispatch of the validated event).
+/// Publish `event` on `bus`, then run `dispatch` (the local dispatch of the validated
+/// event) with the position the bus's history gave it, if any.
 ///
 /// The caller has validated `event`. If publishing fails, nothing is dispatched. A copy that
 /// reached the bus although `publish` failed (a timeout after sending) or this future was
@@ -78,16 +79,18 @@ pub(crate) async fn publish_then_dispatch<B, F>(
 ) -> Result<DispatchReport>
 where
     B: EventBus + ?Sized,
-    F: FnOnce() -> DispatchReport,
+    F: FnOnce(Option<LogPosition>) -> DispatchReport,
 {
     // Announce before publishing: the loop-back copy may arrive before `publish` returns.
     // Until the local dispatch below runs — if the publish fails, or this future is
     // dropped mid-publish — the announcement is withdrawn, so a copy that reached the
     // bus anyway is dispatched when it comes back: once, never lost.
     let announced = LoopbackAnnouncement::new(window, event, capacity);
-    bus.publish(event.clone()).await?;
+    // The position comes back with the publish, so local frames carry the cursor their
+    // bus copies would have (which are skipped), without waiting for those copies.
+    let position = bus.publish_at(event.clone()).await?;
     announced.keep();
-    Ok(dispatch())
+    Ok(dispatch(position))
 }
 
 /// An event announced to a loop-back window; withdrawn on drop unless kept.

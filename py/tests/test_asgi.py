@@ -163,6 +163,41 @@ def test_invalid_document_gets_one_error_and_the_socket_stays_open() -> None:
     run(test)
 
 
+def subscribe_with_cursor(id: str, cursor: Any) -> str:
+    payload = {"query": ORDERS, "extensions": {"cursor": cursor}}
+    return json.dumps({"id": id, "type": "subscribe", "payload": payload})
+
+
+def test_a_cursor_is_answered_with_a_gap_notice_before_live_events() -> None:
+    async def test(executor: SubscriptionExecutor) -> None:
+        async with serving(GraphQLTransportWS(executor, on_connect=on_connect)) as url:
+            client = await acknowledged(url)
+            await client.send(subscribe_with_cursor("s1", "1.6f7264657273.5-0"))
+            notice = await recv_json(client)
+            assert (notice["id"], notice["type"]) == ("s1", "next")
+            assert notice["payload"]["errors"][0]["extensions"] == {"code": "EVENTS_GAP"}
+            await active_subscriptions_become(executor, 1)
+            executor.publish_event("orderPlaced", "orders", {"id": "o-1", "total": 5}, tenant_id="acme")
+            assert (await recv_json(client))["payload"] == {"data": {"orders": {"id": "o-1", "total": 5}}}
+            await client.close()
+
+    run(test)
+
+
+def test_a_cursor_that_is_not_a_string_gets_an_invalid_cursor_error() -> None:
+    async def test(executor: SubscriptionExecutor) -> None:
+        async with serving(GraphQLTransportWS(executor, on_connect=on_connect)) as url:
+            client = await acknowledged(url)
+            await client.send(subscribe_with_cursor("s1", 42))
+            error = await recv_json(client)
+            assert (error["id"], error["type"]) == ("s1", "error")
+            assert error["payload"][0]["extensions"]["code"] == "INVALID_CURSOR"
+            assert executor.get_metrics()["active_subscriptions"] == 0
+            await client.close()
+
+    run(test)
+
+
 @pytest.mark.timeout(120)
 def test_a_thousand_abruptly_closed_connections_leave_no_subscription() -> None:
     async def test(executor: SubscriptionExecutor) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import os
+import re
 import select
 import signal
 from collections.abc import Callable, Iterator
@@ -69,7 +70,13 @@ def round_trip(ex: SubscriptionExecutor, sid: str) -> bytes | None:
     ex.register_subscription("c", sid, QUERY, user_id="u", channels=[channel])
     assert ex.wait_channel_ready(channel, 10)
     ex.publish_event("userCreated", channel, {"id": sid})
-    return ex.recv_blocking(sid, timeout=10)
+    frame = ex.recv_blocking(sid, timeout=10)
+    # A bus with history (the PostgreSQL outbox) adds the event's resume cursor, which
+    # differs run to run: not what these tests are about.
+    return None if frame is None else RESUME_CURSOR.sub(b"", frame)
+
+
+RESUME_CURSOR = re.compile(rb'"extensions":\{"cursor":"[^"]*"\},')
 
 
 @pytest.fixture(params=KINDS)

@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 use subcast_core::BoxFuture;
 use subcast_core::{
-    GraphQLError, ProtocolConfig, Runtime, SecurityContext, SubscribePayload, SubscriptionExecutor,
+    EventBus, GraphQLError, ProtocolConfig, Runtime, SecurityContext, SubscribePayload, SubscriptionExecutor,
     SubscriptionRequest,
 };
 
@@ -145,8 +145,12 @@ pub struct Endpoint {
     pub(crate) auth_timeout: Duration,
     pub(crate) on_connect: Option<Arc<ConnectHook>>,
     pub(crate) on_subscribe: Option<Arc<SubscribeHook>>,
+    pub(crate) history: Option<Arc<dyn EventBus>>,
+    pub(crate) channel_ready: Option<Arc<ChannelReadyHook>>,
     pub(crate) shutdown: Arc<ShutdownState>,
 }
+
+type ChannelReadyHook = dyn Fn(String) -> BoxFuture<'static, bool> + Send + Sync;
 
 /// Default time `on_connect` may take before the connection is closed with 4500.
 pub const DEFAULT_AUTH_TIMEOUT: Duration = Duration::from_secs(10);
@@ -163,6 +167,8 @@ impl Endpoint {
             auth_timeout: DEFAULT_AUTH_TIMEOUT,
             on_connect: None,
             on_subscribe: None,
+            history: None,
+            channel_ready: None,
             shutdown: Arc::default(),
         }
     }
@@ -202,6 +208,31 @@ impl Endpoint {
             + 'static,
     {
         self.on_subscribe = Some(Arc::new(hook));
+        self
+    }
+
+    /// Resume subscriptions from their cursor with `bus`'s history: a `subscribe` whose
+    /// `extensions.cursor` is the cursor of the last `next` frame the client read gets
+    /// the events it missed on that channel, in order, then live events, with none twice.
+    ///
+    /// Without it (or on a bus without history), a cursor gets an `EVENTS_GAP` notice and
+    /// live events. Give the bus the executor's events come from (a `Node`'s), and
+    /// [`channel_ready`](Self::channel_ready) if a pump subscribes its channels.
+    pub fn resume_from(mut self, bus: Arc<dyn EventBus>) -> Self {
+        self.history = Some(bus);
+        self
+    }
+
+    /// Before replaying a channel, wait for `hook(channel)`: until the bus delivers the
+    /// channel to this node (a `Node`'s `channel_ready`), so that nothing published after
+    /// the replay's last read can pass unseen. Its answer (`false`: the pump stopped) does
+    /// not stop the replay.
+    pub fn channel_ready<F, Fut>(mut self, hook: F) -> Self
+    where
+        F: Fn(String) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = bool> + Send + 'static,
+    {
+        self.channel_ready = Some(Arc::new(move |channel| Box::pin(hook(channel))));
         self
     }
 
@@ -245,6 +276,7 @@ impl fmt::Debug for Endpoint {
             .field("auth_timeout", &self.auth_timeout)
             .field("on_connect", &self.on_connect.is_some())
             .field("on_subscribe", &self.on_subscribe.is_some())
+            .field("resume_from", &self.history.is_some())
             .field("shutting_down", &self.shutdown.is_closing())
             .finish_non_exhaustive()
     }

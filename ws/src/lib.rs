@@ -3,7 +3,9 @@
 //! - [`Endpoint`]: the executor, the runtime, the protocol's limits and the application's
 //!   hooks ([`Endpoint::on_connect`], [`Endpoint::on_subscribe`]); [`Endpoint::serve`] runs
 //!   one socket's connection loop; [`Endpoint::shutdown`] closes every connection with
-//!   1001 `Going away`.
+//!   1001 `Going away`; [`Endpoint::resume_from`] resumes a `subscribe` whose
+//!   `extensions.cursor` names the last event its client read (see
+//!   [`subcast_core::Resume`]).
 //! - [`WsMessage`]: the messages an adapter converts to and from its WebSocket library's.
 //! - [`Accepted`], [`Refused`], [`ConnectRequest`], [`RequestInfo`]: what `on_connect` reads
 //!   and decides.

@@ -6,12 +6,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use serde_json::Value;
 use subcast_core::BoxFuture;
 use subcast_core::{
-    Action, Connection, ConnectionInbox, InboxItem, SecurityContext, SubscribePayload, SubscriptionExecutor,
-    SubscriptionKey, SubscriptionRequest,
+    Action, Connection, ConnectionInbox, InboxItem, Resume, SecurityContext, SubscribePayload,
+    SubscriptionExecutor, SubscriptionKey, SubscriptionRequest,
 };
 
 use crate::endpoint::{Accepted, ConnectRequest, Endpoint, RequestInfo};
@@ -88,6 +89,7 @@ impl Endpoint {
             connection_id,
             inbox: ConnectionInbox::new(),
             keys: HashMap::new(),
+            resumed: HashMap::new(),
             context: None,
             expires_at: None,
             request,
@@ -103,6 +105,8 @@ struct Session<'a> {
     connection_id: Arc<str>,
     inbox: ConnectionInbox,
     keys: HashMap<String, SubscriptionKey>,
+    /// Resumed subscriptions, to skip the live frames their replay already wrote.
+    resumed: HashMap<String, Resume>,
     context: Option<SecurityContext>,
     /// When the accepted credentials expire.
     expires_at: Option<Instant>,
@@ -249,7 +253,7 @@ impl Session<'_> {
                     })
                     .await;
                 }
-                Action::Subscribe { id, payload } => self.subscribe(id, payload),
+                Action::Subscribe { id, payload } => self.subscribe(socket, id, payload).await?,
                 Action::Unsubscribe { id } => self.unsubscribe(&id),
                 Action::Close { code, reason } => {
                     let close = WsMessage::Close {
@@ -295,7 +299,24 @@ impl Session<'_> {
         self.connection.accept(accepted.ack_payload);
     }
 
-    fn subscribe(&mut self, id: String, payload: SubscribePayload) {
+    async fn subscribe<S, E>(
+        &mut self,
+        socket: &mut S,
+        id: String,
+        payload: SubscribePayload,
+    ) -> Result<(), ServeError>
+    where
+        S: Sink<WsMessage, Error = E> + Unpin,
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        let cursor = match payload.cursor() {
+            Ok(cursor) => cursor.map(str::to_owned),
+            Err(error) => {
+                self.connection
+                    .fail_subscription(&id, &[error.to_graphql_error()]);
+                return Ok(());
+            }
+        };
         let mut request = SubscriptionRequest::new(&*self.connection_id, id.as_str(), payload.query.as_str());
         if let Some(name) = &payload.operation_name {
             request = request.operation_name(name.as_str());
@@ -311,30 +332,71 @@ impl Session<'_> {
                 Ok(request) => request,
                 Err(error) => {
                     self.connection.fail_subscription(&id, &[error]);
-                    return;
+                    return Ok(());
                 }
             };
         }
-        let executor = &self.endpoint.executor;
-        let attached = executor.register_subscription(request).and_then(|key| {
-            let queue = executor.response_queue(key)?;
-            // A fresh queue under an id the connection holds once: attaching cannot fail.
-            let _ = self.inbox.attach(id.as_str(), queue);
-            Ok(key)
-        });
-        match attached {
-            Ok(key) => {
-                self.keys.insert(id, key);
-            }
+        if let Some(cursor) = cursor {
+            request = request.cursor(cursor);
+        }
+        let executor = self.endpoint.executor.clone();
+        // Registered first, so live events queue up while the missed ones are replayed.
+        let registered = executor
+            .register_resumable(request)
+            .and_then(|(key, resume)| Ok((key, resume, executor.response_queue(key)?)));
+        let (key, resume, queue) = match registered {
+            Ok(registered) => registered,
             Err(error) => {
                 self.connection
                     .fail_subscription(&id, &[error.to_graphql_error()]);
+                return Ok(());
             }
+        };
+        self.keys.insert(id.clone(), key);
+        if let Some(mut resume) = resume {
+            self.replay(socket, &mut resume).await?;
+            if resume.ended() {
+                self.keys.remove(&id);
+                let _ = executor.complete_subscription(key);
+                self.connection.subscription_ended(&id);
+                return Ok(());
+            }
+            self.resumed.insert(id.clone(), resume);
+        }
+        // A fresh queue under an id the connection holds once: attaching cannot fail.
+        let _ = self.inbox.attach(id.as_str(), queue);
+        Ok(())
+    }
+
+    /// Write what the subscription missed since its cursor, page by page, before its queue
+    /// is read: the connection's other frames wait in their (bounded) queues meanwhile.
+    async fn replay<S, E>(&mut self, socket: &mut S, resume: &mut Resume) -> Result<(), ServeError>
+    where
+        S: Sink<WsMessage, Error = E> + Unpin,
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        let executor = self.endpoint.executor.clone();
+        let Some(bus) = self.endpoint.history.clone() else {
+            let frames = resume.without_history(&executor).unwrap_or_default();
+            return write_frames(socket, frames).await;
+        };
+        if let Some(ready) = &self.endpoint.channel_ready {
+            ready(resume.channel().to_owned()).await;
+        }
+        loop {
+            match resume.next_page(&executor, &*bus).await {
+                Ok(Some(frames)) => write_frames(socket, frames).await?,
+                Ok(None) => return Ok(()),
+                // Only an unknown subscription fails: ended meanwhile, nothing to replay.
+                Err(_) => return Ok(()),
+            }
+            socket.flush().await.map_err(socket_error)?;
         }
     }
 
     fn unsubscribe(&mut self, id: &str) {
         self.inbox.detach(id);
+        self.resumed.remove(id);
         if let Some(key) = self.keys.remove(id) {
             // Already gone only if the executor ended it meanwhile.
             let _ = self.endpoint.executor.complete_subscription(key);
@@ -348,11 +410,20 @@ impl Session<'_> {
     {
         match item {
             InboxItem::Frame { id, frame } => {
+                // The seam of a resumed subscription: what the replay wrote is not sent twice.
+                if self
+                    .resumed
+                    .get(&*id)
+                    .is_some_and(|resume| resume.is_replayed(&frame))
+                {
+                    return Ok(());
+                }
                 if self.connection.is_active(&id) {
                     socket.feed(WsMessage::Text(frame)).await.map_err(socket_error)?;
                 }
             }
             InboxItem::Ended { id, terminal } => {
+                self.resumed.remove(&*id);
                 if let Some(key) = self.keys.remove(&*id) {
                     // An `error` frame closes the queue but leaves the subscription registered.
                     let _ = self.endpoint.executor.complete_subscription(key);
@@ -389,6 +460,18 @@ fn close_for_read_error(error: &(dyn std::error::Error + 'static)) -> Option<(u1
     }
     let _ = error;
     None
+}
+
+/// Queue `frames` for writing, in order.
+async fn write_frames<S, E>(socket: &mut S, frames: Vec<Bytes>) -> Result<(), ServeError>
+where
+    S: Sink<WsMessage, Error = E> + Unpin,
+    E: std::error::Error + Send + Sync + 'static,
+{
+    for frame in frames {
+        socket.feed(WsMessage::Text(frame)).await.map_err(socket_error)?;
+    }
+    Ok(())
 }
 
 fn socket_error<E: std::error::Error + Send + Sync + 'static>(error: E) -> ServeError {

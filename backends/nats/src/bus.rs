@@ -42,7 +42,7 @@ use bytes::Bytes;
 use subcast_core::backend::{
     BusSession, Current, Inbox, Received, ReplayError, ReplayPage, Replayed, ServerBus,
 };
-use subcast_core::{delegate_event_bus, Error, Event, Result, Runtime};
+use subcast_core::{delegate_event_bus, Error, Event, LogPosition, Result, Runtime};
 use tokio::runtime::Handle;
 
 use crate::config::NatsConfig;
@@ -183,7 +183,7 @@ impl BusSession for NatsSession {
         Ok(())
     }
 
-    async fn publish(&self, current: Current<'_, Self>, event: &Event) -> Result<()> {
+    async fn publish(&self, current: Current<'_, Self>, event: &Event) -> Result<Option<u64>> {
         let connection = current.connection().await?;
         let payload = Bytes::from(event.to_wire());
         match self.config.jetstream.is_some() {
@@ -210,7 +210,7 @@ impl BusSession for NatsSession {
                         .publish_with_headers(subject.clone(), headers, payload)
                         .await
                         .map_err(|e| failed(&e))?;
-                    ack.await.map(drop).map_err(|e| failed(&e))
+                    ack.await.map(|ack| Some(ack.sequence)).map_err(|e| failed(&e))
                 })
                 .await
             }
@@ -226,6 +226,7 @@ impl BusSession for NatsSession {
                     .client
                     .publish(subject.clone(), payload)
                     .await
+                    .map(|()| None)
                     .map_err(|e| Error::bus("nats", format!("NATS publish on {subject:?} failed: {e}"), e))
             }
         }
@@ -242,6 +243,15 @@ impl BusSession for NatsSession {
             ));
         };
         self.on_tokio(async move { connection.round_trip().await }).await
+    }
+
+    fn log_position(&self, position: &u64) -> Option<LogPosition> {
+        Some(LogPosition::new(*position, 0))
+    }
+
+    fn position_of(&self, position: LogPosition) -> Option<u64> {
+        // Stream sequences have no second part.
+        (position.minor == 0).then_some(position.major)
     }
 
     fn parse<'a>(&self, payload: &'a [u8]) -> std::result::Result<Received<'a, u64>, String> {

@@ -26,7 +26,7 @@ use subcast_core::backend::within;
 use subcast_core::backend::{
     BusSession, Current, Fetched, Inbox, Received, ReplayError, ReplayPage, Replayed, ServerBus,
 };
-use subcast_core::{delegate_event_bus, Error, Event, Result, Runtime};
+use subcast_core::{delegate_event_bus, Error, Event, LogPosition, Result, Runtime};
 use tokio_postgres::{AsyncMessage, Client, Statement};
 
 use crate::config::PostgresConfig;
@@ -218,8 +218,19 @@ impl BusSession for PostgresSession {
         unlisten.map_err(failed(format!("UNLISTEN {channel:?}")))
     }
 
-    async fn publish(&self, _current: Current<'_, Self>, event: &Event) -> Result<()> {
-        self.database.publish(event).await
+    async fn publish(&self, _current: Current<'_, Self>, event: &Event) -> Result<Option<i64>> {
+        self.database.publish(event).await.map(Some)
+    }
+
+    fn log_position(&self, position: &i64) -> Option<LogPosition> {
+        u64::try_from(*position).ok().map(|id| LogPosition::new(id, 0))
+    }
+
+    fn position_of(&self, position: LogPosition) -> Option<i64> {
+        // Outbox ids have no second part.
+        (position.minor == 0)
+            .then(|| i64::try_from(position.major).ok())
+            .flatten()
     }
 
     async fn health_check(&self, listener: Option<Arc<Client>>) -> Result<()> {
@@ -404,7 +415,8 @@ impl Database {
         Ok(publisher)
     }
 
-    async fn publish(&self, event: &Event) -> Result<()> {
+    /// Insert and notify; the outbox id of the row.
+    async fn publish(&self, event: &Event) -> Result<i64> {
         let publisher = self.publisher().await?;
         let wire = event.to_wire();
         let notify = notify_channel(&self.config.channel_prefix, &event.channel);
@@ -419,7 +431,7 @@ impl Database {
                 [&event.channel, &wire, &lock, &notify];
             publisher.client.query_one(statement, &params).await
         };
-        within(&*self.runtime, self.config.timeout, "PostgreSQL publish", insert)
+        let row = within(&*self.runtime, self.config.timeout, "PostgreSQL publish", insert)
             .await?
             .map_err(|e| {
                 Error::bus(
@@ -432,7 +444,7 @@ impl Database {
                     e,
                 )
             })?;
-        Ok(())
+        Ok(row.get(0))
     }
 
     async fn clean(&self, retention: Duration) -> Result<u64> {

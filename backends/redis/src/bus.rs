@@ -22,7 +22,7 @@ use async_trait::async_trait;
 use redis::aio::MultiplexedConnection;
 use redis::{PushInfo, PushKind, RedisError, Value};
 use subcast_core::backend::{BusSession, Current, Inbox, Received, ReplayError, ReplayPage, ServerBus};
-use subcast_core::{delegate_event_bus, Error, Event, Result, Runtime};
+use subcast_core::{delegate_event_bus, Error, Event, LogPosition, Result, Runtime};
 
 use crate::config::RedisConfig;
 use crate::connection::{connect, Target};
@@ -153,7 +153,7 @@ impl BusSession for RedisSession {
             .map_err(failed(format!("UNSUBSCRIBE {channel:?}")))
     }
 
-    async fn publish(&self, current: Current<'_, Self>, event: &Event) -> Result<()> {
+    async fn publish(&self, current: Current<'_, Self>, event: &Event) -> Result<Option<StreamId>> {
         let mut connection = current.connection().await?;
         let server = self.server_channel(&event.channel);
         let wire = event.to_wire();
@@ -168,8 +168,9 @@ impl BusSession for RedisSession {
                 publish.query_async::<Value>(&mut connection).await
             }
         };
-        sent.map(drop)
-            .map_err(failed(format!("Redis publish on {server:?}")))
+        // With replay, the script replies the stream id; a plain PUBLISH replies a count.
+        let reply = sent.map_err(failed(format!("Redis publish on {server:?}")))?;
+        Ok(self.config.replay_len.and_then(|_| StreamId::from_reply(&reply)))
     }
 
     async fn health_check(&self, connection: Option<MultiplexedConnection>) -> Result<()> {
@@ -184,6 +185,14 @@ impl BusSession for RedisSession {
         };
         let ping = redis::cmd("PING").query_async::<Value>(&mut connection).await;
         ping.map(drop).map_err(failed("Redis PING".to_owned()))
+    }
+
+    fn log_position(&self, position: &StreamId) -> Option<LogPosition> {
+        Some(position.log_position())
+    }
+
+    fn position_of(&self, position: LogPosition) -> Option<StreamId> {
+        Some(StreamId::from_log_position(position))
     }
 
     fn parse<'a>(&self, payload: &'a [u8]) -> std::result::Result<Received<'a, StreamId>, String> {

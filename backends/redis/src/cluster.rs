@@ -30,7 +30,7 @@ use redis::cluster_routing::{MultipleNodeRoutingInfo, ResponsePolicy, RoutingInf
 use redis::{ConnectionAddr, ConnectionInfo, IntoConnectionInfo, ProtocolVersion, PushInfo, PushKind, Value};
 use subcast_core::backend::within;
 use subcast_core::backend::{BusSession, Current, Inbox, Received, ReplayError, ReplayPage, ServerBus};
-use subcast_core::{delegate_event_bus, Error, Event, Result, Runtime};
+use subcast_core::{delegate_event_bus, Error, Event, LogPosition, Result, Runtime};
 
 use crate::bus::failed;
 use crate::config::RedisConfig;
@@ -329,7 +329,7 @@ impl BusSession for ClusterSession {
             .map_err(failed(format!("SUNSUBSCRIBE {channel:?}")))
     }
 
-    async fn publish(&self, current: Current<'_, Self>, event: &Event) -> Result<()> {
+    async fn publish(&self, current: Current<'_, Self>, event: &Event) -> Result<Option<StreamId>> {
         let mut connection = current.connection().await?.connection;
         let server = self.server_channel(&event.channel);
         let wire = event.to_wire();
@@ -344,8 +344,9 @@ impl BusSession for ClusterSession {
                 publish.query_async::<Value>(&mut connection).await
             }
         };
-        sent.map(drop)
-            .map_err(failed(format!("Redis Cluster publish on {server:?}")))
+        // With replay, the script replies the stream id; a plain PUBLISH replies a count.
+        let reply = sent.map_err(failed(format!("Redis Cluster publish on {server:?}")))?;
+        Ok(self.config.replay_len.and_then(|_| StreamId::from_reply(&reply)))
     }
 
     async fn health_check(&self, shards: Option<Shards>) -> Result<()> {
@@ -369,6 +370,14 @@ impl BusSession for ClusterSession {
             .await
             .map(drop)
             .map_err(failed("Redis Cluster PING of every primary".to_owned()))
+    }
+
+    fn log_position(&self, position: &StreamId) -> Option<LogPosition> {
+        Some(position.log_position())
+    }
+
+    fn position_of(&self, position: LogPosition) -> Option<StreamId> {
+        Some(StreamId::from_log_position(position))
     }
 
     fn parse<'a>(&self, payload: &'a [u8]) -> std::result::Result<Received<'a, StreamId>, String> {

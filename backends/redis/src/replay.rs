@@ -7,7 +7,8 @@
 //! - [`CLUSTER_PUBLISH_SCRIPT`]: the same with `SPUBLISH`, for a cluster's shard channels.
 //! - [`newest_position`] / [`read_page`]: the replay reads, over a single-node or a cluster
 //!   connection.
-//! - [`parse_entries`] / [`max_deleted_id`]: read `XRANGE` and `XINFO STREAM` replies.
+//! - [`parse_entries`] / [`info_fields`], [`max_deleted_id`], [`trimmed_past`]: read `XRANGE`
+//!   and `XINFO STREAM` replies (what was deleted, what was trimmed).
 
 use std::fmt;
 use std::str::FromStr;
@@ -15,7 +16,7 @@ use std::str::FromStr;
 use redis::aio::ConnectionLike;
 use redis::Value;
 use subcast_core::backend::{ReplayError, ReplayPage, Replayed};
-use subcast_core::Result;
+use subcast_core::{LogPosition, Result};
 
 use crate::bus::failed;
 
@@ -45,6 +46,30 @@ pub(crate) const EVENT_FIELD: &[u8] = b"e";
 pub(crate) struct StreamId {
     millis: u64,
     sequence: u64,
+}
+
+impl StreamId {
+    /// The id as a client's cursor holds it: `(ms, seq)`.
+    pub(crate) fn log_position(self) -> LogPosition {
+        LogPosition::new(self.millis, self.sequence)
+    }
+
+    /// The id a client's cursor names.
+    pub(crate) fn from_log_position(position: LogPosition) -> Self {
+        StreamId {
+            millis: position.major,
+            sequence: position.minor,
+        }
+    }
+
+    /// The id the publish script replied, if it is one.
+    pub(crate) fn from_reply(reply: &Value) -> Option<Self> {
+        match reply {
+            Value::BulkString(bytes) => std::str::from_utf8(bytes).ok()?.parse().ok(),
+            Value::SimpleString(text) => text.parse().ok(),
+            _ => None,
+        }
+    }
 }
 
 impl FromStr for StreamId {
@@ -133,11 +158,14 @@ pub(crate) async fn read_page(
     let mut page = Vec::with_capacity(read + 1);
     // A stream never trimmed or deleted from reports `0-0`, so a channel that subscribed
     // while its stream was empty (cursor `0-0`) sees a gap only when something was lost.
-    if let Some(deleted) = info.and_then(max_deleted_id).filter(|deleted| *deleted > cursor) {
+    let fields = info.map(info_fields).unwrap_or_default();
+    if let Some(deleted) = max_deleted_id(&fields).filter(|deleted| *deleted > cursor) {
         // Trimming removes a prefix: start after it, so the next page does not report it
         // again. (Entries deleted one by one may sit among those read: keep them.)
         let past_prefix = entries.first().is_none_or(|(first, _)| *first > deleted);
         page.push(Replayed::Lost(past_prefix.then_some(deleted)));
+    } else if trimmed_past(&fields, cursor) {
+        page.push(Replayed::Lost(None));
     }
     page.extend(entries.into_iter().map(|(id, wire)| match wire {
         Some(wire) => Replayed::Event(id, wire),
@@ -185,21 +213,51 @@ pub(crate) fn parse_entries(reply: Value) -> Result<Vec<Entry>, String> {
         .collect()
 }
 
-/// The `max-deleted-entry-id` of an `XINFO STREAM` reply (Redis 7+), if present.
-pub(crate) fn max_deleted_id(reply: Value) -> Option<StreamId> {
+/// The fields of an `XINFO STREAM` reply whose values are text or integers, by name.
+pub(crate) fn info_fields(reply: Value) -> Vec<(String, String)> {
     let pairs: Vec<(Value, Value)> = match reply {
         Value::Map(pairs) => pairs,
         Value::Array(flat) => {
             let mut flat = flat.into_iter();
             std::iter::from_fn(|| Some((flat.next()?, flat.next()?))).collect()
         }
-        _ => return None,
+        _ => return Vec::new(),
     };
-    pairs.into_iter().find_map(|(key, value)| {
-        (text(key)? == "max-deleted-entry-id")
-            .then(|| text(value)?.parse().ok())
-            .flatten()
-    })
+    pairs
+        .into_iter()
+        .filter_map(|(key, value)| {
+            let value = match value {
+                Value::Int(n) => n.to_string(),
+                other => text(other)?,
+            };
+            Some((text(key)?, value))
+        })
+        .collect()
+}
+
+fn field<T: FromStr>(fields: &[(String, String)], name: &str) -> Option<T> {
+    fields
+        .iter()
+        .find(|(key, _)| key == name)
+        .and_then(|(_, value)| value.parse().ok())
+}
+
+/// The `max-deleted-entry-id` of an `XINFO STREAM` reply (Redis 7+), if present: what
+/// `XDEL` removed.
+pub(crate) fn max_deleted_id(fields: &[(String, String)]) -> Option<StreamId> {
+    field(fields, "max-deleted-entry-id")
+}
+
+/// Whether trimming (which Redis 7.0 does not count in `max-deleted-entry-id`) removed the
+/// entry at `cursor`, and with it whatever followed it before the first entry left: the
+/// stream lost entries (`entries-added` over `length`) and starts after the cursor.
+/// Nothing may have followed it: the gap is announced as of unknown size.
+pub(crate) fn trimmed_past(fields: &[(String, String)], cursor: StreamId) -> bool {
+    let added: Option<u64> = field(fields, "entries-added");
+    let length: Option<u64> = field(fields, "length");
+    let first: Option<StreamId> = field(fields, "recorded-first-entry-id");
+    let trimmed = matches!((added, length), (Some(added), Some(length)) if added > length);
+    trimmed && cursor != StreamId::default() && first.is_some_and(|first| first > cursor)
 }
 
 fn text(value: Value) -> Option<String> {

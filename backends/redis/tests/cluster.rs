@@ -275,3 +275,15 @@ fn publish_and_subscribe_work_on_a_smol_runtime() {
         }
     });
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resumed_subscription_gets_exactly_what_it_missed_then_live_events() {
+    let config = RedisConfig::default().replay(1000);
+    let (bus_a, bus_b) = (bus(config.clone()).await, bus(config).await);
+    scenarios::a_resumed_subscription_gets_exactly_what_it_missed_then_live_events(
+        &tokio_runtime(),
+        &bus_a,
+        &bus_b,
+    )
+    .await;
+}

@@ -21,6 +21,9 @@
 //!   resolver resumes every event arrives ([`AfterOverflow::EveryEvent`], buses with
 //!   replay) or the lost ones are announced with their exact count
 //!   ([`AfterOverflow::CountedGaps`]).
+//! - [`a_resumed_subscription_gets_exactly_what_it_missed_then_live_events`] (buses with
+//!   history): resume from a client's cursor, security applied, no duplicate at the seam.
+//! - [`a_cursor_older_than_the_history_gets_a_gap_first`]: `EVENTS_GAP`, then what is left.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -33,7 +36,7 @@ use serde_json::json;
 use subcast_core::EVENTS_GAP;
 use subcast_core::{
     Event, EventBus, EventStream, ExecutorConfig, ResolveRequest, ResolveResult, Resolver, Runtime,
-    SubscriptionExecutor, SubscriptionRequest,
+    SecurityContext, SubscriptionExecutor, SubscriptionRequest,
 };
 use subcast_core::{EventPump, PumpConfig, Signal};
 
@@ -462,4 +465,134 @@ pub async fn a_blocked_consumer_keeps_every_buffer_bounded(
             "nothing overflowed: the scenario tested nothing"
         );
     }
+}
+
+/// A client reads events with their cursors, its connection drops, events are published
+/// (some of another tenant), and it subscribes again with the cursor of the last frame it
+/// read: it gets exactly the events it missed and may see, in order, then live events,
+/// none twice (an event published between the new registration and the replay is both in
+/// the history and queued live). The publisher's own subscriber, which gets its frames
+/// before the bus copy returns, sees the same cursors as the other node's.
+pub async fn a_resumed_subscription_gets_exactly_what_it_missed_then_live_events(
+    runtime: &Arc<dyn Runtime>,
+    bus_a: &dyn EventBus,
+    bus_b: &dyn EventBus,
+) {
+    let channel = unique("resume");
+    let (node_a, node_b) = (
+        Arc::new(SubscriptionExecutor::default()),
+        Arc::new(SubscriptionExecutor::default()),
+    );
+    let request = |connection: &str| {
+        SubscriptionRequest::new(connection, "1", "subscription { counted { n } }")
+            .channels([channel.as_str()])
+            .security_context(SecurityContext::new("alice").with_tenant("acme"))
+    };
+    let publish = |n: u64, tenant: &str| {
+        let event = Event::new("counted", channel.as_str(), json!({ "n": n })).with_tenant(tenant);
+        node_a.publish(bus_a, Arc::new(event))
+    };
+    pump(runtime, bus_a.subscribe(&channel).await.unwrap(), node_a.clone());
+    pump(runtime, bus_b.subscribe(&channel).await.unwrap(), node_b.clone());
+    let local = node_a.register_subscription(request("local")).unwrap();
+    let first = node_b.register_subscription(request("first")).unwrap();
+
+    for n in 1..=3 {
+        publish(n, "acme").await.unwrap();
+    }
+    let mut last_cursor = String::new();
+    for n in 1..=3 {
+        let (remote, local) = (next_frame(&node_b, first).await, next_frame(&node_a, local).await);
+        assert_eq!(remote["payload"]["data"]["counted"]["n"], n, "{remote}");
+        let cursor = remote["payload"]["extensions"]["cursor"]
+            .as_str()
+            .expect("a cursor");
+        assert_eq!(local["payload"]["extensions"]["cursor"], cursor, "{local}");
+        last_cursor = cursor.to_owned();
+    }
+
+    // The client is gone; what it misses: 4 and 6 are its tenant's, 5 is not.
+    node_b.complete_subscription(first).unwrap();
+    publish(4, "acme").await.unwrap();
+    publish(5, "globex").await.unwrap();
+    publish(6, "acme").await.unwrap();
+
+    let again = node_b.register_subscription(request("again")).unwrap();
+    let mut resume = node_b.resume(again, &last_cursor).unwrap();
+    // Registered before it is replayed: in the history, and queued live too.
+    publish(7, "acme").await.unwrap();
+    let mut replayed = Vec::new();
+    while let Some(page) = within(PATIENCE, "a replay page", resume.next_page(&node_b, bus_b))
+        .await
+        .unwrap()
+    {
+        for frame in page {
+            let frame: serde_json::Value = serde_json::from_slice(&frame).unwrap();
+            assert!(frame["payload"]["errors"].is_null(), "no gap expected: {frame}");
+            replayed.push(frame["payload"]["data"]["counted"]["n"].as_u64().unwrap());
+        }
+    }
+    assert_eq!(replayed, [4, 6, 7]);
+
+    publish(8, "acme").await.unwrap();
+    let live = loop {
+        let frame = within(PATIENCE, "a live frame", node_b.recv(again))
+            .await
+            .unwrap()
+            .expect("open");
+        if !resume.is_replayed(&frame) {
+            break serde_json::from_slice::<serde_json::Value>(&frame).unwrap();
+        }
+    };
+    assert_eq!(live["payload"]["data"]["counted"]["n"], 8, "{live}");
+}
+
+/// A cursor older than what the bus still holds gets an `EVENTS_GAP` notice before what is
+/// left; `forget` removes the channel's history up to now (as retention would).
+pub async fn a_cursor_older_than_the_history_gets_a_gap_first<F>(
+    runtime: &Arc<dyn Runtime>,
+    bus: &dyn EventBus,
+    forget: impl FnOnce(String) -> F,
+) where
+    F: std::future::Future<Output = ()>,
+{
+    let channel = unique("resume-gap");
+    let node = Arc::new(SubscriptionExecutor::new(
+        ExecutorConfig::default().allow_anonymous(true),
+    ));
+    let request = |connection: &str| {
+        SubscriptionRequest::new(connection, "1", "subscription { counted { n } }")
+            .channels([channel.as_str()])
+    };
+    pump(runtime, bus.subscribe(&channel).await.unwrap(), node.clone());
+    let first = node.register_subscription(request("first")).unwrap();
+    node.publish(bus, counted(&channel, 1)).await.unwrap();
+    let frame = next_frame(&node, first).await;
+    let cursor = frame["payload"]["extensions"]["cursor"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    node.complete_subscription(first).unwrap();
+    node.publish(bus, counted(&channel, 2)).await.unwrap();
+    forget(channel.clone()).await;
+    node.publish(bus, counted(&channel, 3)).await.unwrap();
+
+    let again = node.register_subscription(request("again")).unwrap();
+    let mut resume = node.resume(again, &cursor).unwrap();
+    let mut frames = Vec::new();
+    while let Some(page) = resume.next_page(&node, bus).await.unwrap() {
+        frames.extend(
+            page.iter()
+                .map(|f| serde_json::from_slice::<serde_json::Value>(f).unwrap()),
+        );
+    }
+    assert_eq!(
+        frames[0]["payload"]["errors"][0]["extensions"]["code"], EVENTS_GAP,
+        "{frames:?}"
+    );
+    let events: Vec<_> = frames[1..]
+        .iter()
+        .map(|f| f["payload"]["data"]["counted"]["n"].as_u64().unwrap())
+        .collect();
+    assert_eq!(events, [3]);
 }

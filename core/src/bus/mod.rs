@@ -10,6 +10,8 @@
 //!   (refused bus messages, reported as one [`BusMessage::Gap`] with their count).
 //! - [`ServerBus`]: the skeleton every bus over a server shares, parameterised by a
 //!   [`BusSession`] (see [`server`]); [`Backoff`] for its reconnections.
+//! - [`Cursor`] / [`LogPosition`]: where an event sits in a bus's history, as `next`
+//!   frames carry it; [`EventBus::history`] reads what followed it ([`History`]).
 //! - [`InMemoryBus`]: the embedded default, needing no runtime; each stream holds at most
 //!   [`DEFAULT_STREAM_CAPACITY`] messages, and what a full stream refuses is announced with
 //!   its count.
@@ -35,9 +37,11 @@ use crate::event::Event;
 use crate::queue::{Mailbox, PopError, RecvTimeoutError};
 use crate::sync::until;
 
+pub mod cursor;
 mod memory;
 pub mod server;
 
+pub use cursor::{frame_cursor, Cursor, CursorError, LogPosition, MAX_CURSOR_LEN};
 pub use memory::InMemoryBus;
 pub use server::{
     Backoff, BusSession, Current, Fetched, Inbox, Received, ReplayError, ReplayPage, Replayed, ServerBus,
@@ -59,6 +63,29 @@ pub enum BusMessage {
         /// How many events were lost, when the bus knows (`None`: an unknown number, maybe none).
         missed: Option<u64>,
     },
+}
+
+/// What [`EventBus::history`] read.
+#[derive(Debug, Clone)]
+pub enum History {
+    /// The bus keeps no history: what a client missed cannot be read again.
+    Unavailable,
+    /// A page of the channel's history.
+    Page(HistoryPage),
+}
+
+/// One page of a channel's history, in order.
+#[derive(Debug, Clone, Default)]
+pub struct HistoryPage {
+    /// The events after the requested position, each with its [`Event::position`].
+    pub events: Vec<Arc<Event>>,
+    /// Events after the requested position are gone (trimmed, cleaned up, or the server
+    /// lost them): the reader must be told of a gap of unknown size.
+    pub lost: bool,
+    /// Where the next page starts after: past the last entry read, events or not.
+    pub last: Option<LogPosition>,
+    /// Whether the page reached the end of the history as it was when read.
+    pub complete: bool,
 }
 
 /// The stream of messages of one bus channel; it ends when the channel is unsubscribed.
@@ -121,8 +148,26 @@ pub trait EventBus: Send + Sync + Debug + 'static {
     /// Send `event` to every subscriber of its channel, on every node.
     async fn publish(&self, event: Arc<Event>) -> Result<()>;
 
+    /// Send `event` like [`publish`](Self::publish), and return the position the bus's
+    /// history gave it, if it keeps one.
+    ///
+    /// The default publishes and returns `None`: a bus without history.
+    async fn publish_at(&self, event: Arc<Event>) -> Result<Option<LogPosition>> {
+        self.publish(event).await.map(|()| None)
+    }
+
     /// Receive the messages of `channel` until it is unsubscribed.
     async fn subscribe(&self, channel: &str) -> Result<EventStream>;
+
+    /// Read at most `limit` events of `channel` after `after` from the bus's history, with
+    /// their positions set.
+    ///
+    /// The default answers [`History::Unavailable`]: a bus without history (in-memory,
+    /// Redis without replay, NATS without JetStream).
+    async fn history(&self, channel: &str, after: LogPosition, limit: usize) -> Result<History> {
+        let _ = (channel, after, limit);
+        Ok(History::Unavailable)
+    }
 
     /// End this handle's streams of `channel`.
     async fn unsubscribe(&self, channel: &str) -> Result<()>;

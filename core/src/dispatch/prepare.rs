@@ -7,6 +7,7 @@ use std::sync::Arc;
 use super::deliver::{deliver_event_frames, RowOwner};
 use super::report::{DispatchReport, DropReason};
 use super::DispatchShared;
+use crate::bus::{cursor, LogPosition};
 use crate::codes::{FRAME_TOO_LARGE, RESOLVER_ERROR, RESOLVER_PANIC};
 use crate::event::Event;
 use crate::executor::registry::{read, Cohort};
@@ -16,12 +17,17 @@ use crate::security::{EventOwner, Policy};
 
 /// Check every cohort's security class against the event, then resolve each admitted
 /// cohort once, grouping cohorts that share a resolver into one batch call.
+///
+/// `position` is where the bus's history holds the event: every `next` frame carries its
+/// cursor, encoded here once per event.
 pub(crate) fn prepare(
     event: &Event,
+    position: Option<LogPosition>,
     cohorts: &[Arc<Cohort>],
     shared: &Arc<DispatchShared>,
 ) -> PreparedDispatch {
     shared.metrics.record_event();
+    let cursor = position.map(|position| cursor::encode(&event.channel, position));
     let security = shared.filter.inspect(event);
     let mut resolved = Vec::with_capacity(cohorts.len());
     let mut pending: Vec<&Arc<Cohort>> = Vec::with_capacity(cohorts.len());
@@ -53,7 +59,7 @@ pub(crate) fn prepare(
         pending = rest;
         let results = resolve(&*resolver, event, &batch, shared.max_frame_bytes);
         for (cohort, result) in batch.into_iter().zip(results) {
-            let (body, terminal) = encode(&result, shared.max_frame_bytes);
+            let (body, terminal) = encode(&result, cursor.as_deref(), shared.max_frame_bytes);
             frames += 1;
             resolved.push(ResolvedCohort {
                 cohort: cohort.clone(),
@@ -164,7 +170,8 @@ impl PreparedDispatch {
     }
 }
 
-/// Encode a cohort's result once: a `next` body, or a terminal `error` body for a resolver
+/// Encode a cohort's result once: a `next` body (with `cursor` as its
+/// `payload.extensions.cursor`, first), or a terminal `error` body for a resolver
 /// error or a result over `max_frame_bytes` (whose encoding stops at the limit).
 ///
 /// An oversized result ends the subscription rather than being skipped with a notice: the
@@ -172,9 +179,13 @@ impl PreparedDispatch {
 /// list), so the next event would most likely be refused again, and graphql-transport-ws
 /// has one way to say an operation failed — the `error` frame, as for every other
 /// resolution failure. The client may subscribe again with a narrower selection.
-pub(crate) fn encode(result: &ResolveResult, max_frame_bytes: usize) -> (FrameBody, bool) {
+pub(crate) fn encode(
+    result: &ResolveResult,
+    cursor: Option<&str>,
+    max_frame_bytes: usize,
+) -> (FrameBody, bool) {
     let error = match result {
-        Ok(data) => match FrameBody::next_data_within(data, max_frame_bytes) {
+        Ok(data) => match FrameBody::next_data_at_within(data, cursor, max_frame_bytes) {
             Some(body) => return (body, false),
             None => too_large(max_frame_bytes),
         },

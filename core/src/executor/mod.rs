@@ -13,7 +13,8 @@
 //! Files: `mod.rs` the public methods; `config.rs` [`ExecutorConfig`]; `request.rs`
 //! [`SubscriptionRequest`] and [`SubscriptionKey`]; `register.rs` admission (authentication,
 //! scope, RBAC incl. filter paths, limits, cohort); `registry.rs` the channel index, cohorts
-//! and unlinking; `watch.rs` [`ChannelWatch`]. Dispatch itself lives in `dispatch/`
+//! and unlinking; `watch.rs` [`ChannelWatch`]; `resume.rs` [`Resume`] (replaying
+//! what one subscription missed since a client's cursor). Dispatch itself lives in `dispatch/`
 //! (prepare, deliver, parallel, report), publish-then-dispatch in `publish.rs`.
 //!
 //! Subscriptions whose frames must be byte-identical (same document, variables, resolver and
@@ -48,6 +49,7 @@ mod config;
 mod register;
 pub(crate) mod registry;
 mod request;
+mod resume;
 mod watch;
 
 use std::sync::atomic::AtomicU64;
@@ -58,12 +60,13 @@ use bytes::Bytes;
 
 pub use self::config::{ExecutorConfig, DEFAULT_MAX_EVENT_BYTES, DEFAULT_MAX_FRAME_BYTES, MAX_ID_LEN};
 pub use self::request::{SubscriptionKey, SubscriptionRequest};
+pub use self::resume::{Resume, MAX_RESUME_PAGE};
 pub use self::watch::{ChannelChange, ChannelWatch};
 pub use crate::dispatch::{DispatchChunk, DispatchReport, DropReason, PreparedDispatch};
 
 use self::registry::{read, unlink, write, Cohort, Member, Registry, Subscription};
 use crate::bus::BusMessage;
-use crate::bus::EventBus;
+use crate::bus::{EventBus, LogPosition};
 use crate::dispatch::deliver::{deliver_event_frame, deliver_frame};
 use crate::dispatch::prepare::{prepare, Outcome};
 use crate::dispatch::DispatchShared;
@@ -309,12 +312,6 @@ impl SubscriptionExecutor {
         Ok(self.prepare_dispatch(event)?.deliver())
     }
 
-    /// Dispatch an event the caller has just validated against this executor's limits and
-    /// that nobody can have changed since (it is behind an `Arc` the caller holds).
-    fn dispatch_validated(&self, event: &Arc<Event>) -> DispatchReport {
-        self.prepare_validated(event).deliver()
-    }
-
     /// Resolve and encode `event` once per cohort on its channel, without queueing frames.
     ///
     /// This is the part of a dispatch that runs resolvers: call it on a thread that may
@@ -342,13 +339,18 @@ impl SubscriptionExecutor {
     }
 
     fn prepare_validated(&self, event: &Arc<Event>) -> PreparedDispatch {
+        self.prepare_at(event, event.position)
+    }
+
+    /// Prepare with frames carrying the cursor of `position`, if any.
+    fn prepare_at(&self, event: &Arc<Event>, position: Option<LogPosition>) -> PreparedDispatch {
         let cohorts = self
             .registry()
             .channels
             .get(event.channel.as_str())
             .cloned()
             .unwrap_or_default();
-        prepare(event, &cohorts, &self.shared)
+        prepare(event, position, &cohorts, &self.shared)
     }
 
     /// Dispatch `event` to one subscription, if it listens on the event's channel.
@@ -378,25 +380,26 @@ impl SubscriptionExecutor {
         if !subscription.cohort.channels.iter().any(|c| **c == *event.channel) {
             return Ok(DispatchReport::default());
         }
-        let prepared = prepare(event, std::slice::from_ref(&subscription.cohort), &self.shared);
+        Ok(self.deliver_to_member(event, &Member::new(&subscription)))
+    }
+
+    /// Prepare `event` for the cohort of `member`'s subscription alone, and deliver it to
+    /// `member` (whose queue may be another than the subscription's: a replay's).
+    fn deliver_to_member(&self, event: &Arc<Event>, member: &Member) -> DispatchReport {
+        let cohort = std::slice::from_ref(&member.subscription.cohort);
+        let prepared = prepare(event, event.position, cohort, &self.shared);
         let mut report = prepared.base.clone();
         let now = self.shared.limiter.now();
-        let member = Member::new(&subscription);
         for resolved in &prepared.resolved {
             match &resolved.outcome {
                 Outcome::Refused(reason) => report.drop_many(*reason, 1),
-                Outcome::Frame { body, terminal } => deliver_event_frame(
-                    &member,
-                    body,
-                    *terminal,
-                    prepared.owner.as_ref(),
-                    now,
-                    &mut report,
-                ),
+                Outcome::Frame { body, terminal } => {
+                    deliver_event_frame(member, body, *terminal, prepared.owner.as_ref(), now, &mut report)
+                }
             }
         }
         self.shared.metrics.record_dispatch(&report, true);
-        Ok(report)
+        report
     }
 
     /// Watch the set of channels with at least one subscription.
@@ -458,10 +461,11 @@ impl SubscriptionExecutor {
         event.validate(self.config.max_event_bytes)?;
         let capacity = self.config.loopback_window;
         // Validated above, and immutable since: this `Arc` is held all along.
-        publish_then_dispatch(bus, &event, &self.loopback, capacity, || {
-            self.dispatch_validated(&event)
-        })
-        .await
+        // The position is the bus's, not part of the event the caller published: it goes
+        // to the frames beside the event, which is not copied.
+        let dispatch =
+            |position: Option<LogPosition>| self.prepare_at(&event, position.or(event.position)).deliver();
+        publish_then_dispatch(bus, &event, &self.loopback, capacity, dispatch).await
     }
 
     /// Whether `event`, received from a bus, is the copy of an event this executor already

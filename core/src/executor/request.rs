@@ -44,6 +44,7 @@ pub struct SubscriptionRequest {
     pub(crate) resolver: Option<Arc<dyn Resolver>>,
     pub(crate) context: Option<SecurityContext>,
     pub(crate) filter: Option<EventFilter>,
+    pub(crate) cursor: Option<String>,
 }
 
 impl SubscriptionRequest {
@@ -63,6 +64,7 @@ impl SubscriptionRequest {
             resolver: None,
             context: None,
             filter: None,
+            cursor: None,
         }
     }
 
@@ -103,6 +105,14 @@ impl SubscriptionRequest {
     /// Deliver only events whose data satisfies `filter` (validated at registration).
     pub fn filter(mut self, filter: EventFilter) -> Self {
         self.filter = Some(filter);
+        self
+    }
+
+    /// Resume from `cursor`, the `payload.extensions.cursor` of the last `next` frame the
+    /// client read: [`SubscriptionExecutor::register_resumable`](crate::SubscriptionExecutor::register_resumable)
+    /// validates it and returns the [`Resume`](crate::Resume) that replays what was missed.
+    pub fn cursor(mut self, cursor: impl Into<String>) -> Self {
+        self.cursor = Some(cursor.into());
         self
     }
 }

@@ -22,6 +22,39 @@ pub struct SubscribePayload {
     pub extensions: Option<Map<String, Value>>,
 }
 
+impl SubscribePayload {
+    /// The resume cursor the client sent as `extensions.cursor`: the cursor of the last
+    /// `next` frame it read, for [`SubscriptionExecutor::resume`](crate::SubscriptionExecutor::resume).
+    ///
+    /// `Ok(None)` without one (`null` counts as none); an error for a cursor that is not a
+    /// string, for the subscription's `error` frame.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use subcast_core::SubscribePayload;
+    ///
+    /// let mut payload = SubscribePayload {
+    ///     query: "subscription { users { id } }".into(),
+    ///     operation_name: None,
+    ///     variables: None,
+    ///     extensions: None,
+    /// };
+    /// assert_eq!(payload.cursor().unwrap(), None);
+    /// payload.extensions = Some(serde_json::json!({"cursor": 7}).as_object().unwrap().clone());
+    /// assert!(payload.cursor().is_err());
+    /// ```
+    pub fn cursor(&self) -> Result<Option<&str>, crate::Error> {
+        match self.extensions.as_ref().and_then(|e| e.get("cursor")) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(cursor)) => Ok(Some(cursor)),
+            Some(_) => Err(crate::Error::InvalidCursor(crate::CursorError(
+                "`extensions.cursor` must be a string".to_owned(),
+            ))),
+        }
+    }
+}
+
 /// A valid message from a client.
 #[derive(Debug)]
 pub(crate) enum ClientMessage {

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
@@ -471,6 +472,17 @@ class _Session:
                 return
             if extra:
                 options.update(extra)
+        cursor = (payload["extensions"] or {}).get("cursor")
+        if cursor is not None and not isinstance(cursor, str):
+            invalid = {"message": "invalid cursor: `extensions.cursor` must be a string",
+                       "extensions": {"code": "INVALID_CURSOR"}}
+            self.protocol.fail_subscription(subscription_id, [invalid])
+            return
+        if cursor is not None:
+            # This endpoint does not replay yet (#12): what the client missed since its
+            # cursor is announced as a gap of unknown size, before any live event.
+            await self._send_text(json.dumps({"id": subscription_id, "type": "next", "payload": {
+                "errors": [{"message": _NO_RESUME, "extensions": {"code": "EVENTS_GAP"}}]}}))
         try:
             self.executor.register_subscription(
                 self.connection_id,
@@ -484,6 +496,9 @@ class _Session:
         except SubcastError as error:
             message = {"message": str(error), "extensions": {"code": error.code}}
             self.protocol.fail_subscription(subscription_id, [message])
+
+
+_NO_RESUME = "events may have been missed: this endpoint does not resume from a cursor"
 
 
 def _registration(context: SecurityContext | Mapping[str, Any] | None) -> dict[str, Any]:

@@ -178,3 +178,32 @@ test('an invalid document reaches the client as an error, not a close', T, async
   assert.ok(Array.isArray(failed) && failed.length > 0, 'rejected with the GraphQL errors');
   assert.equal(closed, null);
 });
+
+// "orders" in the cursor encoding (`1.<hex channel>.<position>`), at position 5-0.
+const ORDERS_CURSOR = '1.6f7264657273.5-0';
+
+test('a subscribe with a cursor on a server without history gets EVENTS_GAP, then live events', T, async (t) => {
+  const server = await serverFor(t);
+  const client = clientFor(t, server);
+  const orders = client.iterate({ query: ORDERS, extensions: { cursor: ORDERS_CURSOR } });
+  const notice = await nextValue(orders, 'the gap notice');
+  assert.equal(notice.errors[0].extensions.code, 'EVENTS_GAP');
+  assert.equal(notice.errors[0].extensions.count, undefined);
+  await server.waitForSubscriptions(1);
+  await server.publish({ tenant: 'acme', data: { id: 'o-1', total: 1 } });
+  assert.equal((await nextValue(orders)).data.orders.id, 'o-1');
+});
+
+test('a malformed cursor reaches the client as an INVALID_CURSOR error, not a close', T, async (t) => {
+  const server = await serverFor(t);
+  const client = clientFor(t, server);
+  let closed = null;
+  client.on('closed', (event) => (closed = event));
+  const orders = client.iterate({ query: ORDERS, extensions: { cursor: 'not-a-cursor' } });
+  const failed = await within(orders.next().then(
+    () => null,
+    (errors) => errors,
+  ), 'the error');
+  assert.equal(failed?.[0]?.extensions?.code, 'INVALID_CURSOR');
+  assert.equal(closed, null);
+});

@@ -18,7 +18,10 @@ pub use session::{
     BusSession, Current, Fetched, Inbox, Received, ReplayError, ReplayPage, Replayed, ServerSettings,
 };
 
-use super::{BoundedMailbox, BusStats, EventBus, EventStream, Losses, DEFAULT_STREAM_CAPACITY};
+use super::{
+    BoundedMailbox, BusStats, EventBus, EventStream, History, HistoryPage, LogPosition, Losses,
+    DEFAULT_STREAM_CAPACITY,
+};
 use crate::error::{Error, Result};
 use crate::event::{validate_channel, Event};
 use crate::runtime::{within, Runtime};
@@ -199,13 +202,51 @@ impl<S: BusSession> Drop for ServerBus<S> {
 #[async_trait]
 impl<S: BusSession> EventBus for ServerBus<S> {
     async fn publish(&self, event: Arc<Event>) -> Result<()> {
+        self.publish_at(event).await.map(drop)
+    }
+
+    async fn publish_at(&self, event: Arc<Event>) -> Result<Option<LogPosition>> {
         // The checks every node's `Event::from_wire` applies: refused here, or readable there.
         event.validate_wire()?;
         let shared = &*self.shared;
         let publish = shared.session.publish(Current { shared }, &event);
         let result = shared.within("publish", publish).await;
         shared.counters.count_publish(&result);
-        result
+        Ok(result?.and_then(|position| shared.session.log_position(&position)))
+    }
+
+    async fn history(&self, channel: &str, after: LogPosition, limit: usize) -> Result<History> {
+        validate_channel(channel)?;
+        let shared = &*self.shared;
+        if !shared.session.replays() {
+            return Ok(History::Unavailable);
+        }
+        let Some(cursor) = shared.session.position_of(after) else {
+            return Err(Error::bus_message(
+                S::NAME,
+                format!("position {after} is not one the {} writes", S::NAME),
+            ));
+        };
+        let connection = shared.connection().await?;
+        let read = shared
+            .session
+            .replay(&connection, channel, Some(&cursor), limit.max(1));
+        let page = match shared.within("history", async { Ok(read.await) }).await? {
+            Ok(page) => page,
+            Err(ReplayError::Disconnected) => {
+                return Err(Error::bus_message(
+                    S::NAME,
+                    format!("the {} connection was lost while reading history", S::NAME),
+                ))
+            }
+            Err(ReplayError::Failed(reason)) => {
+                return Err(Error::bus_message(
+                    S::NAME,
+                    format!("reading the history of {channel:?} failed: {reason}"),
+                ))
+            }
+        };
+        Ok(History::Page(shared.history_page(channel, page, limit.max(1))))
     }
 
     async fn subscribe(&self, channel: &str) -> Result<EventStream> {
@@ -396,6 +437,45 @@ impl<S: BusSession> Shared<S> {
         Ok(())
     }
 
+    /// A replay page as a client's history: decoded events with their positions, and
+    /// whether something after the cursor is gone.
+    fn history_page(&self, channel: &str, page: ReplayPage<S::Position>, limit: usize) -> HistoryPage {
+        let mut history = HistoryPage {
+            complete: page.read < limit,
+            ..HistoryPage::default()
+        };
+        let position = |p: &S::Position| self.session.log_position(p);
+        for entry in page.entries {
+            match entry {
+                Replayed::Event(at, wire) => {
+                    history.last = position(&at).or(history.last);
+                    match task::decode(channel, &wire) {
+                        Ok(mut event) => {
+                            event.position = position(&at);
+                            history.events.push(Arc::new(event));
+                        }
+                        Err(reason) => self.invalid(channel, &reason),
+                    }
+                }
+                Replayed::Invalid(at, reason) => {
+                    history.last = position(&at).or(history.last);
+                    self.invalid(channel, &reason);
+                }
+                Replayed::Lost(at) => {
+                    history.lost = true;
+                    if let Some(at) = at {
+                        history.last = position(&at).or(history.last);
+                    }
+                }
+                Replayed::Rewind(at) => {
+                    history.lost = true;
+                    history.last = position(&at);
+                }
+            }
+        }
+        history
+    }
+
     async fn unsubscribe_server(&self, connection: &S::Connection, server: &str) -> Result<()> {
         self.within("unsubscribe", self.session.unsubscribe(connection, server))
             .await
@@ -424,8 +504,22 @@ macro_rules! delegate_event_bus {
             async fn publish(&self, event: ::std::sync::Arc<$crate::Event>) -> $crate::Result<()> {
                 $crate::EventBus::publish(&self.$field, event).await
             }
+            async fn publish_at(
+                &self,
+                event: ::std::sync::Arc<$crate::Event>,
+            ) -> $crate::Result<::std::option::Option<$crate::LogPosition>> {
+                $crate::EventBus::publish_at(&self.$field, event).await
+            }
             async fn subscribe(&self, channel: &str) -> $crate::Result<$crate::EventStream> {
                 $crate::EventBus::subscribe(&self.$field, channel).await
+            }
+            async fn history(
+                &self,
+                channel: &str,
+                after: $crate::LogPosition,
+                limit: usize,
+            ) -> $crate::Result<$crate::History> {
+                $crate::EventBus::history(&self.$field, channel, after, limit).await
             }
             async fn unsubscribe(&self, channel: &str) -> $crate::Result<()> {
                 $crate::EventBus::unsubscribe(&self.$field, channel).await

@@ -9,6 +9,7 @@ use async_trait::async_trait;
 
 use super::backoff::Backoff;
 use super::{Note, Notes, Shared};
+use crate::bus::LogPosition;
 use crate::error::Result;
 use crate::event::Event;
 
@@ -55,11 +56,26 @@ pub trait BusSession: Send + Sync + Sized + 'static {
     async fn unsubscribe(&self, connection: &Self::Connection, server_channel: &str) -> Result<()>;
 
     /// Send `event` to every node; `current` gives the receiving connection to a bus that
-    /// publishes on it.
-    async fn publish(&self, current: Current<'_, Self>, event: &Event) -> Result<()>;
+    /// publishes on it. With replay, return the position the server's history gave it
+    /// (local subscribers' frames carry it as their cursor).
+    async fn publish(&self, current: Current<'_, Self>, event: &Event) -> Result<Option<Self::Position>>;
 
     /// Check that the server answers; `connection` is `None` while reconnecting.
     async fn health_check(&self, connection: Option<Self::Connection>) -> Result<()>;
+
+    /// `position` as a client's [`Cursor`](crate::Cursor) holds it, for a bus with replay.
+    ///
+    /// The default has none: frames carry no cursor.
+    fn log_position(&self, position: &Self::Position) -> Option<LogPosition> {
+        let _ = position;
+        None
+    }
+
+    /// The position a client's cursor names, if it is one this bus can have written.
+    fn position_of(&self, position: LogPosition) -> Option<Self::Position> {
+        let _ = position;
+        None
+    }
 
     /// Split a message's payload into the event and its position.
     ///

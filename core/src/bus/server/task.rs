@@ -60,10 +60,11 @@ impl<S: BusSession> Shared<S> {
             },
             Err(reason) => return self.invalid(&channel, &reason),
         };
-        let event = match decode(&channel, &wire) {
+        let mut event = match decode(&channel, &wire) {
             Ok(event) => event,
             Err(reason) => return self.invalid(&channel, &reason),
         };
+        event.position = position.as_ref().and_then(|p| self.session.log_position(p));
         let mut state = self.state();
         // Pending: the queued replay reads the server after this message was sent.
         if state
@@ -116,7 +117,7 @@ impl<S: BusSession> Shared<S> {
         }
     }
 
-    fn invalid(&self, channel: &str, reason: &str) {
+    pub(super) fn invalid(&self, channel: &str, reason: &str) {
         self.counters.add_invalid();
         log::warn!(
             "subcast: {}: skipped an invalid message on channel {channel:?}: {reason}",
@@ -192,7 +193,11 @@ impl<S: BusSession> Shared<S> {
                     continue;
                 }
             };
-            match decode(channel, &wire) {
+            let decoded = decode(channel, &wire).map(|mut event| {
+                event.position = self.session.log_position(&position);
+                event
+            });
+            match decoded {
                 Ok(event) => match state
                     .channels
                     .deliver_at(channel, Some(position), Arc::new(event))
@@ -283,7 +288,7 @@ impl<S: BusSession> Shared<S> {
 }
 
 /// The event in `wire`, if it is valid and names `channel`.
-fn decode(channel: &str, wire: &[u8]) -> std::result::Result<Event, String> {
+pub(super) fn decode(channel: &str, wire: &[u8]) -> std::result::Result<Event, String> {
     let event = Event::from_wire(wire).map_err(|e| e.to_string())?;
     ensure_channel(channel, event)
 }
