@@ -26,16 +26,15 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
-use event_listener::EventListener;
-use futures_core::Stream;
-
-use crate::bus::{BoundedMailbox, BusMessage, BusStats, Pushed, StreamLosses, DEFAULT_STREAM_CAPACITY};
+use crate::bus::{BoundedMailbox, BusMessage, Pushed, StreamLosses, DEFAULT_STREAM_CAPACITY};
 use crate::event::Event;
+
+pub use super::counters::{ensure_channel, BusCounters};
+pub(super) use super::stream::Resume;
+pub use super::stream::{ChannelStream, StreamReceiver};
 
 /// Most events one replay step reads, however much room its streams have: replies stay
 /// small and a huge capacity never becomes a count the server refuses.
@@ -96,7 +95,7 @@ pub struct SubscribedChannel<P> {
 
 /// How far a full stream must drain before its channel is replayed: to half, so a replay
 /// step has room for a page, not for one event at a time.
-fn resume_level(capacity: usize) -> usize {
+pub(super) fn resume_level(capacity: usize) -> usize {
     capacity / 2
 }
 
@@ -456,250 +455,6 @@ impl<P: Ord + Clone> ChannelStreams<P> {
             slot.mailbox.close();
             self.retired_peak = self.retired_peak.max(slot.mailbox.peak());
         }
-    }
-}
-
-/// How a stream's consumer asks for the replay of a channel that fell behind on it.
-struct Resume {
-    channel: String,
-    waiting: Arc<AtomicBool>,
-    requested: Arc<AtomicBool>,
-    request: ReplayRequest,
-}
-
-/// The receiving end of one local stream: its mailbox, and (with [`Overflow::Replay`])
-/// the way to ask for a replay once it has room again.
-pub struct StreamReceiver {
-    mailbox: Arc<StreamMailbox>,
-    resume: Option<Resume>,
-}
-
-impl StreamReceiver {
-    /// Number of queued messages.
-    pub fn len(&self) -> usize {
-        self.mailbox.len()
-    }
-
-    /// Whether nothing is queued.
-    pub fn is_empty(&self) -> bool {
-        self.mailbox.is_empty()
-    }
-
-    /// Whether the stream was closed (its channel unsubscribed or the bus closed).
-    pub fn is_closed(&self) -> bool {
-        self.mailbox.is_closed()
-    }
-
-    /// Take the next message without waiting.
-    pub fn try_recv(&mut self) -> Option<BusMessage> {
-        let message = self.mailbox.try_pop();
-        if message.is_some() {
-            self.taken();
-        }
-        message
-    }
-
-    fn poll_recv(
-        &mut self,
-        cx: &mut Context<'_>,
-        listener: &mut Option<EventListener>,
-    ) -> Poll<Option<BusMessage>> {
-        let polled = self.mailbox.poll_recv(cx, listener);
-        if let Poll::Ready(Some(_)) = polled {
-            self.taken();
-        }
-        polled
-    }
-
-    /// A message was taken: if the channel waits for this stream, and it is down to half,
-    /// ask for the replay.
-    fn taken(&self) {
-        let Some(resume) = &self.resume else {
-            return;
-        };
-        if resume.waiting.load(Ordering::SeqCst)
-            && self.mailbox.len() <= resume_level(self.mailbox.capacity())
-            && resume.waiting.swap(false, Ordering::SeqCst)
-            && !resume.requested.swap(true, Ordering::SeqCst)
-        {
-            (resume.request)(&resume.channel);
-        }
-    }
-}
-
-impl fmt::Debug for StreamReceiver {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("StreamReceiver")
-            .field("queued", &self.mailbox.len())
-            .field("capacity", &self.mailbox.capacity())
-            .finish()
-    }
-}
-
-/// The stream of one `subscribe` call, reading a [`StreamReceiver`] of [`ChannelStreams`].
-///
-/// Dropping it runs the clean-up the bus gave it (typically: remove the stream, and
-/// unsubscribe on the server after the channel's last).
-///
-/// # Examples
-///
-/// ```
-/// use std::sync::atomic::{AtomicBool, Ordering};
-/// use std::sync::Arc;
-/// use futures_lite::StreamExt;
-/// use subcast_core::backend::{ChannelStream, ChannelStreams};
-/// use subcast_core::{BusMessage, Event};
-///
-/// let mut channels = ChannelStreams::<u64>::default();
-/// let (_, receiver, _) = channels.insert("users");
-/// let dropped = Arc::new(AtomicBool::new(false));
-/// let flag = dropped.clone();
-/// let mut stream = ChannelStream::new(receiver, Box::new(move || flag.store(true, Ordering::SeqCst)));
-/// channels.deliver_at("users", None, Arc::new(Event::new("t", "users", serde_json::json!({}))));
-/// let message = futures_lite::future::block_on(stream.next());
-/// assert!(matches!(message, Some(BusMessage::Event(_))));
-/// drop(stream);
-/// assert!(dropped.load(Ordering::SeqCst));
-/// ```
-pub struct ChannelStream {
-    receiver: StreamReceiver,
-    listener: Option<EventListener>,
-    on_drop: Option<Box<dyn FnOnce() + Send>>,
-}
-
-impl ChannelStream {
-    /// A stream over `receiver` that runs `on_drop` when dropped.
-    pub fn new(receiver: StreamReceiver, on_drop: Box<dyn FnOnce() + Send>) -> Self {
-        ChannelStream {
-            receiver,
-            listener: None,
-            on_drop: Some(on_drop),
-        }
-    }
-}
-
-impl fmt::Debug for ChannelStream {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ChannelStream")
-            .field("receiver", &self.receiver)
-            .finish()
-    }
-}
-
-impl Stream for ChannelStream {
-    type Item = BusMessage;
-
-    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<BusMessage>> {
-        let this = self.get_mut();
-        this.receiver.poll_recv(cx, &mut this.listener)
-    }
-}
-
-impl Drop for ChannelStream {
-    fn drop(&mut self) {
-        if let Some(on_drop) = self.on_drop.take() {
-            on_drop();
-        }
-    }
-}
-
-/// The counters a networked bus keeps, read as [`BusStats`].
-///
-/// # Examples
-///
-/// ```
-/// use subcast_core::backend::{BusCounters, ChannelStreams};
-///
-/// let counters = BusCounters::default();
-/// counters.count_publish(&Ok::<(), ()>(()));
-/// counters.count_publish(&Err::<(), ()>(()));
-/// counters.add_received(3);
-/// let mut channels = ChannelStreams::<u64>::default();
-/// channels.insert("users");
-/// let stats = counters.stats(&channels);
-/// assert_eq!((stats.published, stats.publish_errors, stats.received), (1, 1, 3));
-/// assert_eq!(stats.subscribed_channels, 1);
-/// ```
-#[derive(Debug, Default)]
-pub struct BusCounters {
-    published: AtomicU64,
-    received: AtomicU64,
-    publish_errors: AtomicU64,
-    invalid_messages: AtomicU64,
-    reconnects: AtomicU64,
-    dropped: AtomicU64,
-}
-
-impl BusCounters {
-    /// Count a publish as done or failed, by its result.
-    pub fn count_publish<T, E>(&self, result: &Result<T, E>) {
-        let counter = match result {
-            Ok(_) => &self.published,
-            Err(_) => &self.publish_errors,
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// Count `messages` handed to local streams.
-    pub fn add_received(&self, messages: u64) {
-        self.received.fetch_add(messages, Ordering::Relaxed);
-    }
-
-    /// Count one message skipped because it was not a valid event.
-    pub fn add_invalid(&self) {
-        self.invalid_messages.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// Count one reconnection to the server.
-    pub fn add_reconnect(&self) {
-        self.reconnects.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// Count `messages` a full buffer of the bus (not a stream's) could not take.
-    pub fn add_dropped(&self, messages: u64) {
-        self.dropped.fetch_add(messages, Ordering::Relaxed);
-    }
-
-    /// The counters now, with what `channels` knows: subscribed channels, messages full
-    /// streams dropped, the streams' peak.
-    pub fn stats<P: Ord + Clone>(&self, channels: &ChannelStreams<P>) -> BusStats {
-        BusStats {
-            published: self.published.load(Ordering::Relaxed),
-            received: self.received.load(Ordering::Relaxed),
-            publish_errors: self.publish_errors.load(Ordering::Relaxed),
-            invalid_messages: self.invalid_messages.load(Ordering::Relaxed),
-            subscribed_channels: channels.len(),
-            reconnects: self.reconnects.load(Ordering::Relaxed),
-            events_dropped: self.dropped.load(Ordering::Relaxed) + channels.dropped(),
-            stream_peak: channels.peak(),
-            received_peak: 0,
-        }
-    }
-}
-
-/// `event`, if it names the `channel` it arrived on; else why it is refused.
-///
-/// A message carries its channel twice (in the server's channel and in the event); a bus
-/// delivers it only when they agree.
-///
-/// # Examples
-///
-/// ```
-/// use subcast_core::backend::ensure_channel;
-/// use subcast_core::Event;
-///
-/// let event = Event::new("t", "users", serde_json::json!({}));
-/// assert!(ensure_channel("users", event.clone()).is_ok());
-/// assert!(ensure_channel("posts", event).is_err());
-/// ```
-pub fn ensure_channel(channel: &str, event: Event) -> Result<Event, String> {
-    if event.channel == channel {
-        Ok(event)
-    } else {
-        Err(format!(
-            "the event names channel {:?} but arrived on {channel:?}",
-            event.channel
-        ))
     }
 }
 

@@ -2,7 +2,9 @@
 //! public `subcast_core::backend` module.
 mod backoff;
 pub mod channels;
+mod counters;
 mod session;
+mod stream;
 mod task;
 
 use std::collections::HashMap;
