@@ -49,7 +49,7 @@ mod lower;
 mod selection;
 mod variables;
 
-pub use self::error::{DocumentError, DocumentErrorKind, Position};
+pub use self::error::{Diagnostic, DocumentError, DocumentErrorKind, Position};
 pub use self::selection::{ArgumentValue, Conditions, FieldSelection, IncludeCondition, SelectionSet};
 pub use self::variables::VariableDefinition;
 
