@@ -175,7 +175,7 @@ impl ExecutorConfig {
     /// let typo = SubscriptionRequest::new("c", "1", "subscription { tick }")
     ///     .security_context(SecurityContext::new("alice"));
     /// let refused = executor.register_subscription(typo).unwrap_err();
-    /// assert!(refused.to_string().contains("Subscription does not have a field `tick`"), "{refused}");
+    /// assert!(refused.to_string().contains("does not have a field `tick`"), "{refused}");
     /// # Ok::<(), subcast_core::SchemaError>(())
     /// ```
     pub fn schema(mut self, schema: Schema) -> Self {

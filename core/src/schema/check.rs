@@ -47,7 +47,8 @@ impl Schema {
     /// let typo = SubscriptionDocument::parse("subscription { orders { totl id { x } } }", None, &limits)?;
     /// let error = schema.validate(&typo, &json!(null)).unwrap_err();
     /// assert_eq!(error.kind(), DocumentErrorKind::SchemaValidation);
-    /// assert_eq!(error.diagnostics().len(), 2);
+    /// // `totl` is unknown, `id` is a leaf given a selection, and `x` is not a field of `ID`.
+    /// assert_eq!(error.diagnostics().len(), 3);
     ///
     /// let query = "subscription ($min: Float, $size: Size) { orders(min: $min, size: $size) { id } }";
     /// let document = SubscriptionDocument::parse(query, None, &limits)?;

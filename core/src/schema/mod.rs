@@ -86,7 +86,7 @@ impl Default for SchemaLimits {
 /// ```
 /// use subcast_core::Schema;
 ///
-/// let error = Schema::parse("type Subscription { a: Missing b: Gone }").unwrap_err();
+/// let error = Schema::parse("type Subscription { a: Missing b: Gone } type Query { a: Int }").unwrap_err();
 /// let lines: Vec<String> = error.diagnostics().iter().map(ToString::to_string).collect();
 /// assert_eq!(lines.len(), 2);
 /// assert!(lines[0].starts_with("at line 1, column 24"), "{lines:?}");
