@@ -363,3 +363,162 @@ fn rbac_paths_still_work_with_a_schema() {
     assert!(subscribe_as(&executor, "viewer", "subscription { orders { total } }").is_err());
     assert!(subscribe_as(&executor, "finance", "subscription { orders { total } }").is_ok());
 }
+
+fn dispatch(executor: &SubscriptionExecutor, key: SubscriptionKey, channel: &str, data: Value) -> Value {
+    let event = Arc::new(Event::new("changed", channel, data));
+    executor.dispatch_event_to_subscriptions(&event).unwrap();
+    serde_json::from_slice(&executor.next_response(key).unwrap().expect("a frame")).unwrap()
+}
+
+#[test]
+fn typename_of_nested_objects_comes_from_the_schema() {
+    let executor = executor();
+    let query = "subscription { orders { __typename id customer { __typename name } } }";
+    let key = subscribe(&executor, query, Value::Null).unwrap();
+    let frame = dispatch(
+        &executor,
+        key,
+        "orders",
+        json!({"id": "o", "customer": {"name": "Ada"}}),
+    );
+    assert_eq!(
+        frame["payload"]["data"],
+        json!({"orders": {"__typename": "Order", "id": "o", "customer": {"__typename": "Customer", "name": "Ada"}}})
+    );
+}
+
+#[test]
+fn an_abstract_type_is_resolved_from_the_type_field_of_the_data() {
+    let executor = executor();
+    let query = "subscription { things { __typename ... on Order { total } ... on Customer { name } } }";
+    let key = subscribe(&executor, query, Value::Null).unwrap();
+    let frame = dispatch(
+        &executor,
+        key,
+        "things",
+        json!({"__typename": "Customer", "name": "Ada", "total": 3}),
+    );
+    assert_eq!(
+        frame["payload"]["data"],
+        json!({"things": {"__typename": "Customer", "name": "Ada"}})
+    );
+}
+
+#[test]
+fn the_type_field_is_configurable() {
+    let schema = schema().with_type_field("kind");
+    let executor = SubscriptionExecutor::new(ExecutorConfig::default().allow_anonymous(true).schema(schema));
+    let key = subscribe(
+        &executor,
+        "subscription { things { ... on Order { total } } }",
+        Value::Null,
+    )
+    .unwrap();
+    let frame = dispatch(&executor, key, "things", json!({"kind": "Order", "total": 3}));
+    assert_eq!(
+        frame["payload"]["data"],
+        json!({"things": {"total": 3.0}}),
+        "{frame}"
+    );
+}
+
+#[test]
+fn enum_values_pass_through_and_an_unknown_one_is_a_schema_mismatch() {
+    let executor = executor();
+    let key = subscribe(&executor, "subscription { orders { id size } }", Value::Null).unwrap();
+    let frame = dispatch(&executor, key, "orders", json!({"id": "o", "size": "M"}));
+    assert_eq!(frame["payload"]["data"]["orders"]["size"], "M");
+    let frame = dispatch(&executor, key, "orders", json!({"id": "o", "size": "XL"}));
+    assert_eq!(frame["type"], "error");
+    assert_eq!(
+        frame["payload"][0]["extensions"]["code"],
+        subcast_core::SCHEMA_MISMATCH
+    );
+}
+
+#[test]
+fn an_object_where_a_scalar_is_declared_is_a_schema_mismatch() {
+    let executor = executor();
+    let key = subscribe(&executor, "subscription { orders { id total } }", Value::Null).unwrap();
+    let frame = dispatch(
+        &executor,
+        key,
+        "orders",
+        json!({"id": "o", "total": {"amount": 3}}),
+    );
+    assert_eq!(frame["type"], "error", "{frame}");
+    assert_eq!(
+        frame["payload"][0]["extensions"]["code"],
+        subcast_core::SCHEMA_MISMATCH
+    );
+    assert!(
+        frame["payload"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("orders.total"),
+        "{frame}"
+    );
+}
+
+#[test]
+fn a_list_where_a_single_value_is_declared_is_a_schema_mismatch() {
+    let executor = executor();
+    let key = subscribe(
+        &executor,
+        "subscription { orders { id customer { name } } }",
+        Value::Null,
+    )
+    .unwrap();
+    let frame = dispatch(
+        &executor,
+        key,
+        "orders",
+        json!({"id": "o", "customer": [{"name": "a"}]}),
+    );
+    assert_eq!(
+        frame["payload"][0]["extensions"]["code"],
+        subcast_core::SCHEMA_MISMATCH,
+        "{frame}"
+    );
+}
+
+#[test]
+fn a_single_value_where_a_list_is_declared_is_a_schema_mismatch() {
+    let executor = executor();
+    let key = subscribe(&executor, "subscription { orders { id tags } }", Value::Null).unwrap();
+    let frame = dispatch(&executor, key, "orders", json!({"id": "o", "tags": "a"}));
+    assert_eq!(
+        frame["payload"][0]["extensions"]["code"],
+        subcast_core::SCHEMA_MISMATCH,
+        "{frame}"
+    );
+}
+
+#[test]
+fn a_missing_non_null_field_is_a_schema_mismatch() {
+    let executor = executor();
+    let key = subscribe(&executor, "subscription { orders { id total } }", Value::Null).unwrap();
+    let frame = dispatch(&executor, key, "orders", json!({"total": 3}));
+    assert_eq!(
+        frame["payload"][0]["extensions"]["code"],
+        subcast_core::SCHEMA_MISMATCH,
+        "{frame}"
+    );
+}
+
+#[test]
+fn a_typed_result_over_the_frame_limit_is_refused_without_being_built() {
+    let config = ExecutorConfig::default()
+        .allow_anonymous(true)
+        .schema(schema())
+        .max_frame_bytes(1_000);
+    let executor = SubscriptionExecutor::new(config);
+    let key = subscribe(&executor, "subscription { orders { id tags } }", Value::Null).unwrap();
+    let tags: Vec<String> = (0..1_000).map(|i| format!("tag{i}")).collect();
+    let frame = dispatch(&executor, key, "orders", json!({"id": "o", "tags": tags}));
+    assert_eq!(
+        frame["payload"][0]["extensions"]["code"],
+        subcast_core::FRAME_TOO_LARGE,
+        "{frame}"
+    );
+}

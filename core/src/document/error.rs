@@ -112,11 +112,10 @@ pub struct DocumentError {
     more: Vec<Diagnostic>,
 }
 
+/// The problems after the first, each with its position, so that a log line or an
+/// exception message holds all of them.
 fn more_suffix(more: &[Diagnostic]) -> String {
-    match more.len() {
-        0 => String::new(),
-        n => format!(" (and {n} more)"),
-    }
+    more.iter().map(|d| format!("; {d}")).collect()
 }
 
 fn position_prefix(position: &Option<Position>) -> String {

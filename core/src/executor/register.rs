@@ -221,7 +221,7 @@ impl SubscriptionExecutor {
         explicit_channels: Option<Vec<Arc<str>>>,
         key: String,
     ) -> Result<Cohort> {
-        let document = SubscriptionDocument::parse(
+        let mut document = SubscriptionDocument::parse(
             &request.query,
             request.operation_name.as_deref(),
             &self.config.document_limits,
@@ -230,6 +230,7 @@ impl SubscriptionExecutor {
         let (variables, schema_channel, coordinates) = match &self.config.schema {
             Some(schema) => {
                 let checked = schema.check(&document, &request.variables)?;
+                document.set_executable(checked.executable);
                 (checked.variables, Some(checked.channel), checked.coordinates)
             }
             None => (

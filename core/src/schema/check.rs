@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use apollo_compiler::executable::{Selection, SelectionSet};
 use apollo_compiler::response::{serde_json_bytes, JsonMap};
+use apollo_compiler::validation::Valid;
 use apollo_compiler::ExecutableDocument;
 use serde_json::{Map, Value};
 
@@ -21,6 +22,8 @@ pub(crate) struct Checked {
     pub(crate) channel: Arc<str>,
     /// Every `Type.field` the document selects, fragments included, without duplicates.
     pub(crate) coordinates: Vec<String>,
+    /// The document as apollo-compiler validated it, for the typed projection.
+    pub(crate) executable: Arc<Valid<ExecutableDocument>>,
 }
 
 impl Schema {
@@ -113,10 +116,12 @@ impl Schema {
             .ok_or_else(|| invalid(format!("no subscription field {}", document.root_field()), None))?;
         let mut coordinates = Coordinates::default();
         coordinates.walk(&executable, &operation.selection_set);
+        let coordinates = coordinates.found;
         Ok(Checked {
             variables,
             channel,
-            coordinates: coordinates.found,
+            coordinates,
+            executable: Arc::new(executable),
         })
     }
 }

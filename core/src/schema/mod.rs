@@ -29,6 +29,9 @@ use crate::document::{Diagnostic, Position};
 use crate::event::validate_channel;
 
 mod check;
+mod project;
+
+pub(crate) use self::project::SchemaProjection;
 
 /// The name of the directive mapping a subscription root field to a channel.
 const CHANNEL_DIRECTIVE: &str = "channel";
@@ -149,6 +152,7 @@ impl fmt::Display for SchemaError {
 #[derive(Clone)]
 pub struct Schema {
     inner: Arc<Inner>,
+    type_field: Arc<str>,
 }
 
 struct Inner {
@@ -164,6 +168,7 @@ impl fmt::Debug for Schema {
             .field("types", &self.inner.compiled.types.len())
             .field("sdl_bytes", &self.inner.sdl_bytes)
             .field("channels", &self.inner.channels)
+            .field("type_field", &self.type_field)
             .finish()
     }
 }
@@ -251,6 +256,7 @@ impl Schema {
                 channels,
                 sdl_bytes: sdl.len(),
             }),
+            type_field: Arc::from("__typename"),
         })
     }
 
@@ -296,6 +302,30 @@ impl Schema {
     /// Whether `name` is a type of the schema (built-in scalars included).
     pub fn has_type(&self, name: &str) -> bool {
         self.inner.compiled.types.contains_key(name)
+    }
+
+    /// The field of the event data naming the object type of a value whose declared type
+    /// is an interface or a union (default `__typename`): the typed projection needs it to
+    /// apply fragments and answer `__typename`.
+    pub fn type_field(&self) -> &str {
+        &self.type_field
+    }
+
+    /// This schema, reading the object type of abstract values from `field` of the data.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use subcast_core::Schema;
+    ///
+    /// let schema = Schema::parse("type Query { a: Int } type Subscription { a: Int }")?;
+    /// assert_eq!(schema.type_field(), "__typename");
+    /// assert_eq!(schema.with_type_field("kind").type_field(), "kind");
+    /// # Ok::<(), subcast_core::SchemaError>(())
+    /// ```
+    pub fn with_type_field(mut self, field: &str) -> Self {
+        self.type_field = Arc::from(field);
+        self
     }
 
     fn compiled(&self) -> &Valid<apollo_compiler::Schema> {
