@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use subcast_core::{
     BusStats, DispatchReport, Error, Event, EventBus, EventPump, ExecutorConfig, InMemoryBus, PumpConfig,
-    PumpStats, Result, Runtime, SubscriptionExecutor,
+    PumpStats, Result, Runtime, Schema, SubscriptionExecutor,
 };
 
 /// An executor, its bus, the pump between them and the runtime it runs on.
@@ -279,6 +279,7 @@ pub struct NodeBuilder {
     bus: Option<BusChoice>,
     runtime: Option<Arc<dyn Runtime>>,
     executor: ExecutorConfig,
+    schema: Option<Schema>,
     pump: PumpConfig,
     #[cfg(feature = "redis")]
     redis: subcast_redis::RedisConfig,
@@ -297,6 +298,7 @@ impl fmt::Debug for NodeBuilder {
             .field("bus", &bus)
             .field("runtime", &self.runtime)
             .field("executor", &self.executor)
+            .field("schema", &self.schema)
             .field("pump", &self.pump)
             .finish_non_exhaustive()
     }
@@ -388,6 +390,26 @@ impl NodeBuilder {
         self
     }
 
+    /// Validate subscription documents against the application's `schema`; it takes
+    /// precedence over [`ExecutorConfig::schema`] whatever the order of the calls.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use subcast::{Node, Schema, SubscriptionRequest};
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// let schema = Schema::parse("type Query { ok: Int } type Subscription { ticks: Int }")?;
+    /// let node = Node::builder().schema(schema).build().await?;
+    /// assert!(node.executor().config().schema.is_some());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn schema(mut self, schema: Schema) -> Self {
+        self.schema = Some(schema);
+        self
+    }
+
     /// Configure the event pump.
     ///
     /// # Examples
@@ -455,7 +477,10 @@ impl NodeBuilder {
     /// # Ok::<(), subcast::Error>(())
     /// # }).unwrap();
     /// ```
-    pub async fn build(self) -> Result<Node> {
+    pub async fn build(mut self) -> Result<Node> {
+        if let Some(schema) = self.schema.take() {
+            self.executor = self.executor.schema(schema);
+        }
         let executor = Arc::new(SubscriptionExecutor::try_new(self.executor)?);
         let url = match self.bus {
             None => None,

@@ -9,7 +9,8 @@
 //!   [`EVENTS_GAP`], [`RATE_LIMITED`].
 //! - `error` frames that end a subscription: [`QUEUE_OVERFLOW`], [`RESOLVER_ERROR`],
 //!   [`RESOLVER_PANIC`], [`FRAME_TOO_LARGE`], [`BUS_CHANNEL_LOST`].
-//! - Resolver errors of the projection: [`NON_OBJECT_DATA`], [`OBJECT_NEEDS_SELECTION`].
+//! - Resolver errors of the projection: [`NON_OBJECT_DATA`], [`OBJECT_NEEDS_SELECTION`],
+//!   and with a schema [`SCHEMA_MISMATCH`].
 //!
 //! The WebSocket close codes are the protocol's: [`CloseCode`](crate::CloseCode).
 
@@ -60,3 +61,7 @@ pub const BUS_CHANNEL_LOST: &str = "BUS_CHANNEL_LOST";
 pub const NON_OBJECT_DATA: &str = "NON_OBJECT_DATA";
 /// Code of the error returned when a field selected without sub-fields holds an object.
 pub const OBJECT_NEEDS_SELECTION: &str = "OBJECT_NEEDS_SELECTION";
+/// Code of the `error` frame ending a subscription whose event data contradicts the
+/// executor's [`Schema`](crate::Schema): an object where a scalar is declared, a list where
+/// a single value is, a null for a non-null field, an unknown enum value.
+pub const SCHEMA_MISMATCH: &str = "SCHEMA_MISMATCH";

@@ -262,6 +262,42 @@ impl Error {
         error
     }
 
+    /// This error as the GraphQL errors of an `error` frame: one per problem of a document
+    /// refused by schema validation (each with `extensions.locations`, `[{line, column}]`),
+    /// else the one [`to_graphql_error`](Self::to_graphql_error) gives.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use subcast_core::{DocumentLimits, Error, Schema, SubscriptionDocument};
+    ///
+    /// let schema = Schema::parse("type Query { a: Int } type Subscription { ticks(n: Int): Int }")?;
+    /// let document = SubscriptionDocument::parse("subscription { ticks(m: 1, n: \"2\") }", None, &DocumentLimits::default())?;
+    /// let error = Error::from(schema.validate(&document, &serde_json::Value::Null).unwrap_err());
+    /// let errors = error.to_graphql_errors();
+    /// assert_eq!(errors.len(), 2);
+    /// assert_eq!(errors[1].extensions["locations"], serde_json::json!([{"line": 1, "column": 31}]));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn to_graphql_errors(&self) -> Vec<GraphQLError> {
+        let Error::Document(document) = self else {
+            return vec![self.to_graphql_error()];
+        };
+        document
+            .diagnostics()
+            .into_iter()
+            .map(|diagnostic| {
+                let message = format!("invalid subscription document: {diagnostic}");
+                let mut error = GraphQLError::new(self.code(), message);
+                if let Some(position) = diagnostic.position {
+                    let location = serde_json::json!([{"line": position.line, "column": position.column}]);
+                    error.extensions.insert("locations".to_owned(), location);
+                }
+                error
+            })
+            .collect()
+    }
+
     /// The graphql-transport-ws `error` frame refusing `subscription_id` with this error.
     ///
     /// # Examples
@@ -277,6 +313,6 @@ impl Error {
     /// assert_eq!(frame["payload"][0]["extensions"]["field"], "users.email");
     /// ```
     pub fn to_error_frame(&self, subscription_id: &str) -> Bytes {
-        FramePrefix::new(subscription_id).splice(&FrameBody::error(&[self.to_graphql_error()]))
+        FramePrefix::new(subscription_id).splice(&FrameBody::error(&self.to_graphql_errors()))
     }
 }

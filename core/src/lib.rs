@@ -62,6 +62,7 @@ mod queue;
 mod rate_limit;
 mod resolve;
 mod runtime;
+mod schema;
 mod security;
 mod sync;
 #[cfg(any(test, feature = "testing"))]
@@ -73,7 +74,7 @@ pub use bus::{
 };
 pub use codes::*;
 pub use document::{
-    ArgumentValue, Conditions, DocumentError, DocumentErrorKind, DocumentLimits, FieldSelection,
+    ArgumentValue, Conditions, Diagnostic, DocumentError, DocumentErrorKind, DocumentLimits, FieldSelection,
     IncludeCondition, Position, SelectionSet, SubscriptionDocument, VariableDefinition,
 };
 pub use error::{BoxError, Error, Result};
@@ -106,6 +107,7 @@ pub use rate_limit::{
 };
 pub use resolve::{ProjectionResolver, ResolveError, ResolveRequest, ResolveResult, Resolver};
 pub use runtime::{BoxFuture, Runtime};
+pub use schema::{Schema, SchemaError, SchemaLimits};
 pub use security::federation::DEFAULT_FEDERATION_PATH;
 pub use security::filter::{MAX_CONDITIONS, MAX_FILTER_BYTES, MAX_LIST_LEN, MAX_PATH_DEPTH, MAX_PATH_LEN};
 pub use security::row::DEFAULT_OWNER_PATH;

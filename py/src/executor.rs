@@ -66,7 +66,7 @@ impl SubscriptionExecutor {
     #[pyo3(signature = (
         bus=None, *, queue_capacity=None, overflow=None, allow_anonymous=None, max_event_bytes=None,
         loopback_window=None, security=None, rate_limits=None, document_limits=None, pump=None,
-        max_frame_bytes=None, queue_max_bytes=None,
+        max_frame_bytes=None, queue_max_bytes=None, schema=None,
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -83,6 +83,7 @@ impl SubscriptionExecutor {
         pump: Option<&Bound<'_, PyAny>>,
         max_frame_bytes: Option<&Bound<'_, PyAny>>,
         queue_max_bytes: Option<&Bound<'_, PyAny>>,
+        schema: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let bus = match bus.filter(|b| !b.is_none()) {
             None => EventBusConfig {
@@ -96,7 +97,7 @@ impl SubscriptionExecutor {
                     crate::config::invalid(py, "bus", message)
                 })?,
         };
-        let settings = ExecutorSettings::read(&ExecutorArguments {
+        let mut settings = ExecutorSettings::read(&ExecutorArguments {
             queue_capacity,
             overflow,
             allow_anonymous,
@@ -109,6 +110,9 @@ impl SubscriptionExecutor {
             document_limits,
             pump,
         })?;
+        if let Some(schema) = crate::schema::read_schema(py, schema)? {
+            settings.executor = settings.executor.schema(schema);
+        }
         let transport = py
             .detach(|| Transport::open(&bus, settings.executor, settings.pump))
             .map_err(|e| to_py_err(py, &e))?;

@@ -32,6 +32,7 @@ pub mod metrics;
 pub mod protocol;
 pub mod resolver;
 pub mod runtime;
+pub mod schema;
 
 /// The async runtime this build runs its background work on: `"smol"` or `"tokio"`.
 #[pyfunction(name = "runtime")]

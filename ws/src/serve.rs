@@ -312,8 +312,7 @@ impl Session<'_> {
         let cursor = match payload.cursor() {
             Ok(cursor) => cursor.map(str::to_owned),
             Err(error) => {
-                self.connection
-                    .fail_subscription(&id, &[error.to_graphql_error()]);
+                self.connection.fail_subscription(&id, &error.to_graphql_errors());
                 return Ok(());
             }
         };
@@ -347,8 +346,7 @@ impl Session<'_> {
         let (key, resume, queue) = match registered {
             Ok(registered) => registered,
             Err(error) => {
-                self.connection
-                    .fail_subscription(&id, &[error.to_graphql_error()]);
+                self.connection.fail_subscription(&id, &error.to_graphql_errors());
                 return Ok(());
             }
         };

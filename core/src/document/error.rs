@@ -79,15 +79,43 @@ pub enum DocumentErrorKind {
     /// Fields with the same response key cannot be merged (different field
     /// names, arguments, or leaf versus object).
     FieldConflict,
+    /// The document breaks a validation rule of the executor's
+    /// [`Schema`](crate::Schema): an unknown field, argument, type or directive, a
+    /// fragment on the wrong type, a leaf with a selection, an object without one, a
+    /// variable of an incompatible type. [`DocumentError::diagnostics`] lists every one.
+    SchemaValidation,
+}
+
+/// One problem found in a document or a schema: its message and, when known, where it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    /// A human-readable description, without the position.
+    pub message: String,
+    /// Where the problem is, when it has a location.
+    pub position: Option<Position>,
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}{}", position_prefix(&self.position), self.message)
+    }
 }
 
 /// Why a document or its variables were refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{}{message}", position_prefix(.position))]
+#[error("{}{message}{}", position_prefix(.position), more_suffix(.more))]
 pub struct DocumentError {
     kind: DocumentErrorKind,
     message: String,
     position: Option<Position>,
+    /// The problems after the first, when validation reports several.
+    more: Vec<Diagnostic>,
+}
+
+/// The problems after the first, each with its position, so that a log line or an
+/// exception message holds all of them.
+fn more_suffix(more: &[Diagnostic]) -> String {
+    more.iter().map(|d| format!("; {d}")).collect()
 }
 
 fn position_prefix(position: &Option<Position>) -> String {
@@ -95,7 +123,7 @@ fn position_prefix(position: &Option<Position>) -> String {
 }
 
 impl DocumentError {
-    pub(super) fn new(
+    pub(crate) fn new(
         kind: DocumentErrorKind,
         message: impl Into<String>,
         position: Option<Position>,
@@ -104,7 +132,21 @@ impl DocumentError {
             kind,
             message: message.into(),
             position,
+            more: Vec::new(),
         }
+    }
+
+    /// An error reporting every problem of `diagnostics`, the first one as its message and
+    /// position; `None` when there is none.
+    pub(crate) fn from_diagnostics(kind: DocumentErrorKind, diagnostics: Vec<Diagnostic>) -> Option<Self> {
+        let mut diagnostics = diagnostics.into_iter();
+        let first = diagnostics.next()?;
+        Some(Self {
+            kind,
+            message: first.message,
+            position: first.position,
+            more: diagnostics.collect(),
+        })
     }
 
     /// The category of the error.
@@ -120,5 +162,16 @@ impl DocumentError {
     /// Where in the document the problem is, when it has a location.
     pub fn position(&self) -> Option<Position> {
         self.position
+    }
+
+    /// Every problem found, in document order: the one [`message`](Self::message) and
+    /// [`position`](Self::position) describe, then the others. Validation against a
+    /// [`Schema`](crate::Schema) reports them all; the structural checks stop at the first.
+    pub fn diagnostics(&self) -> Vec<Diagnostic> {
+        let first = Diagnostic {
+            message: self.message.clone(),
+            position: self.position,
+        };
+        std::iter::once(first).chain(self.more.iter().cloned()).collect()
     }
 }

@@ -41,6 +41,10 @@
 
 use std::collections::HashSet;
 
+use std::sync::Arc;
+
+use apollo_compiler::validation::Valid;
+use apollo_compiler::ExecutableDocument;
 use apollo_parser::Parser;
 use serde_json::{Map, Value};
 
@@ -49,7 +53,7 @@ mod lower;
 mod selection;
 mod variables;
 
-pub use self::error::{DocumentError, DocumentErrorKind, Position};
+pub use self::error::{Diagnostic, DocumentError, DocumentErrorKind, Position};
 pub use self::selection::{ArgumentValue, Conditions, FieldSelection, IncludeCondition, SelectionSet};
 pub use self::variables::VariableDefinition;
 
@@ -147,6 +151,8 @@ pub struct SubscriptionDocument {
     variables: Vec<VariableDefinition>,
     variable_types: Vec<TypeRef>,
     max_depth: usize,
+    /// The document as validated against the executor's schema, when it has one.
+    executable: Option<Arc<Valid<ExecutableDocument>>>,
 }
 
 impl SubscriptionDocument {
@@ -350,6 +356,15 @@ impl SubscriptionDocument {
     /// ```
     pub fn effective_variables(&self, provided: &Value) -> Result<Map<String, Value>, DocumentError> {
         variables::coerce(&self.variables, &self.variable_types, provided)
+    }
+
+    /// The document as validated against the executor's schema, when it has one.
+    pub(crate) fn executable(&self) -> Option<&Valid<ExecutableDocument>> {
+        self.executable.as_deref()
+    }
+
+    pub(crate) fn set_executable(&mut self, executable: Arc<Valid<ExecutableDocument>>) {
+        self.executable = Some(executable);
     }
 
     /// The depth of the deepest selection set, the root selection set being 1.

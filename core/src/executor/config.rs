@@ -6,6 +6,7 @@ use crate::document::DocumentLimits;
 use crate::error::{Error, Result};
 use crate::queue::{OverflowPolicy, DEFAULT_QUEUE_CAPACITY, DEFAULT_QUEUE_MAX_BYTES};
 use crate::rate_limit::{Clock, RateLimits, SystemClock};
+use crate::schema::Schema;
 use crate::security::SecurityPolicies;
 
 /// Longest connection or subscription id accepted, in bytes.
@@ -68,6 +69,11 @@ pub struct ExecutorConfig {
     pub rate_limits: RateLimits,
     /// The clock rate limits run on (default: the system's monotonic clock).
     pub clock: Arc<dyn Clock>,
+    /// The application's schema (default: none). With one, every subscription document
+    /// is validated against it and its variables coerced by their declared types, its
+    /// root field listens on the channel the schema maps it to (`@channel`), and RBAC keys
+    /// may name schema coordinates (`Order.total`).
+    pub schema: Option<Schema>,
 }
 
 impl Default for ExecutorConfig {
@@ -84,6 +90,7 @@ impl Default for ExecutorConfig {
             security: SecurityPolicies::default(),
             rate_limits: RateLimits::default(),
             clock: Arc::new(SystemClock),
+            schema: None,
         }
     }
 }
@@ -156,8 +163,30 @@ impl ExecutorConfig {
         self
     }
 
+    /// Validate subscription documents against `schema`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use subcast_core::{ExecutorConfig, Schema, SecurityContext, SubscriptionExecutor, SubscriptionRequest};
+    ///
+    /// let schema = Schema::parse("type Query { ok: Int } type Subscription { ticks: Int }")?;
+    /// let executor = SubscriptionExecutor::new(ExecutorConfig::default().schema(schema));
+    /// let typo = SubscriptionRequest::new("c", "1", "subscription { tick }")
+    ///     .security_context(SecurityContext::new("alice"));
+    /// let refused = executor.register_subscription(typo).unwrap_err();
+    /// assert!(refused.to_string().contains("does not have a field `tick`"), "{refused}");
+    /// # Ok::<(), subcast_core::SchemaError>(())
+    /// ```
+    pub fn schema(mut self, schema: Schema) -> Self {
+        self.schema = Some(schema);
+        self
+    }
+
     /// Check every limit is in range: sizes and counts at least 1, bucket rates finite and
-    /// not negative. Fails with [`Error::InvalidConfig`] naming the first one that is not.
+    /// not negative; with a schema, every RBAC key naming a schema coordinate names an
+    /// existing field ([`RbacPolicy::validate_coordinates`](crate::RbacPolicy::validate_coordinates)).
+    /// Fails with [`Error::InvalidConfig`] naming the first one that is not.
     pub fn validate(&self) -> Result<()> {
         let at_least_one = [
             ("queue_capacity", self.queue_capacity),
@@ -173,6 +202,9 @@ impl ExecutorConfig {
                     reason: "must be at least 1".into(),
                 });
             }
+        }
+        if let Some(schema) = &self.schema {
+            self.security.rbac.validate_coordinates(schema)?;
         }
         self.rate_limits.validate()
     }

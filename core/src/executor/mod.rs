@@ -168,7 +168,11 @@ impl SubscriptionExecutor {
         SubscriptionExecutor {
             registry: RwLock::default(),
             next_key: AtomicU64::new(1),
-            projection: Arc::new(ProjectionResolver),
+            // With a schema, the built-in projection is typed by it; without, nothing changes.
+            projection: match &config.schema {
+                Some(schema) => Arc::new(crate::schema::SchemaProjection::new(schema.clone())),
+                None => Arc::new(ProjectionResolver),
+            },
             loopback: LoopbackWindow::default(),
             shared: Arc::new(DispatchShared {
                 filter: config.security.event_filter(),

@@ -177,7 +177,10 @@ impl SubscriptionExecutor {
             return Err(error);
         }
         if !joins_existing {
-            if let Err(error) = policies.check_rbac(context, &access) {
+            let rbac = policies
+                .check_rbac(context, &access)
+                .and_then(|()| policies.rbac.check_coordinates(context, &cohort.coordinates));
+            if let Err(error) = rbac {
                 metrics.record_violation(Policy::Rbac, 1);
                 return Err(error);
             }
@@ -218,15 +221,28 @@ impl SubscriptionExecutor {
         explicit_channels: Option<Vec<Arc<str>>>,
         key: String,
     ) -> Result<Cohort> {
-        let document = SubscriptionDocument::parse(
+        let mut document = SubscriptionDocument::parse(
             &request.query,
             request.operation_name.as_deref(),
             &self.config.document_limits,
         )?;
-        let variables = document.effective_variables(&request.variables)?;
-        let channels = match explicit_channels {
-            Some(channels) => channels,
-            None => {
+        // With a schema, its coercion replaces the structural one, and it names the channel.
+        let (variables, schema_channel, coordinates) = match &self.config.schema {
+            Some(schema) => {
+                let checked = schema.check(&document, &request.variables)?;
+                document.set_executable(checked.executable);
+                (checked.variables, Some(checked.channel), checked.coordinates)
+            }
+            None => (
+                document.effective_variables(&request.variables)?,
+                None,
+                Vec::new(),
+            ),
+        };
+        let channels = match (explicit_channels, schema_channel) {
+            (Some(channels), _) => channels,
+            (None, Some(channel)) => vec![channel],
+            (None, None) => {
                 validate_channel(document.root_field())?;
                 vec![Arc::from(document.root_field())]
             }
@@ -244,6 +260,7 @@ impl SubscriptionExecutor {
             federation: context.and_then(|c| c.federation_arc().cloned()),
             filter: request.filter.clone().filter(|f| !f.is_empty()),
             context: context.filter(|_| resolver_reads_context).cloned(),
+            coordinates: coordinates.into_boxed_slice(),
         })
     }
 }

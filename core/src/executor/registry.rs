@@ -81,6 +81,8 @@ pub(crate) struct Cohort {
     pub(crate) filter: Option<EventFilter>,
     /// The one context of every member, kept for resolvers that depend on it.
     pub(crate) context: Option<SecurityContext>,
+    /// The schema coordinates (`Order.total`) the document selects; empty without a schema.
+    pub(crate) coordinates: Box<[String]>,
 }
 
 #[derive(Debug, Default)]

@@ -18,6 +18,16 @@
 //! [`RbacPolicy::deny_unlisted`], the owner and federation paths must be listed too
 //! (`allow("*.user_id", …)`), as must the root of every channel listened on.
 //!
+//! With a [`Schema`] on the executor, a key can also name a schema coordinate,
+//! `Type.field` (`Order.total`): it protects that field wherever a subscription selects
+//! it, under any root field, alias or fragment. A key whose first segment is a type of
+//! the schema is a coordinate, and must name a field of that type
+//! ([`RbacPolicy::validate_coordinates`]; [`SubscriptionExecutor::try_new`] refuses the
+//! policy otherwise); other keys are paths. Coordinates restrict only: under
+//! `deny_unlisted`, the paths read must still be listed.
+//!
+//! [`SubscriptionExecutor::try_new`]: crate::SubscriptionExecutor::try_new
+//!
 //! Fields without a key are open unless [`RbacPolicy::deny_unlisted`] is set. Roles, the
 //! document, the channels and the event filter are part of the cohort key, so the decision
 //! is taken once per cohort at subscribe and a refused path rejects the subscription (with
@@ -28,6 +38,7 @@ use std::ops::Bound;
 
 use crate::document::SubscriptionDocument;
 use crate::error::{Error, Result};
+use crate::schema::Schema;
 use crate::security::{SecurityContext, SubscriptionAccess};
 
 /// The field-permission map, checked once per subscribe.
@@ -179,6 +190,65 @@ impl RbacPolicy {
                 if !self.allows(&rerooted, roles) {
                     return Err(Error::FieldForbidden { field: rerooted });
                 }
+            }
+        }
+        Ok(())
+    }
+
+    /// Check that every key naming a coordinate of `schema` (its first segment is a type
+    /// of the schema) names an existing field: `Order.totl` is refused with
+    /// [`Error::InvalidConfig`] rather than protecting nothing.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use subcast_core::{RbacPolicy, Schema};
+    ///
+    /// let schema = Schema::parse("type Query { a: Int } type Order { total: Float } type Subscription { orders: Order }")?;
+    /// assert!(RbacPolicy::default().allow("Order.total", ["finance"]).validate_coordinates(&schema).is_ok());
+    /// assert!(RbacPolicy::default().allow("orders.totl", ["finance"]).validate_coordinates(&schema).is_ok());
+    /// let typo = RbacPolicy::default().allow("Order.totl", ["finance"]).validate_coordinates(&schema);
+    /// assert!(typo.unwrap_err().to_string().contains("Order.totl"));
+    /// # Ok::<(), subcast_core::SchemaError>(())
+    /// ```
+    pub fn validate_coordinates(&self, schema: &Schema) -> Result<()> {
+        for key in self.rules.keys() {
+            let first = key.split('.').next().unwrap_or_default();
+            if !schema.has_type(first) {
+                continue;
+            }
+            if key.matches('.').count() != 1 || !schema.has_coordinate(key) {
+                return Err(Error::InvalidConfig {
+                    setting: "security.rbac",
+                    reason: format!("{key:?} names type {first} but no field of it in the schema"),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Check the schema coordinates a subscription reads (`Order.total`, from
+    /// [`Schema`] validation) against `context`'s roles: a coordinate with a key needs
+    /// one of its roles. Fails with [`Error::FieldForbidden`] naming the coordinate.
+    pub(crate) fn check_coordinates(
+        &self,
+        context: Option<&SecurityContext>,
+        coordinates: &[String],
+    ) -> Result<()> {
+        if self.rules.is_empty() {
+            return Ok(());
+        }
+        let no_roles = BTreeSet::new();
+        let roles = context.map_or(&no_roles, SecurityContext::roles);
+        for coordinate in coordinates {
+            if self
+                .rules
+                .get(coordinate)
+                .is_some_and(|allowed| allowed.is_disjoint(roles))
+            {
+                return Err(Error::FieldForbidden {
+                    field: coordinate.clone(),
+                });
             }
         }
         Ok(())

@@ -293,6 +293,7 @@ class SubscriptionExecutor:
         rate_limits: RateLimits | Mapping[str, Any] | None = None,
         document_limits: DocumentLimits | Mapping[str, Any] | None = None,
         pump: PumpConfig | Mapping[str, Any] | None = None,
+        schema: str | None = None,
     ) -> None:
         """Open ``bus`` (in-memory by default) and start the executor's own threads.
 
@@ -313,9 +314,18 @@ class SubscriptionExecutor:
         dict of its options; ``None`` keeps the defaults (every security policy on, no rate
         limits).
 
+        ``schema`` is the application's GraphQL schema as SDL text (Strawberry:
+        ``str(schema)``; Ariadne or graphql-core: ``graphql.print_schema(schema)``). With it,
+        every subscription document is validated against the schema (an unknown field,
+        argument or type raises ``InvalidDocumentError`` naming every problem with its
+        line and column), variables are coerced by their declared types, a root field marked
+        ``@channel(name: "...")`` listens on that channel, and RBAC keys may name schema
+        coordinates (``Order.total``).
+
         Raises:
             InvalidConfigError: a value was refused; the message names it
-                (``rate_limits.burst: must be a positive integer, got -1``).
+                (``rate_limits.burst: must be a positive integer, got -1``), or the schema
+                does not parse or validate (``schema: invalid schema: at line 3, column 9: ...``).
             BusError: the bus could not be reached.
             ForkedProcessError: (smol builds only) this process was forked from one whose
                 smol reactor was in use.

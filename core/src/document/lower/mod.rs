@@ -176,6 +176,7 @@ impl<'a> Lowering<'a> {
             variables,
             variable_types,
             max_depth,
+            executable: None,
         })
     }
 
