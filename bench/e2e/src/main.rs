@@ -29,6 +29,7 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, Mutex, Semaphore};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 
 use stats::{percentile, Histogram};
@@ -295,6 +296,7 @@ async fn run(options: Options) -> Result<(), Error> {
         shared.latency.reset();
         let frames_before = shared.frames.load(Relaxed);
         let cpu_before = options.pid.and_then(cpu_ticks);
+        let own_cpu_before = cpu_ticks(std::process::id());
         let step_start = Instant::now();
         let step = Duration::from_secs_f64(options.step_secs);
         let mut sent = 0u64;
@@ -332,6 +334,7 @@ async fn run(options: Options) -> Result<(), Error> {
         }
         let received = shared.frames.load(Relaxed) - frames_before;
         let cpu_after = options.pid.and_then(cpu_ticks);
+        let own_cpu_after = cpu_ticks(std::process::id());
         let counts = shared.latency.snapshot();
         let p50 = percentile(&counts, 0.5).unwrap_or(0);
         let p99 = percentile(&counts, 0.99).unwrap_or(0);
@@ -343,21 +346,27 @@ async fn run(options: Options) -> Result<(), Error> {
             && sent as f64 >= 0.95 * due as f64
             && received as f64 >= 0.95 * expected as f64
             && p99 <= SUSTAINED_P99_MICROS;
-        let cpu_ns_per_frame = match (cpu_before, cpu_after) {
+        let per_frame = |before: Option<u64>, after: Option<u64>| match (before, after) {
             (Some(before), Some(after)) if received > 0 => {
                 Some((after - before) as f64 * 1e9 / ticks_per_second() / received as f64)
             }
             _ => None,
         };
+        let cpu_ns_per_frame = per_frame(cpu_before, cpu_after);
+        // The generator's own cost: when it nears the server's, the clients are the bound.
+        let client_cpu_ns_per_frame = per_frame(own_cpu_before, own_cpu_after);
         eprintln!(
-            "  target {frame_rate:>9.0} frames/s ({event_rate:.1} events/s): delivered {delivered:>9.0}/s, p50 {:.2} ms, p99 {:.2} ms, {}",
+            "  target {frame_rate:>9.0} frames/s ({event_rate:.1} events/s): delivered {delivered:>9.0}/s, p50 {:.2} ms, p99 {:.2} ms, CPU/frame server {} ns, clients {} ns, {}",
             p50 as f64 / 1000.0,
             p99 as f64 / 1000.0,
+            json_number(cpu_ns_per_frame),
+            json_number(client_cpu_ns_per_frame),
             if sustained { "sustained" } else { "NOT sustained" }
         );
         steps.push(format!(
-            r#"{{"target_frames_per_s":{frame_rate},"events_per_s":{event_rate:.3},"events":{sent},"expected_frames":{expected},"received_frames":{received},"delivered_frames_per_s":{delivered:.1},"p50_us":{p50},"p99_us":{p99},"cpu_ns_per_frame":{},"sustained":{sustained}}}"#,
-            json_number(cpu_ns_per_frame)
+            r#"{{"target_frames_per_s":{frame_rate},"events_per_s":{event_rate:.3},"events":{sent},"expected_frames":{expected},"received_frames":{received},"delivered_frames_per_s":{delivered:.1},"p50_us":{p50},"p99_us":{p99},"cpu_ns_per_frame":{},"client_cpu_ns_per_frame":{},"sustained":{sustained}}}"#,
+            json_number(cpu_ns_per_frame),
+            json_number(client_cpu_ns_per_frame)
         ));
         // The next step is only faster: once one fails, the rest would too.
         if !sustained {
@@ -427,7 +436,10 @@ async fn client(
     request
         .headers_mut()
         .insert("Sec-WebSocket-Protocol", HeaderValue::from_static("graphql-transport-ws"));
-    let (mut socket, _) = tokio_tungstenite::connect_async(request).await?;
+    // tungstenite zero-fills its read buffer up to this size before every read: at the
+    // default 128 KiB that memset would cost the clients more than the server's work.
+    let config = WebSocketConfig::default().read_buffer_size(4096);
+    let (mut socket, _) = tokio_tungstenite::connect_async_with_config(request, Some(config), true).await?;
     let user = format!("u{i}");
     let channel = if options.per_user { format!("user:{user}") } else { "orders".into() };
     let init = format!(
@@ -669,7 +681,8 @@ async fn echo_server(options: Options) -> Result<(), Error> {
 /// One client sending `size`-byte messages at `rate` for `secs` to the echo server.
 async fn echo(options: Options) -> Result<(), Error> {
     let origin = Instant::now();
-    let (socket, _) = tokio_tungstenite::connect_async(options.ws.as_str()).await?;
+    let config = WebSocketConfig::default().read_buffer_size(4096);
+    let (socket, _) = tokio_tungstenite::connect_async_with_config(options.ws.as_str(), Some(config), true).await?;
     let (mut sink, mut stream) = socket.split();
     let histogram = Arc::new(Histogram::default());
     let received = Arc::new(AtomicU64::new(0));
