@@ -83,6 +83,7 @@ def table(runs: list[dict]) -> str:
         "p50 at the lowest rate (ms)",
         "server RSS / conn (KB)",
         "server CPU / frame (ns), sustained step or else lowest",
+        "generator CPU / frame (ns)",
     ]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     order = {key: i for i, (key, _, _) in enumerate(SERVERS)}
@@ -94,7 +95,7 @@ def table(runs: list[dict]) -> str:
         if run["kind"] == "failed":
             lines.append(
                 f"| {run['server']} | {run['workload']} | {run['connections']:,} × {run['subs']} | "
-                f"{size(run['size'])} | failed (see the log) | | | | | |"
+                f"{size(run['size'])} | failed (see the log) | | | | | | |"
             )
             continue
         top, failed = best(run), first_failed(run)
@@ -102,6 +103,7 @@ def table(runs: list[dict]) -> str:
         lowest = steps[0] if steps else None
         next_step = f"{rate(failed['delivered_frames_per_s'])}, {ms(failed['p99_us'])}" if failed else "(none failed)"
         cpu = (top or lowest or {}).get("cpu_ns_per_frame")
+        client_cpu = (top or lowest or {}).get("client_cpu_ns_per_frame")
         lines.append(
             "| "
             + " | ".join(
@@ -116,6 +118,7 @@ def table(runs: list[dict]) -> str:
                     ms(lowest["p50_us"]) if lowest else "–",
                     kib(run.get("rss_per_connection_bytes")),
                     f"{cpu:,.0f}" if cpu is not None else "–",
+                    f"{client_cpu:,.0f}" if client_cpu is not None else "–",
                 ]
             )
             + " |"
@@ -369,7 +372,8 @@ def main() -> None:
         "publisher kept up with its rate, ≥ 95 % of the frames of what it sent arrive, and p99 ≤ 100 ms; latency is publish (the generator stamps the event, "
         "then POSTs it) → a client holds the frame. RSS per connection: server VmRSS after "
         "connecting and one warm-up event, minus before, over connections. CPU per frame: "
-        "server utime + stime over the step / frames delivered.\n\n"
+        "server utime + stime over the step / frames delivered (the generator's own likewise: "
+        "where it nears the server's, the clients are part of the bound).\n\n"
         + echo_line
         + table(measured)
         + "\n\n"
