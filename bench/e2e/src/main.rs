@@ -66,7 +66,10 @@ fn main() {
 /// 10,000 sockets need more than the usual 1,024 descriptors.
 fn raise_fd_limit() {
     unsafe {
-        let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
         if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 {
             limit.rlim_cur = limit.rlim_max;
             libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
@@ -207,7 +210,10 @@ fn padding(size: usize) -> usize {
 fn publish_time(text: &[u8]) -> Option<u64> {
     let start = text.windows(2).position(|w| w == b"\"T")? + 2;
     let digits = text[start..].iter().take_while(|b| b.is_ascii_digit()).count();
-    std::str::from_utf8(&text[start..start + digits]).ok()?.parse().ok()
+    std::str::from_utf8(&text[start..start + digits])
+        .ok()?
+        .parse()
+        .ok()
 }
 
 async fn run(options: Options) -> Result<(), Error> {
@@ -221,8 +227,12 @@ async fn run(options: Options) -> Result<(), Error> {
     let connected = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     for i in 0..options.connections {
-        let (options, shared, connecting, connected) =
-            (options.clone(), shared.clone(), connecting.clone(), connected.clone());
+        let (options, shared, connecting, connected) = (
+            options.clone(),
+            shared.clone(),
+            connecting.clone(),
+            connected.clone(),
+        );
         tokio::spawn(async move {
             if let Err(error) = client(i, &options, &shared, origin, &connecting, &connected).await {
                 if shared.failed.fetch_add(1, Relaxed) < 3 {
@@ -384,7 +394,9 @@ async fn run(options: Options) -> Result<(), Error> {
         publisher.abort();
     }
     let rss_per_connection = match (rss_before, rss_after) {
-        (Some(before), Some(after)) => Some((after as f64 - before as f64) * 1024.0 / options.connections as f64),
+        (Some(before), Some(after)) => {
+            Some((after as f64 - before as f64) * 1024.0 / options.connections as f64)
+        }
         _ => None,
     };
     let line = format!(
@@ -418,7 +430,9 @@ fn emit(out: &Option<String>, line: &str) -> Result<(), Error> {
 }
 
 fn event(channel: &str, id: &str) -> String {
-    format!(r#"{{"channel":"{channel}","tenant":"bench","data":{{"id":"{id}","tenant":"bench","total":42}}}}"#)
+    format!(
+        r#"{{"channel":"{channel}","tenant":"bench","data":{{"id":"{id}","tenant":"bench","total":42}}}}"#
+    )
 }
 
 /// One graphql-transport-ws client: init, subscribe `subs` times, then read frames until
@@ -433,15 +447,20 @@ async fn client(
 ) -> Result<(), Error> {
     let permit = connecting.acquire().await?;
     let mut request = options.ws.as_str().into_client_request()?;
-    request
-        .headers_mut()
-        .insert("Sec-WebSocket-Protocol", HeaderValue::from_static("graphql-transport-ws"));
+    request.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        HeaderValue::from_static("graphql-transport-ws"),
+    );
     // tungstenite zero-fills its read buffer up to this size before every read: at the
     // default 128 KiB that memset would cost the clients more than the server's work.
     let config = WebSocketConfig::default().read_buffer_size(4096);
     let (mut socket, _) = tokio_tungstenite::connect_async_with_config(request, Some(config), true).await?;
     let user = format!("u{i}");
-    let channel = if options.per_user { format!("user:{user}") } else { "orders".into() };
+    let channel = if options.per_user {
+        format!("user:{user}")
+    } else {
+        "orders".into()
+    };
     let init = format!(
         r#"{{"type":"connection_init","payload":{{"tenant":"bench","user":"{user}","channel":"{channel}"}}}}"#
     );
@@ -510,7 +529,10 @@ fn subscription_id(text: &[u8]) -> Option<usize> {
         let start = at + found + key.len();
         let digits = text[start..].iter().take_while(|b| b.is_ascii_digit()).count();
         if digits > 0 && text.get(start + digits) == Some(&b'"') {
-            return std::str::from_utf8(&text[start..start + digits]).ok()?.parse().ok();
+            return std::str::from_utf8(&text[start..start + digits])
+                .ok()?
+                .parse()
+                .ok();
         }
         at = start;
     }
@@ -530,7 +552,9 @@ fn publishers(
             tokio::spawn(async move {
                 let mut connection: Option<TcpStream> = None;
                 loop {
-                    let Some(batch) = receiver.lock().await.recv().await else { return };
+                    let Some(batch) = receiver.lock().await.recv().await else {
+                        return;
+                    };
                     let body = format!("[{}]", batch.join(","));
                     for attempt in 0..3 {
                         if connection.is_none() {
@@ -579,7 +603,9 @@ async fn post(stream: &mut TcpStream, body: &str) -> Result<(), Error> {
             return Err("the server closed the publish connection".into());
         }
         buffer.extend_from_slice(&chunk[..n]);
-        let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") else { continue };
+        let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") else {
+            continue;
+        };
         let head = std::str::from_utf8(&buffer[..end])?.to_ascii_lowercase();
         if !head.starts_with("http/1.1 2") {
             return Err(format!("publish answered {}", head.lines().next().unwrap_or("")).into());
@@ -627,7 +653,15 @@ impl Strace {
     async fn attach(pid: u32) -> Result<Strace, Error> {
         let path = format!("/tmp/loadgen-strace-{pid}.txt");
         let child = tokio::process::Command::new("strace")
-            .args(["-c", "-f", "-e", "trace=write,writev,sendto,sendmsg,sendmmsg", "-o", &path, "-p"])
+            .args([
+                "-c",
+                "-f",
+                "-e",
+                "trace=write,writev,sendto,sendmsg,sendmmsg",
+                "-o",
+                &path,
+                "-p",
+            ])
             .arg(pid.to_string())
             .spawn()?;
         // strace attaches to every thread before the first step counts.
@@ -668,7 +702,9 @@ async fn echo_server(options: Options) -> Result<(), Error> {
         let (stream, _) = listener.accept().await?;
         let _ = stream.set_nodelay(true);
         tokio::spawn(async move {
-            let Ok(mut socket) = tokio_tungstenite::accept_async(stream).await else { return };
+            let Ok(mut socket) = tokio_tungstenite::accept_async(stream).await else {
+                return;
+            };
             while let Some(Ok(message)) = socket.next().await {
                 if message.is_text() && socket.send(message).await.is_err() {
                     return;
@@ -682,7 +718,8 @@ async fn echo_server(options: Options) -> Result<(), Error> {
 async fn echo(options: Options) -> Result<(), Error> {
     let origin = Instant::now();
     let config = WebSocketConfig::default().read_buffer_size(4096);
-    let (socket, _) = tokio_tungstenite::connect_async_with_config(options.ws.as_str(), Some(config), true).await?;
+    let (socket, _) =
+        tokio_tungstenite::connect_async_with_config(options.ws.as_str(), Some(config), true).await?;
     let (mut sink, mut stream) = socket.split();
     let histogram = Arc::new(Histogram::default());
     let received = Arc::new(AtomicU64::new(0));

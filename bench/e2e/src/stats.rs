@@ -39,7 +39,9 @@ fn upper(index: usize) -> u64 {
 
 impl Default for Histogram {
     fn default() -> Self {
-        Histogram { counts: (0..BUCKETS).map(|_| AtomicU64::new(0)).collect() }
+        Histogram {
+            counts: (0..BUCKETS).map(|_| AtomicU64::new(0)).collect(),
+        }
     }
 }
 

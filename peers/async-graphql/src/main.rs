@@ -88,7 +88,9 @@ async fn main() -> std::io::Result<()> {
         }
     }
     let channels = Arc::new(Channels::default());
-    let schema = Schema::build(Query, EmptyMutation, Orders).data(channels.clone()).finish();
+    let schema = Schema::build(Query, EmptyMutation, Orders)
+        .data(channels.clone())
+        .finish();
     let app = Router::new()
         .route("/graphql", get(websocket))
         .with_state(schema)
@@ -107,7 +109,11 @@ async fn main() -> std::io::Result<()> {
     axum::serve(listener, app).await
 }
 
-async fn websocket(State(schema): State<OrdersSchema>, protocol: GraphQLProtocol, upgrade: WebSocketUpgrade) -> Response {
+async fn websocket(
+    State(schema): State<OrdersSchema>,
+    protocol: GraphQLProtocol,
+    upgrade: WebSocketUpgrade,
+) -> Response {
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
         .on_upgrade(move |stream| {
@@ -126,12 +132,20 @@ async fn websocket(State(schema): State<OrdersSchema>, protocol: GraphQLProtocol
 fn publish(channels: &Channels, body: &str) -> (StatusCode, String) {
     let events: Vec<Published> = match serde_json::from_str(body) {
         Ok(events) => events,
-        Err(error) => return (StatusCode::BAD_REQUEST, format!("need an array of {{channel, data}}: {error}")),
+        Err(error) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                format!("need an array of {{channel, data}}: {error}"),
+            )
+        }
     };
     let mut delivered = 0;
     for event in events {
         // No receiver yet is not an error: nobody listens on that channel.
-        delivered += channels.sender(&event.channel).send(Arc::new(event.data)).unwrap_or(0);
+        delivered += channels
+            .sender(&event.channel)
+            .send(Arc::new(event.data))
+            .unwrap_or(0);
     }
     (StatusCode::OK, format!(r#"{{"delivered":{delivered}}}"#))
 }
