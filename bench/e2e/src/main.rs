@@ -511,10 +511,8 @@ async fn client(
             }
         } else if text.contains("\"ping\"") {
             socket.send(Message::text(r#"{"type":"pong"}"#)).await?;
-        } else if !text.contains("\"pong\"") {
-            if shared.other.fetch_add(1, Relaxed) < 3 {
-                eprintln!("connection {i}: {text}");
-            }
+        } else if !text.contains("\"pong\"") && shared.other.fetch_add(1, Relaxed) < 3 {
+            eprintln!("connection {i}: {text}");
         }
     }
     Err("the server closed the connection".into())
@@ -539,10 +537,11 @@ fn subscription_id(text: &[u8]) -> Option<usize> {
     None
 }
 
+/// Batches of events (JSON objects) for the publishers.
+type Batches = mpsc::Sender<Vec<String>>;
+
 /// `PUBLISHERS` keep-alive HTTP/1.1 connections taking batches off one queue.
-fn publishers(
-    options: &Options,
-) -> Result<(mpsc::Sender<Vec<String>>, Vec<tokio::task::JoinHandle<()>>), Error> {
+fn publishers(options: &Options) -> Result<(Batches, Vec<tokio::task::JoinHandle<()>>), Error> {
     let (sender, receiver) = mpsc::channel::<Vec<String>>(64);
     let receiver = Arc::new(Mutex::new(receiver));
     let address = options.publish.clone();
