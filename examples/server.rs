@@ -24,26 +24,36 @@
 //! experiments (milliseconds; 0 turns the timer off): `--port N` (0 picks a free port),
 //! `--publish-interval-ms N` (1000), `--keep-alive-ms N` (12000), `--pong-timeout-ms N`
 //! (12000), `--init-timeout-ms N` (3000), `--auth-expiry-ms N` (none), `--max-subscriptions N`
-//! (100).
+//! (100), `--extension-channels 1` (off: for benchmarks only, each subscription listens on
+//! the channel named by its subscribe message's `extensions.channel`, which lets any client
+//! pick any channel of its tenant), `--read-buffer-bytes N` (axum's 128 KiB: tungstenite
+//! zero-fills up to this much before every read, so a smaller buffer saves memory and CPU
+//! per connection).
+//!
+//! `POST /publish` also takes a JSON array of events, published in order (the load
+//! generator of `scripts/bench-e2e` sends batches).
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::State;
 use axum::http::header::{CONTENT_SECURITY_POLICY, CONTENT_TYPE, X_CONTENT_TYPE_OPTIONS};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::routing::{get, post};
+use axum::serve::ListenerExt;
 use axum::Router;
 use serde_json::{json, Value};
 use subcast::ws::{Accepted, Endpoint, Refused};
-use subcast::{Event, Node, ProtocolConfig, Runtime, SecurityContext, TokioRuntime};
+use subcast::{DispatchReport, Event, Node, ProtocolConfig, Runtime, SecurityContext, TokioRuntime};
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> std::io::Result<()> {
     let options = match Options::parse(std::env::args().skip(1)) {
         Ok(options) => options,
         Err(message) => {
-            eprintln!("{message}\nusage: server [PORT] [--port N] [--publish-interval-ms N] [--keep-alive-ms N] [--pong-timeout-ms N] [--init-timeout-ms N] [--auth-expiry-ms N] [--max-subscriptions N]");
+            eprintln!("{message}\nusage: server [PORT] [--port N] [--publish-interval-ms N] [--keep-alive-ms N] [--pong-timeout-ms N] [--init-timeout-ms N] [--auth-expiry-ms N] [--max-subscriptions N] [--extension-channels 0|1] [--read-buffer-bytes N]");
             std::process::exit(2);
         }
     };
@@ -76,11 +86,42 @@ async fn main() -> std::io::Result<()> {
                 )),
             }
         });
+    let endpoint = if options.extension_channels {
+        endpoint.on_subscribe(|request, payload| {
+            let channel = payload
+                .extensions
+                .as_ref()
+                .and_then(|extensions| extensions.get("channel"))
+                .and_then(Value::as_str);
+            Ok(match channel {
+                Some(channel) => request.channels([channel]),
+                None => request,
+            })
+        })
+    } else {
+        endpoint
+    };
 
     let metrics = executor.clone();
+    let read_buffer = options.read_buffer;
     let publisher = node.clone();
     let app = Router::new()
-        .route("/graphql", get(subcast::ws::axum::handler))
+        .route(
+            "/graphql",
+            get(
+                move |State(endpoint): State<Endpoint>,
+                      ws: WebSocketUpgrade,
+                      headers: HeaderMap,
+                      uri: Uri| async move {
+                    let ws = match read_buffer {
+                        Some(bytes) => ws.read_buffer_size(bytes),
+                        None => ws,
+                    };
+                    let request = subcast::ws::axum::request_info(&headers, &uri);
+                    subcast::ws::axum::upgrade(endpoint, ws, request)
+                },
+            ),
+        )
         .with_state(endpoint.clone())
         .route(
             "/metrics",
@@ -110,6 +151,10 @@ async fn main() -> std::io::Result<()> {
     let stop = stop_signal()?;
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", options.port)).await?;
     let address = listener.local_addr()?;
+    // Small frames go out at once instead of waiting for the previous one's ACK.
+    let listener = listener.tap_io(|stream| {
+        let _ = stream.set_nodelay(true);
+    });
     println!(
         "graphql-transport-ws on ws://{address}/graphql, metrics on /metrics, live page on http://{address}/"
     );
@@ -165,28 +210,44 @@ fn live_page_file(
     (headers, body)
 }
 
-/// `POST /publish` with `{"tenant", "channel", "data", "type"?}`: publish one event and
-/// answer with how many subscriptions it matched and reached.
+/// `POST /publish` with `{"tenant", "channel", "data", "type"?}`, or an array of them
+/// published in order: answer with how many subscriptions they matched and reached.
 async fn publish(node: &Node, body: &str) -> (StatusCode, String) {
     let request: Value = match serde_json::from_str(body) {
         Ok(request) => request,
         Err(error) => return (StatusCode::BAD_REQUEST, format!("invalid JSON: {error}")),
     };
+    let events = match &request {
+        Value::Array(events) => events.as_slice(),
+        one => std::slice::from_ref(one),
+    };
+    let (mut matched, mut delivered) = (0, 0);
+    for (index, event) in events.iter().enumerate() {
+        match publish_one(node, event).await {
+            Ok(report) => {
+                matched += report.matched;
+                delivered += report.delivered;
+            }
+            // Events before this one stay published: the answer says which one failed.
+            Err((status, error)) => return (status, format!("event {index}: {error}")),
+        }
+    }
+    let answer = json!({"matched": matched, "delivered": delivered});
+    (StatusCode::OK, answer.to_string())
+}
+
+async fn publish_one(node: &Node, request: &Value) -> Result<DispatchReport, (StatusCode, String)> {
     let text = |key: &str| request.get(key).and_then(Value::as_str);
     let (Some(channel), Some(data)) = (text("channel"), request.get("data")) else {
-        return (StatusCode::BAD_REQUEST, "need a channel and data".into());
+        return Err((StatusCode::BAD_REQUEST, "need a channel and data".into()));
     };
     let mut event = Event::new(text("type").unwrap_or("published"), channel, data.clone());
     if let Some(tenant) = text("tenant") {
         event = event.with_tenant(tenant);
     }
-    match node.publish(event).await {
-        Ok(report) => {
-            let answer = json!({"matched": report.matched, "delivered": report.delivered});
-            (StatusCode::OK, answer.to_string())
-        }
-        Err(error) => (StatusCode::UNPROCESSABLE_ENTITY, error.to_string()),
-    }
+    node.publish(event)
+        .await
+        .map_err(|error| (StatusCode::UNPROCESSABLE_ENTITY, error.to_string()))
 }
 
 /// An order every `interval`, alternating between tenants `acme` and `globex`.
@@ -231,6 +292,9 @@ struct Options {
     publish_interval: Option<Duration>,
     auth_expiry: Option<Duration>,
     protocol: ProtocolConfig,
+    extension_channels: bool,
+    /// `None`: axum's default (128 KiB).
+    read_buffer: Option<usize>,
 }
 
 impl Options {
@@ -240,6 +304,8 @@ impl Options {
             publish_interval: Some(Duration::from_secs(1)),
             auth_expiry: None,
             protocol: ProtocolConfig::default(),
+            extension_channels: false,
+            read_buffer: None,
         };
         while let Some(arg) = args.next() {
             if let Ok(port) = arg.parse() {
@@ -275,6 +341,11 @@ impl Options {
                     let max = usize::try_from(number(&value)?).map_err(|e| e.to_string())?;
                     options.protocol = options.protocol.max_subscriptions(max);
                 }
+                "--read-buffer-bytes" => {
+                    let bytes = usize::try_from(number(&value)?).map_err(|e| e.to_string())?;
+                    options.read_buffer = (bytes > 0).then_some(bytes);
+                }
+                "--extension-channels" => options.extension_channels = number(&value)? != 0,
                 _ => return Err(format!("unknown option {arg}")),
             }
         }
