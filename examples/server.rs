@@ -26,9 +26,8 @@
 //! (12000), `--init-timeout-ms N` (3000), `--auth-expiry-ms N` (none), `--max-subscriptions N`
 //! (100), `--extension-channels 1` (off: for benchmarks only, each subscription listens on
 //! the channel named by its subscribe message's `extensions.channel`, which lets any client
-//! pick any channel of its tenant), `--read-buffer-bytes N` (axum's 128 KiB: tungstenite
-//! zero-fills up to this much before every read, so a smaller buffer saves memory and CPU
-//! per connection).
+//! pick any channel of its tenant), `--read-buffer-bytes N` (4096: each connection's WebSocket read
+//! buffer, `Endpoint::read_buffer_bytes`).
 //!
 //! `POST /publish` also takes a JSON array of events, published in order (the load
 //! generator of `scripts/bench-e2e` sends batches).
@@ -37,10 +36,8 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::State;
 use axum::http::header::{CONTENT_SECURITY_POLICY, CONTENT_TYPE, X_CONTENT_TYPE_OPTIONS};
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::serve::ListenerExt;
 use axum::Router;
@@ -70,6 +67,7 @@ async fn main() -> std::io::Result<()> {
     let auth_expiry = options.auth_expiry;
     let endpoint = Endpoint::new(executor.clone(), runtime)
         .protocol(options.protocol.clone())
+        .read_buffer_bytes(options.read_buffer)
         .on_connect(move |init| async move {
             let params = init.payload.unwrap_or_default();
             let text = |key: &str| params.get(key).and_then(Value::as_str).map(str::to_owned);
@@ -103,25 +101,9 @@ async fn main() -> std::io::Result<()> {
     };
 
     let metrics = executor.clone();
-    let read_buffer = options.read_buffer;
     let publisher = node.clone();
     let app = Router::new()
-        .route(
-            "/graphql",
-            get(
-                move |State(endpoint): State<Endpoint>,
-                      ws: WebSocketUpgrade,
-                      headers: HeaderMap,
-                      uri: Uri| async move {
-                    let ws = match read_buffer {
-                        Some(bytes) => ws.read_buffer_size(bytes),
-                        None => ws,
-                    };
-                    let request = subcast::ws::axum::request_info(&headers, &uri);
-                    subcast::ws::axum::upgrade(endpoint, ws, request)
-                },
-            ),
-        )
+        .route("/graphql", get(subcast::ws::axum::handler))
         .with_state(endpoint.clone())
         .route(
             "/metrics",
@@ -294,7 +276,7 @@ struct Options {
     protocol: ProtocolConfig,
     extension_channels: bool,
     /// `None`: axum's default (128 KiB).
-    read_buffer: Option<usize>,
+    read_buffer: usize,
 }
 
 impl Options {
@@ -305,7 +287,7 @@ impl Options {
             auth_expiry: None,
             protocol: ProtocolConfig::default(),
             extension_channels: false,
-            read_buffer: None,
+            read_buffer: subcast::ws::DEFAULT_READ_BUFFER_BYTES,
         };
         while let Some(arg) = args.next() {
             if let Ok(port) = arg.parse() {
@@ -343,7 +325,7 @@ impl Options {
                 }
                 "--read-buffer-bytes" => {
                     let bytes = usize::try_from(number(&value)?).map_err(|e| e.to_string())?;
-                    options.read_buffer = (bytes > 0).then_some(bytes);
+                    options.read_buffer = bytes;
                 }
                 "--extension-channels" => options.extension_channels = number(&value)? != 0,
                 _ => return Err(format!("unknown option {arg}")),

@@ -54,6 +54,7 @@ pub fn upgrade(endpoint: Endpoint, ws: WebSocketUpgrade, request: RequestInfo) -
     let limit = endpoint.protocol_config().max_message_bytes;
     let ws = ws
         .protocols([SUBPROTOCOL])
+        .read_buffer_size(endpoint.read_buffer_size())
         .max_message_size(limit)
         .max_frame_size(limit);
     let offered = ws.selected_protocol().is_some();

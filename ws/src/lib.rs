@@ -30,7 +30,9 @@ pub mod axum;
 #[cfg(feature = "tungstenite")]
 pub mod tungstenite;
 
-pub use endpoint::{Accepted, ConnectRequest, Endpoint, Refused, RequestInfo, DEFAULT_AUTH_TIMEOUT};
+pub use endpoint::{
+    Accepted, ConnectRequest, Endpoint, Refused, RequestInfo, DEFAULT_AUTH_TIMEOUT, DEFAULT_READ_BUFFER_BYTES,
+};
 pub use message::WsMessage;
 pub use serve::ServeError;
 pub use subcast_core::SUBPROTOCOL;

@@ -42,6 +42,7 @@ where
 {
     let limit = endpoint.protocol_config().max_message_bytes;
     let config = WebSocketConfig::default()
+        .read_buffer_size(endpoint.read_buffer_size())
         .max_message_size(Some(limit))
         .max_frame_size(Some(limit));
     let seen = Arc::new(Mutex::new(None));
