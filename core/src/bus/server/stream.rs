@@ -25,7 +25,7 @@ pub(super) struct Resume {
     pub(super) request: ReplayRequest,
 }
 
-/// The receiving end of one local stream: its mailbox, and (with [`Overflow::Replay`])
+/// The receiving end of one local stream: its mailbox, and (with [`Overflow::Replay`](super::channels::Overflow::Replay))
 /// the way to ask for a replay once it has room again.
 pub struct StreamReceiver {
     pub(super) mailbox: Arc<StreamMailbox>,
@@ -94,7 +94,7 @@ impl fmt::Debug for StreamReceiver {
     }
 }
 
-/// The stream of one `subscribe` call, reading a [`StreamReceiver`] of [`ChannelStreams`].
+/// The stream of one `subscribe` call, reading a [`StreamReceiver`] of [`ChannelStreams`](super::channels::ChannelStreams).
 ///
 /// Dropping it runs the clean-up the bus gave it (typically: remove the stream, and
 /// unsubscribe on the server after the channel's last).
