@@ -32,6 +32,7 @@ return id
 /// [`PUBLISH_SCRIPT`] for Redis Cluster: the shard channel is the stream's key itself
 /// (KEYS[1]), so both live in one slot and the script runs on the one node that owns it
 /// (Redis refuses a script touching a key or shard channel of another slot).
+#[cfg(feature = "cluster")]
 pub(crate) const CLUSTER_PUBLISH_SCRIPT: &str = r"
 local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'e', ARGV[1])
 redis.call('SPUBLISH', KEYS[1], id .. ' ' .. ARGV[1])
