@@ -248,7 +248,7 @@ impl SubscriptionExecutor {
         };
         let resume = resume.map(|resume| {
             let inbox = inbox.map(|inbox| (inbox.clone().unbind(), handle.subscription_id.clone(), queue));
-            Resume::new(self.transport.clone(), resume, inbox)
+            Resume::new(self.transport.clone(), self.origin, resume, inbox)
         });
         self.handles().insert(key, handle);
         Ok(resume)

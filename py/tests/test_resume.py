@@ -243,3 +243,47 @@ def test_a_reconnecting_asgi_client_gets_the_missed_events_then_live_ones() -> N
 
     with SubscriptionExecutor(bus=postgresql()) as ex:
         asyncio.run(test(ex))
+
+
+def failing_on_2(event: dict[str, Any], variables: dict[str, Any], context: dict[str, Any]) -> dict[str, Any]:
+    if event["data"]["id"] == "2":
+        raise ValueError("cannot resolve 2")
+    return {"users": {"id": event["data"]["id"]}}
+
+
+def test_a_replayed_event_whose_resolver_fails_ends_the_subscription_with_its_error_frame() -> None:
+    channel = fresh_channel()
+    with SubscriptionExecutor(bus=postgresql()) as ex:
+        cursor = missed_by_a_client_that_read_the_first(ex, channel, "1", "2", "3")
+        resume = ex.register_subscription("back", "s", USERS, user_id="u", tenant_id="t", channels=[channel],
+                                          resolver=failing_on_2, cursor=cursor)
+        assert resume is not None
+        page = resume.next_page()
+        assert page is not None and [json.loads(f)["type"] for f in page] == ["error"]
+        assert resume.ended and resume.finished
+        assert resume.next_page() is None
+
+
+def test_an_asgi_replay_ended_by_an_error_frame_is_followed_by_nothing() -> None:
+    channel = fresh_channel()
+
+    def with_resolver(request: Any) -> dict[str, Any]:
+        return {"channels": [request.extensions["channel"]], "resolver": failing_on_2}
+
+    async def test(ex: SubscriptionExecutor) -> None:
+        app = GraphQLTransportWS(ex, on_connect=on_connect, on_subscribe=with_resolver)
+        async with serving(app) as url:
+            client = await connected(url)
+            await client.send(subscribe_message(channel, cursor))
+            error = await recv_json(client)
+            assert (error["id"], error["type"]) == ("s", "error")
+            assert error["payload"][0]["extensions"]["code"] == "RESOLVER_ERROR"
+            # The next message answers a later ping: no `complete` after the `error`.
+            await client.send(json.dumps({"type": "ping"}))
+            assert await recv_json(client) == {"type": "pong"}
+            assert ex.get_metrics()["active_subscriptions"] == 0
+            await client.close()
+
+    with SubscriptionExecutor(bus=postgresql()) as ex:
+        cursor = missed_by_a_client_that_read_the_first(ex, channel, "1", "2", "3")
+        asyncio.run(test(ex))

@@ -17,6 +17,7 @@ use subcast_core::{ResponseQueue, Resume as CoreResume};
 use crate::bus::Transport;
 use crate::connection::{ConnectionInbox, Seam};
 use crate::errors::conversion_error;
+use crate::fork::Origin;
 
 /// How long the replay waits for the bus to deliver the channel before reading history.
 const CHANNEL_READY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -26,6 +27,8 @@ const CHANNEL_READY_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Debug)]
 pub struct Resume {
     transport: Arc<Transport>,
+    /// The process that made it: a `fork()`ed child cannot use the parent's runtime.
+    origin: Origin,
     channel: String,
     state: Mutex<State>,
     /// Where the replay is: read by `is_replayed` without waiting for a page.
@@ -55,6 +58,7 @@ struct Pending {
 impl Resume {
     pub(super) fn new(
         transport: Arc<Transport>,
+        origin: Origin,
         resume: CoreResume,
         inbox: Option<(Py<ConnectionInbox>, String, Arc<ResponseQueue>)>,
     ) -> Self {
@@ -64,6 +68,7 @@ impl Resume {
         };
         Resume {
             transport,
+            origin,
             channel: resume.channel().to_owned(),
             state: Mutex::new(State {
                 resume,
@@ -94,6 +99,7 @@ impl Resume {
     /// caught up; the subscription is then attached to its connection inbox, if it has one.
     /// Blocks with the GIL released: call it off the event loop.
     fn next_page<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyList>>> {
+        self.origin.check(py, "resume")?;
         let (page, pending, floor) = py.detach(|| {
             let mut state = self.state();
             if state.finished {
