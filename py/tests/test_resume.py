@@ -1,9 +1,10 @@
 """Resume from a client cursor: ``register_subscription(..., cursor=)`` and ``Resume``, on
-real buses with history (the PostgreSQL outbox, a Redis replay stream) and through
-``subcast.asgi``.
+real buses with history (the PostgreSQL outbox, a Redis replay stream, NATS JetStream, a
+Redis Cluster's replay streams) and through ``subcast.asgi``.
 
-These tests need PostgreSQL and Redis on 127.0.0.1 (``scripts/services``); they fail,
-never skip, when a server is missing.
+These tests need PostgreSQL, Redis, NATS with JetStream and the Redis Cluster on 127.0.0.1
+(``scripts/services``, ``nats-server -js``, ``scripts/cluster``); they fail, never skip,
+when a server is missing.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from test_protocol import acknowledged_with
 
 POSTGRES_URL = os.environ.get("SUBCAST_POSTGRES_URL", "postgresql://postgres@127.0.0.1/postgres")
 REDIS_URL = os.environ.get("SUBCAST_REDIS_URL", "redis://127.0.0.1:6379")
+NATS_URL = os.environ.get("SUBCAST_NATS_URL", "nats://127.0.0.1:4222")
+CLUSTER_SEEDS = ["redis://127.0.0.1:7001", "redis://127.0.0.1:7002", "redis://127.0.0.1:7003"]
 USERS = "subscription { users { id } }"
 WAIT = 10.0
 _channels = itertools.count(1)
@@ -39,6 +42,31 @@ def require(port: int, name: str) -> None:
 def postgresql() -> EventBusConfig:
     require(5432, "PostgreSQL")
     return EventBusConfig.postgresql(POSTGRES_URL)
+
+
+def redis_with_replay() -> EventBusConfig:
+    require(6379, "Redis")
+    return EventBusConfig.redis(REDIS_URL, replay_len=1000)
+
+
+def nats_with_jetstream() -> EventBusConfig:
+    require(4222, "nats-server -js")
+    # A stream and subjects of these tests' own; short-lived limits so it costs the server little.
+    jetstream = {"stream": f"PYRESUME_{os.getpid()}", "max_age": 60, "max_messages": 1000}
+    return EventBusConfig.nats(NATS_URL, prefix=f"pyresume.js{os.getpid()}", jetstream=jetstream)
+
+
+def redis_cluster_with_replay() -> EventBusConfig:
+    require(7001, "scripts/cluster")
+    return EventBusConfig.redis_cluster(CLUSTER_SEEDS, prefix=f"py_resume_{os.getpid()}:", replay_len=1000)
+
+
+BUSES_WITH_HISTORY = {
+    "postgresql": postgresql,
+    "redis": redis_with_replay,
+    "nats_jetstream": nats_with_jetstream,
+    "redis_cluster": redis_cluster_with_replay,
+}
 
 
 def fresh_channel() -> str:
@@ -94,9 +122,10 @@ def missed_by_a_client_that_read_the_first(ex: SubscriptionExecutor, channel: st
     return cursor
 
 
-def test_resume_replays_the_missed_events_in_order_then_live_ones_without_a_duplicate() -> None:
+@pytest.mark.parametrize("bus", sorted(BUSES_WITH_HISTORY))
+def test_resume_replays_the_missed_events_in_order_then_live_ones_without_a_duplicate(bus: str) -> None:
     channel = fresh_channel()
-    with SubscriptionExecutor(bus=postgresql()) as ex:
+    with SubscriptionExecutor(bus=BUSES_WITH_HISTORY[bus]()) as ex:
         cursor = missed_by_a_client_that_read_the_first(ex, channel, "1", "2", "3")
         resume = subscribe(ex, "back", channel, cursor)
         assert resume is not None and resume.channel == channel
@@ -134,9 +163,10 @@ def test_a_connection_inbox_gets_the_resumed_subscription_after_its_replay_witho
         inbox.close()
 
 
-def test_an_event_the_subscriber_may_not_see_is_not_replayed() -> None:
+@pytest.mark.parametrize("bus", sorted(BUSES_WITH_HISTORY))
+def test_an_event_the_subscriber_may_not_see_is_not_replayed(bus: str) -> None:
     channel = fresh_channel()
-    with SubscriptionExecutor(bus=postgresql()) as ex:
+    with SubscriptionExecutor(bus=BUSES_WITH_HISTORY[bus]()) as ex:
         cursor = missed_by_a_client_that_read_the_first(ex, channel, "1", "other tenant's", "3",
                                                         tenants={"other tenant's": "intruder"})
         resume = subscribe(ex, "back", channel, cursor)
