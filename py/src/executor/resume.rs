@@ -112,32 +112,34 @@ impl Resume {
             }
             let page = self.transport.replay_page(&mut state.resume);
             let floor = state.resume.floor();
-            match &page {
+            // Attached only after a full replay: not after an `error` frame ended the
+            // subscription, nor once it ended meanwhile (`Err`).
+            let attach = match &page {
                 Ok(Some(_)) if state.resume.ended() => {
                     self.ended.store(true, Ordering::Release);
                     state.finished = true;
-                    state.pending = None;
+                    false
                 }
-                Ok(Some(_)) => {}
-                Ok(None) => state.finished = true,
-                Err(_) => {
-                    // The subscription ended meanwhile: nothing to replay or attach.
+                Ok(Some(_)) => false,
+                Ok(None) => {
                     state.finished = true;
-                    state.pending = None;
+                    true
                 }
-            }
-            self.finished.store(state.finished, Ordering::Release);
-            let pending = if state.finished {
-                state.pending.take()
-            } else {
-                None
+                Err(_) => {
+                    state.finished = true;
+                    false
+                }
             };
+            self.finished.store(state.finished, Ordering::Release);
+            // Handed out (and dropped, if not attached) with the GIL held.
+            let finished = state.finished;
+            let pending = state.pending.take_if(|_| finished).map(|p| (p, attach));
             (page, pending, Some(floor))
         });
         if let Some(floor) = floor {
             self.seam.lock().unwrap_or_else(|e| e.into_inner()).floor = floor;
         }
-        if let Some(pending) = pending {
+        if let Some((pending, true)) = pending {
             let seam = self.seam();
             pending
                 .inbox
