@@ -373,6 +373,14 @@ impl Transport {
         ))
     }
 
+    /// Read the next page of what a resumed subscription missed from the bus's history (see
+    /// [`subcast_core::Resume::next_page`]); blocking: call without the GIL.
+    pub fn replay_page(&self, resume: &mut subcast_core::Resume) -> Result<Option<Vec<bytes::Bytes>>> {
+        let lease = self.lease().ok_or(Error::Closed("event bus"))?;
+        let node = lease.node();
+        lease.block_on(resume.next_page(node.executor(), &**node.bus()))
+    }
+
     /// The bus's counters, and the pump's for a network bus.
     pub fn stats(&self) -> (BusStats, Option<PumpStats>) {
         match &*self.state() {

@@ -10,15 +10,19 @@
 //!   order, checked against a [`ProtocolConnection`]: frames of subscriptions the client
 //!   completed are dropped, and an ended subscription is completed in the protocol state.
 //!
+//! - A resumed subscription is attached once its replay is written, with a [`Seam`]:
+//!   `take_frames` drops its live frames that the replay already wrote.
+//!
 //! Cancel-safety: the bridge task moves items into `held` under the lock; they leave it only
 //! in `take_frames`. A cancelled `ready()` therefore loses nothing.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_executor::Task;
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyString, PyTuple};
-use subcast_core::{ConnectionInbox as CoreInbox, InboxItem, ResponseQueue};
+use subcast_core::{frame_cursor, ConnectionInbox as CoreInbox, InboxItem, LogPosition, ResponseQueue};
 
 use crate::bridge::Bridge;
 use crate::errors::{raise, PyError};
@@ -43,6 +47,26 @@ struct State {
     /// Whether that task is still waiting.
     waiting: bool,
     closed: bool,
+    /// Where the replay of each resumed subscription ended, by subscription id.
+    seams: HashMap<String, Seam>,
+}
+
+/// Where a resumed subscription's replay ended: live frames at or before it were written
+/// by the replay (or read by the client before it reconnected).
+#[derive(Debug, Clone, Default)]
+pub struct Seam {
+    /// The replayed channel.
+    pub channel: String,
+    /// The last position replayed.
+    pub floor: LogPosition,
+}
+
+impl Seam {
+    /// Whether `frame` is a `next` frame the replay already wrote.
+    pub fn is_replayed(&self, frame: &[u8]) -> bool {
+        frame_cursor(frame)
+            .is_some_and(|cursor| cursor.channel == self.channel && cursor.position <= self.floor)
+    }
 }
 
 #[derive(Debug)]
@@ -70,6 +94,22 @@ impl ConnectionInbox {
                 e.to_string(),
                 subcast_core::BAD_REQUEST,
             )
+        })
+    }
+
+    /// Attach the queue of a resumed subscription once its replay is written: its live
+    /// frames up to `seam` are dropped.
+    pub fn attach_resumed(
+        &self,
+        py: Python<'_>,
+        id: &str,
+        queue: Arc<ResponseQueue>,
+        seam: Seam,
+    ) -> PyResult<()> {
+        // Before attaching: a frame taken meanwhile is checked against it.
+        self.lock().seams.insert(id.to_owned(), seam);
+        self.attach(py, id, queue).inspect_err(|_| {
+            self.lock().seams.remove(id);
         })
     }
 
@@ -140,6 +180,18 @@ impl ConnectionInbox {
             if !state.closed {
                 self.inbox.drain(&mut items);
             }
+            if !state.seams.is_empty() {
+                let seams = &mut state.seams;
+                items.retain(|item| match item {
+                    InboxItem::Frame { id, frame } => {
+                        seams.get(&**id).is_none_or(|seam| !seam.is_replayed(frame))
+                    }
+                    InboxItem::Ended { id, .. } => {
+                        seams.remove(&**id);
+                        true
+                    }
+                });
+            }
             items
         };
         let mut connection = connection.borrow_mut();
@@ -173,6 +225,7 @@ impl ConnectionInbox {
     /// Detach subscription `id` without taking its frames (the client completed it);
     /// `False` if it was not attached.
     fn detach(&self, id: &str) -> bool {
+        self.lock().seams.remove(id);
         self.inbox.detach(id)
     }
 

@@ -38,10 +38,12 @@ use crate::resolver::PythonResolvers;
 mod frames;
 mod register;
 mod registry;
+mod resume;
 
 pub use frames::FrameReceiver;
 use register::{connection_inbox, event_filter, resolver_callable, security_context};
 use registry::{Handle, Handles};
+pub use resume::Resume;
 
 /// How long `wait_channel_ready` waits when no timeout is given.
 const DEFAULT_CHANNEL_READY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -137,10 +139,14 @@ impl SubscriptionExecutor {
     }
 
     /// Register a subscription; its frames are then taken by `subscription_id`.
+    ///
+    /// With `cursor=` (a `next` frame's `payload.extensions.cursor`), returns the
+    /// [`Resume`] that replays what the client missed since; an `inbox=` is then attached
+    /// only once that replay is done.
     #[pyo3(signature = (
         connection_id, subscription_id, query, operation_name=None, variables=None, user_id=None,
         tenant_id=None, roles=None, scopes=None, channels=None, resolver=None, filter=None, *,
-        federation_id=None, claims=None, inbox=None,
+        federation_id=None, claims=None, inbox=None, cursor=None,
     ))]
     #[allow(clippy::too_many_arguments)]
     fn register_subscription(
@@ -161,8 +167,10 @@ impl SubscriptionExecutor {
         federation_id: Option<&Bound<'_, PyAny>>,
         claims: Option<&Bound<'_, PyAny>>,
         inbox: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<()> {
+        cursor: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Option<Resume>> {
         self.ensure_open(py)?;
+        let cursor = convert::optional_string(cursor, "cursor")?;
         let inbox = connection_inbox(py, inbox)?;
         let connection_id = Identifier::extract(connection_id, "connection_id")?.0;
         let subscription_id = Identifier::extract(subscription_id, "subscription_id")?.0;
@@ -201,13 +209,16 @@ impl SubscriptionExecutor {
         if let Some((_, resolver)) = &resolver {
             request = request.resolver(resolver.clone() as Arc<dyn Resolver>);
         }
+        if let Some(cursor) = cursor {
+            request = request.cursor(cursor);
+        }
         let callable = resolver.map(|(id, _)| id);
         let core = self.core.clone();
         let registered = py.detach(move || {
-            let key = core.register_subscription(request)?;
-            core.response_queue(key).map(|queue| (key, queue))
+            let (key, resume) = core.register_resumable(request)?;
+            core.response_queue(key).map(|queue| (key, queue, resume))
         });
-        let (key, queue) = match registered {
+        let (key, queue, resume) = match registered {
             Ok(registered) => registered,
             Err(error) => {
                 if let Some(id) = callable {
@@ -216,7 +227,8 @@ impl SubscriptionExecutor {
                 return Err(to_py_err(py, &error));
             }
         };
-        if let Some(inbox) = inbox {
+        // A resumed subscription is attached once replayed, by its `Resume`.
+        if let Some(inbox) = inbox.filter(|_| resume.is_none()) {
             if let Err(error) = inbox.get().attach(py, &subscription_id, queue.clone()) {
                 let core = self.core.clone();
                 py.detach(move || core.complete_subscription(key)).ok();
@@ -231,11 +243,15 @@ impl SubscriptionExecutor {
             connection_id,
             subscription_hash,
             subscription_id,
-            inbox: Inbox::new(queue, self.bridge.clone()),
+            inbox: Inbox::new(queue.clone(), self.bridge.clone()),
             callable,
         };
+        let resume = resume.map(|resume| {
+            let inbox = inbox.map(|inbox| (inbox.clone().unbind(), handle.subscription_id.clone(), queue));
+            Resume::new(self.transport.clone(), self.origin, resume, inbox)
+        });
         self.handles().insert(key, handle);
-        Ok(())
+        Ok(resume)
     }
 
     /// A connection's inbox: pass it to `register_subscription(..., inbox=)` and its writer

@@ -51,6 +51,7 @@ fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<config::DocumentLimits>()?;
     module.add_class::<config::PumpConfig>()?;
     module.add_class::<executor::FrameReceiver>()?;
+    module.add_class::<executor::Resume>()?;
     module.add_class::<protocol::ProtocolConfig>()?;
     module.add_class::<protocol::ProtocolConnection>()?;
     module.add_class::<connection::ConnectionInbox>()?;

@@ -275,6 +275,28 @@ class FrameReceiver:
     def next_event(self) -> bytes | None:
         """The next frame without waiting, or ``None``."""
 
+class Resume:
+    """The replay of what one subscription missed since a client's cursor."""
+
+    def next_page(self) -> list[str] | None:
+        """The next page of frames to write before any live frame (an ``EVENTS_GAP``
+        notice first if events are gone or the bus keeps no history, then the missed events
+        in order); ``None`` once caught up, when the subscription is attached to its
+        connection inbox. Blocks with the GIL released: call it off the event loop
+        (``await asyncio.to_thread(resume.next_page)``)."""
+    def is_replayed(self, frame: bytes | str) -> bool:
+        """Whether a frame of the subscription's queue was already written by the replay
+        (or read by the client before it reconnected): skip it."""
+    @property
+    def ended(self) -> bool:
+        """Whether the replay ended the subscription with an ``error`` frame."""
+    @property
+    def finished(self) -> bool:
+        """Whether every page was read."""
+    @property
+    def channel(self) -> str:
+        """The channel being replayed."""
+
 class SubscriptionExecutor:
     """Distributes published events to registered GraphQL subscriptions as graphql-transport-ws frames."""
 
@@ -348,10 +370,17 @@ class SubscriptionExecutor:
         federation_id: Identifier | None = None,
         claims: Mapping[str, JSON] | None = None,
         inbox: ConnectionInbox | None = None,
-    ) -> None:
+        cursor: str | None = None,
+    ) -> Resume | None:
         """Register a subscription; its frames are then taken by ``subscription_id``, or,
         with ``inbox``, from that connection inbox (``DuplicateSubscriptionError`` if it
         holds the id already).
+
+        With ``cursor`` (a ``next`` frame's ``payload.extensions.cursor``), returns the
+        :class:`Resume` replaying what the client missed since; the ``inbox`` is attached
+        only once that replay is done. A malformed cursor, or one of a channel the
+        subscription does not listen to, raises ``SubcastError`` with code
+        ``INVALID_CURSOR`` and registers nothing.
 
         The document must be one ``subscription`` operation. It listens on the channel named
         after its root field, or on ``channels``. Without ``resolver``, the event's data is

@@ -14,6 +14,12 @@ whole and sends every subscription's frames as text messages, and a timer for ke
 and credential expiry. When the socket ends, however it ends, every subscription of the
 connection is completed (``complete_connection``).
 
+A ``subscribe`` whose ``extensions.cursor`` is the ``payload.extensions.cursor`` of a
+``next`` frame resumes from there, as with the Rust endpoint: the events the client missed
+on that channel are replayed from the bus's history (security checks included), then live
+events follow with no duplicate at the seam. A bus without history, or a cursor older than
+what it retains, gets an ``EVENTS_GAP`` notice first.
+
 uvicorn closes open WebSockets with 1012 when it shuts down, before the lifespan
 ``shutdown`` event: call :meth:`GraphQLTransportWS.close_all` first (from a signal
 handler; see ``examples/conformance_server.py``) to close them with 1001, after which
@@ -24,13 +30,12 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._native import ConnectionInbox, ProtocolConfig, ProtocolConnection, SubscriptionExecutor
+from ._native import ConnectionInbox, ProtocolConfig, ProtocolConnection, Resume, SubscriptionExecutor
 from .errors import SubcastError
 
 __all__ = [
@@ -478,27 +483,40 @@ class _Session:
                        "extensions": {"code": "INVALID_CURSOR"}}
             self.protocol.fail_subscription(subscription_id, [invalid])
             return
-        if cursor is not None:
-            # This endpoint does not replay yet (#12): what the client missed since its
-            # cursor is announced as a gap of unknown size, before any live event.
-            await self._send_text(json.dumps({"id": subscription_id, "type": "next", "payload": {
-                "errors": [{"message": _NO_RESUME, "extensions": {"code": "EVENTS_GAP"}}]}}))
         try:
-            self.executor.register_subscription(
+            # Registered first, so live events queue up while the missed ones are replayed.
+            resume = self.executor.register_subscription(
                 self.connection_id,
                 subscription_id,
                 payload["query"],
                 operation_name=payload["operationName"],
                 variables=payload["variables"],
                 inbox=self.inbox,
+                cursor=cursor,
                 **options,
             )
         except SubcastError as error:
             message = {"message": str(error), "extensions": {"code": error.code}}
             self.protocol.fail_subscription(subscription_id, [message])
+            return
+        if resume is not None:
+            await self._replay(subscription_id, resume)
 
-
-_NO_RESUME = "events may have been missed: this endpoint does not resume from a cursor"
+    async def _replay(self, subscription_id: str, resume: Resume) -> None:
+        """Write what the subscription missed since its cursor, page by page, before its
+        queue is read (the inbox gets it after the last page, and drops the live frames
+        the replay wrote). A bus without history gives one ``EVENTS_GAP`` notice. Called
+        with the lock held: the connection's other frames wait in their bounded queues."""
+        # Reading the bus's history blocks: never on the event loop's thread.
+        while (page := await asyncio.to_thread(resume.next_page)) is not None:
+            for frame in page:
+                if not await self._send_text(frame):
+                    # The socket is gone: the subscription ends with the connection.
+                    return
+        if resume.ended:
+            # Its `error` frame was the replay's last: nothing follows it, not even `complete`.
+            self.protocol.subscription_ended(subscription_id)
+            self._end_subscription(subscription_id)
 
 
 def _registration(context: SecurityContext | Mapping[str, Any] | None) -> dict[str, Any]:
