@@ -98,5 +98,12 @@ async fn an_event_deleted_from_a_stream_that_was_empty_at_subscription_is_signal
     // The reconnection's replay reports the deleted event, then delivers the one left.
     let first = next(&mut stream).await;
     assert!(matches!(first, BusMessage::Gap { .. }), "got {first:?}");
-    assert_eq!(sequence(&next(&mut stream).await), Some(1));
+    // The replay that follows every subscribe may still be reading: if it read the stream
+    // before the deletion and its `XINFO` after, it delivers event 0 (read while it
+    // existed) behind the gap. Either way event 1 follows, once.
+    let mut after = sequence(&next(&mut stream).await);
+    if after == Some(0) {
+        after = sequence(&next(&mut stream).await);
+    }
+    assert_eq!(after, Some(1));
 }
