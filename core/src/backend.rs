@@ -116,9 +116,10 @@
 #[doc(hidden)]
 pub use crate::bus::server::__async_trait;
 pub use crate::bus::server::channels::{
-    ensure_channel, BusCounters, ChannelStream, ChannelStreams, Delivery, Inserted, Overflow, ReplayRequest,
-    ReplayStart, StreamMailbox, StreamReceiver, SubscribedChannel, MAX_REPLAY_PAGE,
+    ChannelStreams, Delivery, Inserted, Overflow, ReplayStart, SubscribedChannel, MAX_REPLAY_PAGE,
 };
+pub use crate::bus::server::counters::{ensure_channel, BusCounters};
+pub use crate::bus::server::stream::{ChannelStream, ReplayRequest, StreamMailbox, StreamReceiver};
 pub use crate::bus::{
     BoundedMailbox, BusSession, Current, Fetched, Inbox, Losses, Pushed, Received, Refused, ReplayError,
     ReplayPage, Replayed, ServerBus, ServerSettings, StreamLosses, DEFAULT_RECEIVED_CAPACITY,

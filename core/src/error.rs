@@ -176,7 +176,7 @@ pub enum Error {
     /// A client's resume cursor is malformed, foreign, or names a channel the subscription
     /// does not listen to.
     #[error("{0}")]
-    InvalidCursor(#[from] crate::bus::CursorError),
+    InvalidCursor(#[from] CursorError),
 }
 
 impl Error {
@@ -316,3 +316,8 @@ impl Error {
         FramePrefix::new(subscription_id).splice(&FrameBody::error(&self.to_graphql_errors()))
     }
 }
+
+/// Why a client's cursor was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid cursor: {0}")]
+pub struct CursorError(pub String);

@@ -20,7 +20,6 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::bus::LogPosition;
 use crate::error::{Error, Result};
 
 /// Longest channel name accepted, in bytes.
@@ -416,6 +415,29 @@ impl std::io::Write for ByteCounter {
     }
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
+    }
+}
+
+/// A position in one channel's history; a Redis stream id `ms-seq` is `(ms, seq)`, an
+/// outbox id or a JetStream sequence is `(n, 0)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct LogPosition {
+    /// The first, most significant part.
+    pub major: u64,
+    /// The second part, ordering positions with the same `major`.
+    pub minor: u64,
+}
+
+impl LogPosition {
+    /// The position `(major, minor)`.
+    pub const fn new(major: u64, minor: u64) -> Self {
+        LogPosition { major, minor }
+    }
+}
+
+impl fmt::Display for LogPosition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}-{}", self.major, self.minor)
     }
 }
 

@@ -10,38 +10,14 @@
 //! characters JSON never escapes (so a frame's cursor can be read back without decoding
 //! the frame, see [`frame_cursor`]), and bounded by the channel's length limit.
 
-use std::fmt;
-
-use crate::event::{validate_channel, MAX_CHANNEL_LEN};
+use crate::error::CursorError;
+use crate::event::{validate_channel, LogPosition, MAX_CHANNEL_LEN};
 
 /// Version written in front of every cursor.
 const CURSOR_VERSION: &str = "1";
 
 /// Longest cursor string [`Cursor::parse`] reads: version, hex channel, two `u64`s.
 pub const MAX_CURSOR_LEN: usize = 2 + 2 * MAX_CHANNEL_LEN + 1 + 20 + 1 + 20;
-
-/// A position in one channel's history; a Redis stream id `ms-seq` is `(ms, seq)`, an
-/// outbox id or a JetStream sequence is `(n, 0)`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-pub struct LogPosition {
-    /// The first, most significant part.
-    pub major: u64,
-    /// The second part, ordering positions with the same `major`.
-    pub minor: u64,
-}
-
-impl LogPosition {
-    /// The position `(major, minor)`.
-    pub const fn new(major: u64, minor: u64) -> Self {
-        LogPosition { major, minor }
-    }
-}
-
-impl fmt::Display for LogPosition {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}-{}", self.major, self.minor)
-    }
-}
 
 /// A channel and a position in its history: where a client resumes from.
 ///
@@ -62,11 +38,6 @@ pub struct Cursor {
     /// The position of the last event the client saw.
     pub position: LogPosition,
 }
-
-/// Why a client's cursor was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid cursor: {0}")]
-pub struct CursorError(pub String);
 
 impl Cursor {
     /// The cursor at `position` of `channel`.

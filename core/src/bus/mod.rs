@@ -41,7 +41,9 @@ pub mod cursor;
 mod memory;
 pub mod server;
 
-pub use cursor::{frame_cursor, Cursor, CursorError, LogPosition, MAX_CURSOR_LEN};
+pub use crate::error::CursorError;
+pub use crate::event::LogPosition;
+pub use cursor::{frame_cursor, Cursor, MAX_CURSOR_LEN};
 pub use memory::InMemoryBus;
 pub use server::{
     Backoff, BusSession, Current, Fetched, Inbox, Received, ReplayError, ReplayPage, Replayed, ServerBus,

@@ -129,7 +129,7 @@ impl SubscriptionExecutor {
             .iter()
             .any(|c| **c == *cursor.channel)
         {
-            return Err(Error::InvalidCursor(crate::bus::CursorError(format!(
+            return Err(Error::InvalidCursor(crate::error::CursorError(format!(
                 "the subscription does not listen to the cursor's channel {:?}",
                 cursor.channel
             ))));

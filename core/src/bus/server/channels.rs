@@ -29,24 +29,14 @@ use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use crate::bus::{BoundedMailbox, BusMessage, Pushed, StreamLosses, DEFAULT_STREAM_CAPACITY};
+use crate::bus::{BusMessage, Pushed, DEFAULT_STREAM_CAPACITY};
 use crate::event::Event;
 
-pub use super::counters::{ensure_channel, BusCounters};
-pub(super) use super::stream::Resume;
-pub use super::stream::{ChannelStream, StreamReceiver};
+use super::stream::{resume_level, ReplayRequest, Resume, StreamMailbox, StreamReceiver};
 
 /// Most events one replay step reads, however much room its streams have: replies stay
 /// small and a huge capacity never becomes a count the server refuses.
 pub const MAX_REPLAY_PAGE: usize = 1024;
-
-/// The bounded mailbox of one local stream.
-pub type StreamMailbox = BoundedMailbox<BusMessage, StreamLosses>;
-
-/// Queues a replay of the named channel. It is called both under the lock the bus keeps
-/// its [`ChannelStreams`] in and from a consumer's thread, so it must only queue work,
-/// never take that lock.
-pub type ReplayRequest = Arc<dyn Fn(&str) + Send + Sync>;
 
 /// What a bus does when a local stream of a channel is full.
 #[derive(Clone)]
@@ -91,12 +81,6 @@ pub struct SubscribedChannel<P> {
     pub pending_replay: bool,
     /// A replay is queued and has not started yet.
     replay_requested: Arc<AtomicBool>,
-}
-
-/// How far a full stream must drain before its channel is replayed: to half, so a replay
-/// step has room for a page, not for one event at a time.
-pub(super) fn resume_level(capacity: usize) -> usize {
-    capacity / 2
 }
 
 impl<P> SubscribedChannel<P> {

@@ -2,9 +2,9 @@
 //! public `subcast_core::backend` module.
 mod backoff;
 pub mod channels;
-mod counters;
+pub mod counters;
 mod session;
-mod stream;
+pub mod stream;
 mod task;
 
 use std::collections::HashMap;
@@ -15,10 +15,12 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use async_trait::async_trait;
 
 pub use backoff::Backoff;
-use channels::{BusCounters, ChannelStream, ChannelStreams, Inserted, Overflow, ReplayRequest};
+use channels::{ChannelStreams, Inserted, Overflow};
+use counters::BusCounters;
 pub use session::{
     BusSession, Current, Fetched, Inbox, Received, ReplayError, ReplayPage, Replayed, ServerSettings,
 };
+use stream::{ChannelStream, ReplayRequest};
 
 use super::{
     BoundedMailbox, BusStats, EventBus, EventStream, History, HistoryPage, LogPosition, Losses,

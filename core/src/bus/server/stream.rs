@@ -14,8 +14,21 @@ use std::task::{Context, Poll};
 use event_listener::EventListener;
 use futures_core::Stream;
 
-use super::channels::{resume_level, ReplayRequest, StreamMailbox};
-use crate::bus::BusMessage;
+use crate::bus::{BoundedMailbox, BusMessage, StreamLosses};
+
+/// The bounded mailbox of one local stream.
+pub type StreamMailbox = BoundedMailbox<BusMessage, StreamLosses>;
+
+/// Queues a replay of the named channel. It is called both under the lock the bus keeps
+/// its [`ChannelStreams`](super::channels::ChannelStreams) in and from a consumer's thread, so it must only queue work,
+/// never take that lock.
+pub type ReplayRequest = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// How far a full stream must drain before its channel is replayed: to half, so a replay
+/// step has room for a page, not for one event at a time.
+pub(super) fn resume_level(capacity: usize) -> usize {
+    capacity / 2
+}
 
 /// How a stream's consumer asks for the replay of a channel that fell behind on it.
 pub(super) struct Resume {

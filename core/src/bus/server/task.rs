@@ -5,7 +5,8 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Arc, Weak};
 
-use super::channels::{ensure_channel, Delivery};
+use super::channels::Delivery;
+use super::counters::ensure_channel;
 use super::{BusSession, Fetched, Note, Notes, Received, ReplayError, Replayed, Shared};
 use crate::error::{Error, Result};
 use crate::event::Event;
