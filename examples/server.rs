@@ -32,6 +32,8 @@
 //! `POST /publish` also takes a JSON array of events, published in order (the load
 //! generator of `scripts/bench-e2e` sends batches).
 
+mod demo;
+
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -41,9 +43,9 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::serve::ListenerExt;
 use axum::Router;
-use serde_json::{json, Value};
-use subcast::ws::{Accepted, Endpoint, Refused};
-use subcast::{DispatchReport, Event, Node, ProtocolConfig, Runtime, SecurityContext, TokioRuntime};
+use serde_json::json;
+use subcast::ws::Endpoint;
+use subcast::{Event, Node, ProtocolConfig, Runtime, TokioRuntime};
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> std::io::Result<()> {
@@ -69,32 +71,15 @@ async fn main() -> std::io::Result<()> {
         .protocol(options.protocol.clone())
         .read_buffer_bytes(options.read_buffer)
         .on_connect(move |init| async move {
-            let params = init.payload.unwrap_or_default();
-            let text = |key: &str| params.get(key).and_then(Value::as_str).map(str::to_owned);
-            match (text("tenant"), text("user")) {
-                (Some(tenant), Some(user)) => {
-                    let accepted = Accepted::new(SecurityContext::new(user).with_tenant(tenant));
-                    Ok(match auth_expiry {
-                        Some(expiry) => accepted.valid_for(expiry),
-                        None => accepted,
-                    })
-                }
-                _ => Err(Refused::new(
-                    "Forbidden: connectionParams need a tenant and a user",
-                )),
-            }
+            let accepted = demo::authenticate(&init.payload.unwrap_or_default())?;
+            Ok(match auth_expiry {
+                Some(expiry) => accepted.valid_for(expiry),
+                None => accepted,
+            })
         });
     let endpoint = if options.extension_channels {
         endpoint.on_subscribe(|request, payload| {
-            let channel = payload
-                .extensions
-                .as_ref()
-                .and_then(|extensions| extensions.get("channel"))
-                .and_then(Value::as_str);
-            Ok(match channel {
-                Some(channel) => request.channels([channel]),
-                None => request,
-            })
+            Ok(demo::extension_channel(request, payload.extensions.as_ref()))
         })
     } else {
         endpoint
@@ -195,41 +180,13 @@ fn live_page_file(
 /// `POST /publish` with `{"tenant", "channel", "data", "type"?}`, or an array of them
 /// published in order: answer with how many subscriptions they matched and reached.
 async fn publish(node: &Node, body: &str) -> (StatusCode, String) {
-    let request: Value = match serde_json::from_str(body) {
-        Ok(request) => request,
-        Err(error) => return (StatusCode::BAD_REQUEST, format!("invalid JSON: {error}")),
-    };
-    let events = match &request {
-        Value::Array(events) => events.as_slice(),
-        one => std::slice::from_ref(one),
-    };
-    let (mut matched, mut delivered) = (0, 0);
-    for (index, event) in events.iter().enumerate() {
-        match publish_one(node, event).await {
-            Ok(report) => {
-                matched += report.matched;
-                delivered += report.delivered;
-            }
-            // Events before this one stay published: the answer says which one failed.
-            Err((status, error)) => return (status, format!("event {index}: {error}")),
-        }
+    match demo::publish(node, body).await {
+        Ok(answer) => (StatusCode::OK, answer.to_string()),
+        Err((status, error)) => (
+            StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
+            error,
+        ),
     }
-    let answer = json!({"matched": matched, "delivered": delivered});
-    (StatusCode::OK, answer.to_string())
-}
-
-async fn publish_one(node: &Node, request: &Value) -> Result<DispatchReport, (StatusCode, String)> {
-    let text = |key: &str| request.get(key).and_then(Value::as_str);
-    let (Some(channel), Some(data)) = (text("channel"), request.get("data")) else {
-        return Err((StatusCode::BAD_REQUEST, "need a channel and data".into()));
-    };
-    let mut event = Event::new(text("type").unwrap_or("published"), channel, data.clone());
-    if let Some(tenant) = text("tenant") {
-        event = event.with_tenant(tenant);
-    }
-    node.publish(event)
-        .await
-        .map_err(|error| (StatusCode::UNPROCESSABLE_ENTITY, error.to_string()))
 }
 
 /// An order every `interval`, alternating between tenants `acme` and `globex`.

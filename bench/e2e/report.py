@@ -17,6 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 SERVERS = [
     ("subcast-tokio", "subcast, Rust endpoint (axum, tokio)", "#1f77b4"),
     ("subcast-tokio-rb128k", "subcast, Rust endpoint, 128 KiB read buffer", "#17becf"),
+    ("subcast-smol", "subcast, Rust endpoint (async-tungstenite, smol)", "#9467bd"),
     ("async-graphql", "async-graphql 7 (axum)", "#ff7f0e"),
     ("subcast-asgi", "subcast, ASGI endpoint (uvicorn)", "#2ca02c"),
     ("strawberry", "Strawberry + broadcaster (uvicorn)", "#d62728"),
@@ -170,7 +171,7 @@ def compare(ours: dict | None, peer: dict | None) -> str:
 
 def goals(runs: list[dict], echo: dict | None) -> str:
     out = []
-    for variant in ("subcast-tokio", "subcast-tokio-rb128k"):
+    for variant in ("subcast-tokio", "subcast-smol", "subcast-tokio-rb128k"):
         out.extend(rust_goals(runs, echo, variant))
     out.extend(python_goals(runs))
     return "| goal | this run |\n|---|---|\n" + "\n".join(out)
