@@ -42,6 +42,23 @@ pub async fn raw_client(url: &str) -> async_nats::Client {
     async_nats::connect(url).await.expect("raw NATS connection")
 }
 
+/// Wait until the server has routed everything `client` published so far: `flush` only
+/// writes to the socket, while a message to ourselves comes back only after the server has
+/// handled what came before it on this connection.
+pub async fn round_trip(client: &async_nats::Client) {
+    use futures_lite::StreamExt;
+    let inbox = client.new_inbox();
+    let mut echo = client
+        .subscribe(inbox.clone())
+        .await
+        .expect("subscribe to an inbox");
+    client
+        .publish(inbox, bytes::Bytes::new())
+        .await
+        .expect("publish to the inbox");
+    echo.next().await.expect("the echo comes back");
+}
+
 /// Delete the stream of `config`, if it has one.
 pub async fn drop_stream(url: &str, config: &NatsConfig) {
     if let Some(stream) = &config.jetstream {
