@@ -84,8 +84,9 @@ impl FramePrefix {
         self.as_bytes().is_empty()
     }
 
+    /// The encoded bytes: `{"id":"<escaped id>",`.
     #[inline]
-    fn as_bytes(&self) -> &[u8] {
+    pub fn as_bytes(&self) -> &[u8] {
         match &self.0 {
             PrefixBytes::Inline { len, bytes } => &bytes[..usize::from(*len)],
             PrefixBytes::Heap(bytes) => bytes,

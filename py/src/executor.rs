@@ -17,7 +17,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bytes::Bytes;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString};
 use serde_json::Value;
@@ -341,7 +340,7 @@ impl SubscriptionExecutor {
         self.ensure_open(py)?;
         let (_, inbox) = self.lookup(py, subscription_id, connection_id)?;
         Ok(match inbox.take() {
-            Taken::Frame(frame) => Some(PyBytes::new(py, &frame)),
+            Taken::Frame(body) => Some(inbox.bytes(py, &body)?),
             Taken::Empty | Taken::Ended => None,
         })
     }
@@ -359,16 +358,15 @@ impl SubscriptionExecutor {
         let limit = convert::frame_limit(max_per_subscription, "max_per_subscription")?;
         let ids = subscription_ids.try_iter()?.collect::<PyResult<Vec<_>>>()?;
         let inboxes = self.inboxes(py, &ids)?;
-        let mut taken: Vec<(usize, Bytes)> = Vec::with_capacity(ids.len());
+        let mut taken = Vec::with_capacity(ids.len());
         for (index, inbox) in inboxes.iter().enumerate() {
-            inbox.take_into(limit, |frame| taken.push((index, frame)));
+            inbox.take_into(limit, |body| taken.push((index, body)));
         }
-        PyList::new(
-            py,
-            taken
-                .iter()
-                .map(|(index, frame)| (&ids[*index], PyBytes::new(py, frame))),
-        )
+        let frames = taken
+            .iter()
+            .map(|(index, body)| Ok((&ids[*index], inboxes[*index].bytes(py, body)?)))
+            .collect::<PyResult<Vec<_>>>()?;
+        PyList::new(py, frames)
     }
 
     /// The queued frames of every subscription of a connection in one call:
@@ -391,14 +389,13 @@ impl SubscriptionExecutor {
                 (IdHash::of_text(py, &owned)?, owned.as_str())
             }
         };
-        let (ids, taken) = self.take_connection_frames(hash, connection_id, limit);
-        let ids: Vec<_> = ids.iter().map(|id| PyString::new(py, id)).collect();
-        PyList::new(
-            py,
-            taken
-                .iter()
-                .map(|(index, frame)| (&ids[*index], PyBytes::new(py, frame))),
-        )
+        let (taken_from, taken) = self.take_connection_frames(hash, connection_id, limit);
+        let ids: Vec<_> = taken_from.iter().map(|(id, _)| PyString::new(py, id)).collect();
+        let frames = taken
+            .iter()
+            .map(|(index, body)| Ok((&ids[*index], taken_from[*index].1.bytes(py, body)?)))
+            .collect::<PyResult<Vec<_>>>()?;
+        PyList::new(py, frames)
     }
 
     /// Wait for the next frame with the GIL released; `None` once the subscription ended.
@@ -421,7 +418,7 @@ impl SubscriptionExecutor {
             })
         });
         match waited {
-            Ok(frame) => Ok(frame.map(|f| PyBytes::new(py, &f))),
+            Ok(body) => body.map(|body| inbox.bytes(py, &body)).transpose(),
             Err(Wait::Interrupted) => Err(signal.err().unwrap_or_else(|| closed_error(py))),
             Err(Wait::TimedOut) => {
                 let error = subcast_core::Error::Timeout(timeout.unwrap_or_default());

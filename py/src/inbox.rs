@@ -15,21 +15,20 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use event_listener::EventListener;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::PyBytes;
 use subcast_core::RecvTimeoutError;
-use subcast_core::ResponseQueue;
+use subcast_core::{FrameBody, ResponseQueue};
 
 use crate::bridge::Bridge;
 
 /// What a non-blocking take found.
 #[derive(Debug)]
 pub enum Taken {
-    /// The next frame.
-    Frame(Bytes),
+    /// The next frame's body: [`Inbox::bytes`] makes the frame.
+    Frame(FrameBody),
     /// No frame yet.
     Empty,
     /// The subscription has ended and every frame was taken.
@@ -47,7 +46,7 @@ pub struct Inbox {
 #[derive(Debug, Default)]
 struct State {
     /// Frames taken from the queue for waiters, not handed out yet: always first in line.
-    held: VecDeque<Bytes>,
+    held: VecDeque<FrameBody>,
     waiters: VecDeque<Waiter>,
     /// The queue is closed and drained into `held`.
     ended: bool,
@@ -82,14 +81,39 @@ impl Inbox {
         self.take_locked(&mut state)
     }
 
-    /// Take up to `limit` frames without waiting, handing each to `frame`.
-    pub fn take_into(&self, limit: usize, mut frame: impl FnMut(Bytes)) {
+    /// Take up to `limit` frames' bodies without waiting, handing each to `frame`.
+    pub fn take_into(&self, limit: usize, mut frame: impl FnMut(FrameBody)) {
         let mut state = self.lock();
         for _ in 0..limit {
             match self.take_locked(&mut state) {
-                Taken::Frame(taken) => frame(taken),
+                Taken::Frame(body) => frame(body),
                 Taken::Empty | Taken::Ended => return,
             }
+        }
+    }
+
+    /// The frame of `body`: this subscription's prefix, then `body`, written once, straight
+    /// into a new `bytes` object.
+    pub fn bytes<'py>(&self, py: Python<'py>, body: &FrameBody) -> PyResult<Bound<'py, PyBytes>> {
+        let (prefix, body) = (self.queue.prefix().as_bytes(), body.as_bytes());
+        // `PyBytes::new_with` zeroes its buffer first: a second pass over a 64 KB frame.
+        let len = prefix.len() + body.len();
+        let size = pyo3::ffi::Py_ssize_t::try_from(len)
+            .map_err(|_| pyo3::exceptions::PyOverflowError::new_err("frame too large"))?;
+        // SAFETY: with a null pointer, `PyBytes_FromStringAndSize` returns a new `bytes` of
+        // `size` uninitialised bytes (plus its terminating NUL), or null with an exception
+        // set. Its buffer is `len` writable bytes, and both copies stay within it
+        // (`prefix.len() + body.len() == len`), from slices that cannot overlap a new
+        // object. No Python code runs before every byte is written.
+        unsafe {
+            let object = pyo3::ffi::PyBytes_FromStringAndSize(std::ptr::null(), size);
+            if object.is_null() {
+                return Err(PyErr::fetch(py));
+            }
+            let buffer = pyo3::ffi::PyBytes_AsString(object).cast::<u8>();
+            std::ptr::copy_nonoverlapping(prefix.as_ptr(), buffer, prefix.len());
+            std::ptr::copy_nonoverlapping(body.as_ptr(), buffer.add(prefix.len()), body.len());
+            Ok(Bound::from_owned_ptr(py, object).cast_into_unchecked())
         }
     }
 
@@ -102,7 +126,7 @@ impl Inbox {
         }
         // Closed is read before the pop: closed-then-empty means no frame can follow.
         let closed = self.queue.is_closed();
-        match self.queue.try_next() {
+        match self.queue.try_next_body() {
             Some(frame) => Taken::Frame(frame),
             None if closed => Taken::Ended,
             None => Taken::Empty,
@@ -115,7 +139,7 @@ impl Inbox {
         &self,
         timeout: Option<Duration>,
         mut interrupted: impl FnMut() -> bool,
-    ) -> Result<Option<Bytes>, Wait> {
+    ) -> Result<Option<FrameBody>, Wait> {
         const SLICE: Duration = Duration::from_millis(100);
         // A deadline past what the clock can count is no deadline.
         let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
@@ -135,7 +159,7 @@ impl Inbox {
                 }
                 None => SLICE,
             };
-            match self.queue.recv_timeout(slice) {
+            match self.queue.recv_timeout_body(slice) {
                 Ok(frame) => return Ok(Some(frame)),
                 Err(RecvTimeoutError::Closed) => {
                     // Frames a cancelled `recv` left in `held` come before the end.
@@ -159,8 +183,8 @@ impl Inbox {
         let future = event_loop.call_method0("create_future")?;
         let mut state = self.lock();
         match self.take_locked(&mut state) {
-            Taken::Frame(frame) => {
-                future.call_method1("set_result", (PyBytes::new(py, &frame),))?;
+            Taken::Frame(body) => {
+                future.call_method1("set_result", (self.bytes(py, &body)?,))?;
             }
             Taken::Ended => {
                 future.call_method1("set_result", (py.None(),))?;
@@ -208,7 +232,7 @@ impl Inbox {
         let mut state = self.lock();
         let mut moved = false;
         while !state.ended && state.held.len() < state.waiters.len() {
-            match self.queue.poll_recv(cx, listener) {
+            match self.queue.poll_recv_body(cx, listener) {
                 Poll::Ready(Some(frame)) => {
                     state.held.push_back(frame);
                     moved = true;
@@ -264,7 +288,7 @@ impl Inbox {
                 break;
             }
             let result = match state.held.pop_front() {
-                Some(frame) => PyBytes::new(py, &frame).into_any(),
+                Some(body) => self.bytes(py, &body)?.into_any(),
                 None if state.ended => py.None().into_bound(py),
                 None => break,
             };

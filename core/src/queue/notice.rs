@@ -6,7 +6,6 @@ use super::{OverflowPolicy, ResponseQueue};
 use crate::codes::{EVENTS_GAP, EVENTS_LAGGED, RATE_LIMITED};
 use crate::frame::FrameBody;
 use crate::sync::MailboxEdit;
-use bytes::Bytes;
 
 /// A loss a subscriber is told about in-band: a `next` frame whose one error carries the
 /// code and a `count`.
@@ -126,8 +125,7 @@ impl ResponseQueue {
         true
     }
 
-    pub(super) fn render(&self, notice: Notice, count: u64) -> Bytes {
-        let body = FrameBody::notice(notice.code(), &notice.message(count), Some(count));
-        self.prefix.splice(&body)
+    pub(super) fn render(&self, notice: Notice, count: u64) -> FrameBody {
+        FrameBody::notice(notice.code(), &notice.message(count), Some(count))
     }
 }

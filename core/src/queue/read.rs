@@ -1,5 +1,7 @@
 //! Reading a queue: without waiting, async on any executor, or blocking; a frame is
-//! joined with the queue's prefix here, by its reader.
+//! joined with the queue's prefix here, by its reader. The `*_body` readers hand out the
+//! body alone, for a reader that joins it with [`ResponseQueue::prefix`] straight into its
+//! own buffer (the Python binding, into a `bytes` object): one copy per frame, not two.
 
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -9,6 +11,7 @@ use event_listener::EventListener;
 
 use super::ledger::{Entry, Ledger};
 use super::{OverflowPolicy, ResponseQueue};
+use crate::frame::FrameBody;
 use crate::sync::{shrink_if_drained, Mailbox, PopError, RecvTimeoutError};
 
 impl ResponseQueue {
@@ -26,6 +29,24 @@ impl ResponseQueue {
     /// assert_eq!(&queue.try_next().unwrap()[..], br#"{"id":"1","type":"next","payload":{"data":1}}"#);
     /// ```
     pub fn try_next(&self) -> Option<Bytes> {
+        self.try_next_body().map(|body| self.prefix.splice(&body))
+    }
+
+    /// Take the next frame's body without waiting; the frame is [`ResponseQueue::prefix`]
+    /// followed by it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use subcast_core::{FrameBody, FramePrefix, OverflowPolicy, ResponseQueue};
+    ///
+    /// let queue = ResponseQueue::new(FramePrefix::new("1"), 2, OverflowPolicy::DropNewest);
+    /// queue.push(FrameBody::next_data(&serde_json::json!(1)));
+    /// let body = queue.try_next_body().unwrap();
+    /// let frame = [queue.prefix().as_bytes(), body.as_bytes()].concat();
+    /// assert_eq!(&frame[..], br#"{"id":"1","type":"next","payload":{"data":1}}"#);
+    /// ```
+    pub fn try_next_body(&self) -> Option<FrameBody> {
         self.take(&self.frames).ok()
     }
 
@@ -44,7 +65,8 @@ impl ResponseQueue {
     /// assert_eq!(futures_lite::future::block_on(queue.recv()), None);
     /// ```
     pub async fn recv(&self) -> Option<Bytes> {
-        self.frames.recv_with(|frames| self.take(frames)).await
+        let body = self.frames.recv_with(|frames| self.take(frames)).await?;
+        Some(self.prefix.splice(&body))
     }
 
     /// Poll for the next frame, keeping the wake-up registration in `listener`.
@@ -66,6 +88,17 @@ impl ResponseQueue {
         cx: &mut Context<'_>,
         listener: &mut Option<EventListener>,
     ) -> Poll<Option<Bytes>> {
+        self.poll_recv_body(cx, listener)
+            .map(|body| body.map(|body| self.prefix.splice(&body)))
+    }
+
+    /// [`ResponseQueue::poll_recv`], handing out the frame's body alone (see
+    /// [`ResponseQueue::try_next_body`]).
+    pub fn poll_recv_body(
+        &self,
+        cx: &mut Context<'_>,
+        listener: &mut Option<EventListener>,
+    ) -> Poll<Option<FrameBody>> {
         self.frames
             .poll_with(cx, listener, &mut |frames| self.take(frames))
     }
@@ -89,15 +122,23 @@ impl ResponseQueue {
     /// assert_eq!(queue.recv_timeout(Duration::from_secs(5)), Err(RecvTimeoutError::Closed));
     /// ```
     pub fn recv_timeout(&self, timeout: Duration) -> Result<Bytes, RecvTimeoutError> {
+        self.recv_timeout_body(timeout)
+            .map(|body| self.prefix.splice(&body))
+    }
+
+    /// [`ResponseQueue::recv_timeout`], handing out the frame's body alone (see
+    /// [`ResponseQueue::try_next_body`]).
+    pub fn recv_timeout_body(&self, timeout: Duration) -> Result<FrameBody, RecvTimeoutError> {
         self.frames.recv_timeout_with(timeout, |frames| self.take(frames))
     }
 
     /// Take the next frame, telling an empty queue from an ended one.
     pub(crate) fn pop(&self) -> Result<Bytes, PopError> {
-        self.take(&self.frames)
+        self.take(&self.frames).map(|body| self.prefix.splice(&body))
     }
 
-    fn take(&self, frames: &Mailbox<Entry, Ledger>) -> Result<Bytes, PopError> {
+    /// The next body; the caller joins it with the prefix, outside the queue's lock.
+    fn take(&self, frames: &Mailbox<Entry, Ledger>) -> Result<FrameBody, PopError> {
         let mut slots = frames.lock();
         if self.overflow == OverflowPolicy::DropOldest {
             // Evicted entries were the oldest: what they stood for comes first.
@@ -110,9 +151,7 @@ impl ResponseQueue {
                 slots.ledger.bytes -= self.frame_len(&body);
                 shrink_if_drained(&mut slots.items);
                 drop(slots);
-                // The one copy of the frame for this subscriber, made by its reader, outside
-                // the lock, and released as soon as the writer has sent it.
-                Ok(self.prefix.splice(&body))
+                Ok(body)
             }
             Some(Entry::Notice(notice, count)) => Ok(self.render(notice, count)),
             None => match slots.ledger.take_pending() {

@@ -28,7 +28,7 @@ impl FrameReceiver {
     fn next_event<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyBytes>>> {
         self.origin.check(py, "receiver")?;
         Ok(match self.inbox.take() {
-            Taken::Frame(frame) => Some(PyBytes::new(py, &frame)),
+            Taken::Frame(body) => Some(self.inbox.bytes(py, &body)?),
             Taken::Empty | Taken::Ended => None,
         })
     }

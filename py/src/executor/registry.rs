@@ -4,12 +4,14 @@
 use std::collections::HashMap;
 use std::sync::{Arc, MutexGuard};
 
-use bytes::Bytes;
 use pyo3::prelude::*;
 use pyo3::types::PyString;
-use subcast_core::SubscriptionKey;
+use subcast_core::{FrameBody, SubscriptionKey};
 
 use super::SubscriptionExecutor;
+
+/// A subscription whose frames a drain took: its id, and the inbox that makes its `bytes`.
+pub(super) type TakenFrom = (String, Arc<Inbox>);
 use crate::convert::Identifier;
 use crate::errors::{raise, PyError};
 use crate::ids::{IdHash, IdIndex};
@@ -192,26 +194,26 @@ impl SubscriptionExecutor {
             .collect()
     }
 
-    /// Up to `limit` queued frames of each subscription of `connection_id`: the ids of the
-    /// subscriptions that had any, and each frame with the index of its id. One lock, and
-    /// no Python object made while it is held.
+    /// Up to `limit` queued frames' bodies of each subscription of `connection_id`: the ids
+    /// and inboxes of the subscriptions that had any, and each body with the index of its
+    /// id. One lock, and no Python object made while it is held.
     pub(super) fn take_connection_frames(
         &self,
         hash: IdHash,
         connection_id: &str,
         limit: usize,
-    ) -> (Vec<String>, Vec<(usize, Bytes)>) {
+    ) -> (Vec<TakenFrom>, Vec<(usize, FrameBody)>) {
         let mut ids = Vec::new();
-        let mut taken: Vec<(usize, Bytes)> = Vec::new();
+        let mut taken = Vec::new();
         let handles = self.handles();
         for key in handles.of_connection(hash, connection_id) {
             let handle = &handles.by_key[key];
             let before = taken.len();
             handle
                 .inbox
-                .take_into(limit, |frame| taken.push((ids.len(), frame)));
+                .take_into(limit, |body| taken.push((ids.len(), body)));
             if taken.len() > before {
-                ids.push(handle.subscription_id.clone());
+                ids.push((handle.subscription_id.clone(), handle.inbox.clone()));
             }
         }
         (ids, taken)
