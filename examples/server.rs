@@ -43,16 +43,14 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::serve::ListenerExt;
 use axum::Router;
-use serde_json::json;
-use subcast::ws::Endpoint;
-use subcast::{Event, Node, ProtocolConfig, Runtime, TokioRuntime};
+use subcast::{Node, Runtime, TokioRuntime};
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> std::io::Result<()> {
-    let options = match Options::parse(std::env::args().skip(1)) {
+    let options = match demo::Options::parse(std::env::args().skip(1), |_, _| Ok(false)) {
         Ok(options) => options,
         Err(message) => {
-            eprintln!("{message}\nusage: server [PORT] [--port N] [--publish-interval-ms N] [--keep-alive-ms N] [--pong-timeout-ms N] [--init-timeout-ms N] [--auth-expiry-ms N] [--max-subscriptions N] [--extension-channels 0|1] [--read-buffer-bytes N]");
+            eprintln!("{message}\nusage: server {}", demo::USAGE);
             std::process::exit(2);
         }
     };
@@ -66,24 +64,7 @@ async fn main() -> std::io::Result<()> {
     let node = Arc::new(node);
     let executor = node.executor().clone();
 
-    let auth_expiry = options.auth_expiry;
-    let endpoint = Endpoint::new(executor.clone(), runtime)
-        .protocol(options.protocol.clone())
-        .read_buffer_bytes(options.read_buffer)
-        .on_connect(move |init| async move {
-            let accepted = demo::authenticate(&init.payload.unwrap_or_default())?;
-            Ok(match auth_expiry {
-                Some(expiry) => accepted.valid_for(expiry),
-                None => accepted,
-            })
-        });
-    let endpoint = if options.extension_channels {
-        endpoint.on_subscribe(|request, payload| {
-            Ok(demo::extension_channel(request, payload.extensions.as_ref()))
-        })
-    } else {
-        endpoint
-    };
+    let endpoint = demo::endpoint(executor.clone(), runtime, &options);
 
     let metrics = executor.clone();
     let publisher = node.clone();
@@ -194,10 +175,7 @@ async fn publish_demo_orders(node: Arc<Node>, interval: Duration) {
     let mut ticks = tokio::time::interval(interval);
     for n in 0u64.. {
         ticks.tick().await;
-        let tenant = if n % 2 == 0 { "acme" } else { "globex" };
-        let order = json!({"id": format!("order-{n}"), "tenant": tenant, "total": n % 100});
-        let event = Event::new("orderPlaced", "orders", order).with_tenant(tenant);
-        if let Err(error) = node.publish(event).await {
+        if let Err(error) = node.publish(demo::demo_order(n)).await {
             eprintln!("publishing order-{n} failed: {error}");
         }
     }
@@ -222,72 +200,4 @@ fn stop_signal() -> std::io::Result<impl Future<Output = ()>> {
     Ok(async {
         let _ = tokio::signal::ctrl_c().await;
     })
-}
-
-/// The command line: a port, and the timers tests shorten.
-struct Options {
-    port: u16,
-    /// `None`: no demo orders.
-    publish_interval: Option<Duration>,
-    auth_expiry: Option<Duration>,
-    protocol: ProtocolConfig,
-    extension_channels: bool,
-    /// `None`: axum's default (128 KiB).
-    read_buffer: usize,
-}
-
-impl Options {
-    fn parse(mut args: impl Iterator<Item = String>) -> Result<Options, String> {
-        let mut options = Options {
-            port: 4000,
-            publish_interval: Some(Duration::from_secs(1)),
-            auth_expiry: None,
-            protocol: ProtocolConfig::default(),
-            extension_channels: false,
-            read_buffer: subcast::ws::DEFAULT_READ_BUFFER_BYTES,
-        };
-        while let Some(arg) = args.next() {
-            if let Ok(port) = arg.parse() {
-                options.port = port;
-                continue;
-            }
-            let value = args.next().ok_or(format!("{arg} needs a value"))?;
-            let number = |value: &str| -> Result<u64, String> {
-                value
-                    .parse()
-                    .map_err(|_| format!("{arg}: {value} is not a number"))
-            };
-            // 0 turns a timer off.
-            let millis = |value: &str| number(value).map(|ms| (ms > 0).then(|| Duration::from_millis(ms)));
-            let never = Duration::MAX;
-            match arg.as_str() {
-                "--port" => {
-                    options.port = value
-                        .parse()
-                        .map_err(|_| format!("--port: {value} is not a port"))?
-                }
-                "--publish-interval-ms" => options.publish_interval = millis(&value)?,
-                "--auth-expiry-ms" => options.auth_expiry = millis(&value)?,
-                "--keep-alive-ms" => options.protocol = options.protocol.keep_alive(millis(&value)?),
-                "--pong-timeout-ms" => {
-                    options.protocol = options.protocol.pong_timeout(millis(&value)?.unwrap_or(never));
-                }
-                "--init-timeout-ms" => {
-                    let timeout = millis(&value)?.unwrap_or(never);
-                    options.protocol = options.protocol.connection_init_timeout(timeout);
-                }
-                "--max-subscriptions" => {
-                    let max = usize::try_from(number(&value)?).map_err(|e| e.to_string())?;
-                    options.protocol = options.protocol.max_subscriptions(max);
-                }
-                "--read-buffer-bytes" => {
-                    let bytes = usize::try_from(number(&value)?).map_err(|e| e.to_string())?;
-                    options.read_buffer = bytes;
-                }
-                "--extension-channels" => options.extension_channels = number(&value)? != 0,
-                _ => return Err(format!("unknown option {arg}")),
-            }
-        }
-        Ok(options)
-    }
 }

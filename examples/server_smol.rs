@@ -1,15 +1,15 @@
 //! The graphql-transport-ws endpoint on smol, through async-tungstenite: no tokio anywhere.
 //!
-//! The same protocol, authentication (`connectionParams` `{"tenant", "user"}`) and
-//! `POST /publish` as `examples/server` (axum on tokio), on one port: a request that asks
-//! for a WebSocket upgrade is served as graphql-transport-ws at any path, `POST /publish`
-//! publishes, anything else gets 404. The end-to-end benchmark (`scripts/bench-e2e`) runs
-//! it beside `examples/server`.
+//! The same protocol, authentication (`connectionParams` `{"tenant", "user"}`), demo orders,
+//! `POST /publish`, `GET /metrics`, flags and 1001 on SIGTERM as `examples/server` (axum on
+//! tokio), on one port: a request that asks for a WebSocket upgrade is served as
+//! graphql-transport-ws at any path, anything else but those two routes gets 404 (there is no
+//! live page). The conformance suite (`scripts/conformance`) runs against it too, and the
+//! end-to-end benchmark (`scripts/bench-e2e`) beside `examples/server`.
 //!
 //! Run: `cargo run --example server_smol --no-default-features --features smol,ws-tungstenite -- --port 4000`
-//! Flags: `--port N` (0 picks a free port), `--extension-channels 1` (benchmarks only: a
-//! subscription listens on its `extensions.channel`), `--max-subscriptions N` (100),
-//! `--read-buffer-bytes N` (4096), `--threads N` (2: executor threads).
+//! Flags: those of `examples/server` (see its documentation), and `--threads N` (2: executor
+//! threads).
 
 mod demo;
 
@@ -18,12 +18,14 @@ use std::net::{TcpListener, TcpStream};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use async_executor::Executor;
-use async_io::Async;
-use futures_lite::{future, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use async_io::{Async, Timer};
+use async_signal::{Signal, Signals};
+use futures_lite::{future, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, StreamExt};
 use subcast::ws::Endpoint;
-use subcast::{Node, ProtocolConfig, Runtime, SmolRuntime};
+use subcast::{Node, Runtime, SmolRuntime};
 
 /// Longest request head read (request line and headers).
 const MAX_HEAD_BYTES: usize = 16 * 1024;
@@ -31,12 +33,23 @@ const MAX_HEAD_BYTES: usize = 16 * 1024;
 const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 
 fn main() -> io::Result<()> {
-    let options = Options::parse(std::env::args().skip(1)).unwrap_or_else(|message| {
-        eprintln!("{message}\nusage: server_smol [--port N] [--extension-channels 0|1] [--max-subscriptions N] [--read-buffer-bytes N] [--threads N]");
+    let mut threads = 2;
+    let options = demo::Options::parse(std::env::args().skip(1), |flag, value| match flag {
+        "--threads" => {
+            let n: usize = value
+                .parse()
+                .map_err(|_| format!("--threads: {value} is not a number"))?;
+            threads = n.max(1);
+            Ok(true)
+        }
+        _ => Ok(false),
+    })
+    .unwrap_or_else(|message| {
+        eprintln!("{message}\nusage: server_smol {} [--threads N]", demo::USAGE);
         std::process::exit(2);
     });
     let tasks = Arc::new(Executor::new());
-    for _ in 1..options.threads {
+    for _ in 1..threads {
         let tasks = tasks.clone();
         std::thread::spawn(move || async_io::block_on(tasks.run(future::pending::<()>())));
     }
@@ -44,41 +57,68 @@ fn main() -> io::Result<()> {
     async_io::block_on(tasks.run(serve(tasks.clone(), runtime, options)))
 }
 
-async fn serve(tasks: Arc<Executor<'static>>, runtime: Arc<dyn Runtime>, options: Options) -> io::Result<()> {
+async fn serve(
+    tasks: Arc<Executor<'static>>,
+    runtime: Arc<dyn Runtime>,
+    options: demo::Options,
+) -> io::Result<()> {
+    // Listening from here on, so a signal sent as soon as the server announces itself counts.
+    #[cfg(unix)]
+    let mut stop = Signals::new([Signal::Term, Signal::Int])?;
+    #[cfg(not(unix))]
+    let mut stop = Signals::new([Signal::Int])?;
     let node = Node::builder()
         .runtime(runtime.clone())
         .build()
         .await
         .map_err(io::Error::other)?;
     let node = Arc::new(node);
-    let endpoint = Endpoint::new(node.executor().clone(), runtime)
-        .protocol(ProtocolConfig::default().max_subscriptions(options.max_subscriptions))
-        .read_buffer_bytes(options.read_buffer)
-        .on_connect(|init| async move { demo::authenticate(&init.payload.unwrap_or_default()) });
-    let endpoint = if options.extension_channels {
-        endpoint.on_subscribe(|request, payload| {
-            Ok(demo::extension_channel(request, payload.extensions.as_ref()))
-        })
-    } else {
-        endpoint
-    };
+    let endpoint = demo::endpoint(node.executor().clone(), runtime, &options);
+    if let Some(interval) = options.publish_interval {
+        tasks.spawn(publish_demo_orders(node.clone(), interval)).detach();
+    }
 
     let listener = Async::<TcpListener>::bind(([127, 0, 0, 1], options.port))?;
     println!(
-        "graphql-transport-ws on ws://{}/graphql",
+        "graphql-transport-ws on ws://{}/graphql, metrics on /metrics",
         listener.get_ref().local_addr()?
     );
-    loop {
-        let (stream, _) = listener.accept().await?;
-        // Small frames go out at once instead of waiting for the previous one's ACK.
-        let _ = stream.get_ref().set_nodelay(true);
-        let (node, endpoint) = (node.clone(), endpoint.clone());
-        tasks
-            .spawn(async move {
-                // A client that sends garbage or leaves only ends its own connection.
-                let _ = connection(stream, &node, &endpoint).await;
-            })
-            .detach();
+    let accepting = async {
+        loop {
+            let (stream, _) = listener.accept().await?;
+            // Small frames go out at once instead of waiting for the previous one's ACK.
+            let _ = stream.get_ref().set_nodelay(true);
+            let (node, endpoint) = (node.clone(), endpoint.clone());
+            tasks
+                .spawn(async move {
+                    // A client that sends garbage or leaves only ends its own connection.
+                    let _ = connection(stream, &node, &endpoint).await;
+                })
+                .detach();
+        }
+    };
+    let stopped = async {
+        stop.next().await;
+        Ok::<(), io::Error>(())
+    };
+    future::or(accepting, stopped).await?;
+    // Clients reconnect after 1001: to another node, or to this one restarted.
+    let timed_out = async {
+        Timer::after(Duration::from_secs(5)).await;
+        eprintln!("some connections did not close within 5 s");
+    };
+    future::or(endpoint.shutdown(), timed_out).await;
+    Ok(())
+}
+
+/// A demo order every `interval` (see `demo::demo_order`).
+async fn publish_demo_orders(node: Arc<Node>, interval: Duration) {
+    let mut ticks = Timer::interval(interval);
+    for n in 0u64.. {
+        ticks.next().await;
+        if let Err(error) = node.publish(demo::demo_order(n)).await {
+            eprintln!("publishing order-{n} failed: {error}");
+        }
     }
 }
 
@@ -114,14 +154,15 @@ async fn connection(mut stream: Async<TcpStream>, node: &Node, endpoint: &Endpoi
             }
             buffer.extend_from_slice(&chunk[..read]);
         }
-        if (head.method.as_str(), head.path.as_str()) != ("POST", "/publish") {
-            return respond(&mut stream, 404, "not found").await;
-        }
         let body = String::from_utf8_lossy(&buffer[head_len..body_end]).into_owned();
         buffer.drain(..body_end);
-        match demo::publish(node, &body).await {
-            Ok(answer) => respond(&mut stream, 200, &answer.to_string()).await?,
-            Err((status, error)) => respond(&mut stream, status, &error).await?,
+        match (head.method.as_str(), head.path.as_str()) {
+            ("POST", "/publish") => match demo::publish(node, &body).await {
+                Ok(answer) => respond(&mut stream, 200, &answer.to_string()).await?,
+                Err((status, error)) => respond(&mut stream, status, &error).await?,
+            },
+            ("GET", "/metrics") => respond(&mut stream, 200, &node.executor().prometheus_metrics()).await?,
+            _ => return respond(&mut stream, 404, "not found").await,
         }
     }
 }
@@ -240,46 +281,5 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Prefixed<S> {
 
     fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.stream).poll_close(cx)
-    }
-}
-
-struct Options {
-    port: u16,
-    extension_channels: bool,
-    max_subscriptions: usize,
-    read_buffer: usize,
-    threads: usize,
-}
-
-impl Options {
-    fn parse(mut args: impl Iterator<Item = String>) -> Result<Options, String> {
-        let mut options = Options {
-            port: 4000,
-            extension_channels: false,
-            max_subscriptions: 100,
-            read_buffer: subcast::ws::DEFAULT_READ_BUFFER_BYTES,
-            threads: 2,
-        };
-        while let Some(arg) = args.next() {
-            let value = args.next().ok_or(format!("{arg} needs a value"))?;
-            let number = |value: &str| -> Result<usize, String> {
-                value
-                    .parse()
-                    .map_err(|_| format!("{arg}: {value} is not a number"))
-            };
-            match arg.as_str() {
-                "--port" => {
-                    options.port = value
-                        .parse()
-                        .map_err(|_| format!("--port: {value} is not a port"))?
-                }
-                "--extension-channels" => options.extension_channels = number(&value)? != 0,
-                "--max-subscriptions" => options.max_subscriptions = number(&value)?,
-                "--read-buffer-bytes" => options.read_buffer = number(&value)?,
-                "--threads" => options.threads = number(&value)?.max(1),
-                _ => return Err(format!("unknown option {arg}")),
-            }
-        }
-        Ok(options)
     }
 }
