@@ -73,10 +73,7 @@ fn handle(shared: &Shared, work: Work) {
 
 fn dispatch(shared: &Shared, event: &Arc<Event>) {
     let (executor, counters) = (&shared.executor, &shared.counters);
-    if executor.take_local_echo(event) {
-        bump(&counters.duplicates_skipped);
-        return;
-    }
+    // Copies of this node's own publishes were skipped by their link.
     let prepared = match executor.prepare_dispatch(event) {
         Ok(prepared) => prepared,
         Err(_) => {

@@ -118,6 +118,11 @@ async fn forward(shared: &Shared, link: &Link, stream: &mut EventStream) -> Opti
     loop {
         let next = std::future::poll_fn(|cx| stream.as_mut().poll_next(cx));
         match link.stop.or(next).await? {
+            // The copy of an event this node dispatched as it published it: skipped here,
+            // so that the dispatcher thread is not woken for it.
+            Some(BusMessage::Event(event)) if shared.executor.take_local_echo(&event) => {
+                bump(&shared.counters.duplicates_skipped);
+            }
             // Not reading the stream while the inbox is full is the back-pressure.
             Some(message) => shared.push(link, Work::Bus(message)).await.then_some(())?,
             None => return Some(()),

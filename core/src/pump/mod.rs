@@ -15,7 +15,8 @@
 //!   one *link* per channel in use, one change at a time, so a channel removed and added
 //!   again is unsubscribed before it is subscribed anew;
 //! - each *link* task subscribes its channel and forwards every bus message to the
-//!   dispatcher's inbox, which holds at most [`PumpConfig::inbox_capacity`] messages; when
+//!   dispatcher's inbox (except the copies of events this node dispatched as it published
+//!   them, which it skips without waking the dispatcher), which holds at most [`PumpConfig::inbox_capacity`] messages; when
 //!   it is full, links stop reading their streams until the dispatcher catches up, so the
 //!   bus's own policy applies (a bus with replay reads the events again later, one without
 //!   announces the loss with its count); when the stream ends while the channel is still in use, it resubscribes
