@@ -23,7 +23,8 @@
 //! - `Nats-Last-Sequence` names the event before: if it is not the one this subscription
 //!   received last, one was lost in transit, and the bus reconnects and replays;
 //! - after a reconnection or an overflow, the bus reads the stream from its cursor
-//!   (`STREAM.MSG.GET` with `next_by_subj`), so nothing stored is missed.
+//!   (an ephemeral consumer filtered on the channel's subject, read in batches), so nothing
+//!   stored is missed.
 //!
 //! The alternatives were weaker: a core-NATS copy published beside the JetStream publish
 //! cannot carry a sequence it does not know yet (and two publishers' copies may arrive in
@@ -35,10 +36,12 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
-use async_nats::jetstream::stream::RawMessageErrorKind;
+use async_nats::jetstream::consumer::{pull, AckPolicy, DeliverPolicy};
 use async_trait::async_trait;
 use bytes::Bytes;
+use futures_lite::StreamExt;
 use subcast_core::backend::{
     BusSession, Current, Inbox, Received, ReplayError, ReplayPage, Replayed, ServerBus,
 };
@@ -318,22 +321,45 @@ async fn read_page(
         entries.push(Replayed::Lost(Some(lost)));
         cursor = lost;
     }
+    // One ephemeral consumer per page, filtered on the channel's subject, reads the page in
+    // batches (a request per event would be a round trip per event). The server removes it
+    // after `inactive_threshold` if this node goes away before deleting it.
+    let consumer = stream
+        .create_consumer(pull::Config {
+            filter_subject: subject.to_owned(),
+            deliver_policy: DeliverPolicy::ByStartSequence {
+                start_sequence: cursor.saturating_add(1),
+            },
+            ack_policy: AckPolicy::None,
+            inactive_threshold: Duration::from_secs(30),
+            memory_storage: true,
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| failed(format!("NATS JetStream consumer create failed: {e}")))?;
     let mut read = 0;
-    while read < limit {
-        let next = stream
-            .raw_message_builder()
-            .sequence(cursor.saturating_add(1))
-            .next_by_subject(subject.to_owned())
-            .send()
-            .await;
-        let message = match next {
-            Ok(message) => message,
-            Err(error) if error.kind() == RawMessageErrorKind::NoMessageFound => break,
-            Err(error) => return Err(failed(format!("NATS JetStream message get failed: {error}"))),
-        };
-        read += 1;
-        cursor = message.sequence;
-        entries.push(Replayed::Event(message.sequence, message.payload.to_vec()));
+    let mut caught_up = false;
+    while read < limit && !caught_up {
+        let mut batch = consumer
+            .fetch()
+            .max_messages(limit - read)
+            .messages()
+            .await
+            .map_err(|e| failed(format!("NATS JetStream fetch failed: {e}")))?;
+        // An empty batch, or a message with nothing after it, is the end of the history.
+        caught_up = true;
+        while let Some(message) = batch.next().await {
+            let message = message.map_err(|e| failed(format!("NATS JetStream fetch failed: {e}")))?;
+            let info = message
+                .info()
+                .map_err(|e| failed(format!("NATS JetStream message without metadata: {e}")))?;
+            caught_up = info.pending == 0;
+            read += 1;
+            entries.push(Replayed::Event(info.stream_sequence, message.payload.to_vec()));
+        }
     }
+    let name = consumer.cached_info().name.clone();
+    // Left behind, it expires by itself.
+    let _ = stream.delete_consumer(&name).await;
     Ok(ReplayPage { read, entries })
 }

@@ -4,7 +4,8 @@ mod common;
 
 use common::*;
 use subcast_core::{
-    Cursor, EventBus, LogPosition, SecurityContext, SubscriptionExecutor, SubscriptionRequest, EVENTS_GAP,
+    Cursor, EventBus, History, LogPosition, SecurityContext, SubscriptionExecutor, SubscriptionRequest,
+    EVENTS_GAP,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -53,4 +54,33 @@ async fn without_jetstream_a_cursor_gets_a_gap_of_unknown_size_then_live_events(
     assert!(notice["payload"]["errors"][0]["extensions"]["count"].is_null());
     assert!(resume.next_page(&executor, &bus).await.unwrap().is_none());
     assert_eq!(bus.stats().published, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_reads_every_event_of_its_channel_in_order_across_pages() {
+    let config = isolated(true);
+    let bus = bus(config.clone()).await;
+    let (channel, other) = (unique("paged"), unique("other"));
+    // More than two pages of the channel, interleaved with another channel's events.
+    for n in 0..600u64 {
+        bus.publish(counted(&channel, n)).await.unwrap();
+        if n % 3 == 0 {
+            bus.publish(counted(&other, n)).await.unwrap();
+        }
+    }
+    let (mut after, mut read) = (LogPosition::new(0, 0), Vec::new());
+    loop {
+        let History::Page(page) = bus.history(&channel, after, 256).await.unwrap() else {
+            panic!("JetStream keeps a history");
+        };
+        assert!(page.events.len() <= 256);
+        let Some(last) = page.events.last() else { break };
+        after = last.position.expect("a replayed event has its position");
+        read.extend(page.events.iter().map(|event| {
+            assert_eq!(event.channel, channel);
+            event.data["n"].as_u64().expect("a counted event")
+        }));
+    }
+    assert_eq!(read, (0..600).collect::<Vec<_>>());
+    drop_stream(&nats_url(), &config).await;
 }
