@@ -148,12 +148,12 @@ pub fn extension_channel(
 pub async fn publish(node: &Node, body: &str) -> Result<Value, (u16, String)> {
     let request: Value =
         serde_json::from_str(body).map_err(|error| (400, format!("invalid JSON: {error}")))?;
-    let events = match &request {
-        Value::Array(events) => events.as_slice(),
-        one => std::slice::from_ref(one),
+    let events = match request {
+        Value::Array(events) => events,
+        one => vec![one],
     };
     let (mut matched, mut delivered) = (0, 0);
-    for (index, event) in events.iter().enumerate() {
+    for (index, event) in events.into_iter().enumerate() {
         // Events before a failed one stay published: the answer says which one failed.
         let report = publish_one(node, event)
             .await
@@ -164,12 +164,17 @@ pub async fn publish(node: &Node, body: &str) -> Result<Value, (u16, String)> {
     Ok(json!({"matched": matched, "delivered": delivered}))
 }
 
-async fn publish_one(node: &Node, request: &Value) -> Result<DispatchReport, (u16, String)> {
-    let text = |key: &str| request.get(key).and_then(Value::as_str);
-    let (Some(channel), Some(data)) = (text("channel"), request.get("data")) else {
+/// One event of a `POST /publish` body, its data moved (not copied) into the event.
+async fn publish_one(node: &Node, request: Value) -> Result<DispatchReport, (u16, String)> {
+    let Value::Object(mut fields) = request else {
         return Err((400, "need a channel and data".into()));
     };
-    let mut event = Event::new(text("type").unwrap_or("published"), channel, data.clone());
+    let data = fields.remove("data");
+    let text = |key: &str| fields.get(key).and_then(Value::as_str);
+    let (Some(channel), Some(data)) = (text("channel"), data) else {
+        return Err((400, "need a channel and data".into()));
+    };
+    let mut event = Event::new(text("type").unwrap_or("published"), channel, data);
     if let Some(tenant) = text("tenant") {
         event = event.with_tenant(tenant);
     }
