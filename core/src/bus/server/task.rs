@@ -63,7 +63,7 @@ impl<S: BusSession> Shared<S> {
         };
         let mut event = match decode(&channel, &wire) {
             Ok(event) => event,
-            Err(reason) => return self.invalid(&channel, &reason),
+            Err(reason) => return self.invalid_live(&channel, position, &reason),
         };
         event.position = position.as_ref().and_then(|p| self.session.log_position(p));
         let mut state = self.state();
@@ -116,6 +116,23 @@ impl<S: BusSession> Shared<S> {
                 None
             }
         }
+    }
+
+    /// A live message at `position` that is not an event: counted once. A replay pending
+    /// for its channel reads it again and counts it then; one at or before the cursor was
+    /// counted by a replay already. It does not move the cursor: its position is only what
+    /// the message claims (a foreign notification may claim any).
+    fn invalid_live(&self, channel: &str, position: Option<S::Position>, reason: &str) {
+        if let Some(position) = position {
+            let mut state = self.state();
+            let Some(local) = state.channels.get_mut(channel) else {
+                return;
+            };
+            if local.pending_replay || local.cursor.as_ref().is_some_and(|cursor| position <= *cursor) {
+                return;
+            }
+        }
+        self.invalid(channel, reason);
     }
 
     pub(super) fn invalid(&self, channel: &str, reason: &str) {
